@@ -1,0 +1,156 @@
+"""The Qt-free data model of what a user opens: CT volumes, X-ray images and what was skipped.
+
+A CT series stays int16 Hounsfield units (a float32 copy of a 500-slice study is 0.5 GB) and always
+travels with its geometry, so a mask or a measurement can be placed back in patient space.
+Arrays are (z, y, x) for CT and (y, x) for X-ray; spacing tuples follow the array axes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+
+import numpy as np
+
+
+class Modality(str, Enum):
+    CT = "CT"
+    XRAY = "XR"
+
+
+@dataclass(frozen=True)
+class SkippedFile:
+    """A file the loader looked at and did not use, with a reason a user can act on."""
+
+    path: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Window:
+    """A display window (VOI) in the image's own values: HU for CT, stored values after the Modality LUT for X-ray."""
+
+    width: float
+    level: float
+
+    @property
+    def low(self) -> float:
+        return self.level - self.width / 2.0
+
+    @property
+    def high(self) -> float:
+        return self.level + self.width / 2.0
+
+
+WINDOW_PRESETS: dict[str, Window] = {
+    "lung": Window(1500.0, -600.0),
+    "mediastinum": Window(350.0, 50.0),
+    "bone": Window(2000.0, 500.0),
+    "soft_tissue": Window(400.0, 40.0),
+}
+
+
+@dataclass(frozen=True)
+class PatientStudyInfo:
+    """Who and what the series belongs to; shown in the browser, never written to logs."""
+
+    patient_name: str = ""
+    patient_id: str = ""
+    study_uid: str = ""
+    study_date: str = ""
+    study_description: str = ""
+
+
+@dataclass(frozen=True, eq=False)
+class CTVolume:
+    """A CT series as one int16 HU array (z, y, x) plus its patient-space geometry.
+
+    ``direction`` is the 3x3 matrix whose columns are the patient-space (LPS) unit vectors of the
+    array's x, y and z axes; ``slice_positions`` are the ImagePositionPatient of each slice in
+    array order, so non-uniform spacing stays visible instead of being averaged away.
+    """
+
+    hu: np.ndarray
+    spacing: tuple[float, float, float]
+    origin: tuple[float, float, float]
+    direction: np.ndarray
+    slice_positions: np.ndarray
+    series_uid: str
+    description: str = ""
+    info: PatientStudyInfo = field(default_factory=PatientStudyInfo)
+    sop_uids: tuple[str, ...] = ()
+    source_files: tuple[str, ...] = ()
+    slice_thickness_mm: float | None = None
+    warnings: tuple[str, ...] = ()
+    default_window: Window = WINDOW_PRESETS["lung"]
+
+    modality = Modality.CT
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return tuple(self.hu.shape)  # type: ignore[return-value]
+
+    def voxel_to_patient(self, z: float, y: float, x: float) -> np.ndarray:
+        """Patient (LPS, mm) coordinates of a voxel index (z, y, x)."""
+        sz, sy, sx = self.spacing
+        offset = self.direction @ np.array([x * sx, y * sy, z * sz])
+        return np.asarray(self.origin, dtype=float) + offset
+
+
+@dataclass(frozen=True, eq=False)
+class XRayImage:
+    """A projection radiograph after the Modality LUT, ready for windowing.
+
+    ``pixels`` keeps the stored dynamic range (float32 after rescale); ``invert`` is True for
+    MONOCHROME1, and is applied after the VOI window so low values display bright.
+    ``spacing`` is None where the file gives no usable PixelSpacing or ImagerPixelSpacing.
+    """
+
+    pixels: np.ndarray
+    spacing: tuple[float, float] | None
+    invert: bool
+    default_window: Window
+    uid: str
+    description: str = ""
+    info: PatientStudyInfo = field(default_factory=PatientStudyInfo)
+    source_file: str = ""
+    photometric: str = "MONOCHROME2"
+    warnings: tuple[str, ...] = ()
+
+    modality = Modality.XRAY
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return tuple(self.pixels.shape)  # type: ignore[return-value]
+
+
+Image = CTVolume | XRayImage
+
+
+@dataclass(frozen=True)
+class SeriesHeader:
+    """What the fast header-only scan knows about one series before any pixel is decoded."""
+
+    uid: str
+    modality: str
+    description: str
+    files: tuple[str, ...]
+    rows: int
+    columns: int
+    frames: int
+    info: PatientStudyInfo = PatientStudyInfo()
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def is_volume(self) -> bool:
+        return self.frames > 1 or len(self.files) > 1
+
+
+@dataclass(frozen=True)
+class ScanResult:
+    """What a path holds: series found by the header scan, and files skipped with a reason."""
+
+    root: Path
+    series: tuple[SeriesHeader, ...]
+    skipped: tuple[SkippedFile, ...]
