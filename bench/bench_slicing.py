@@ -1,0 +1,88 @@
+"""Milliseconds per slice while scrolling a 1024x1024 pane, offscreen: image only, + mask, + mask + heatmap.
+
+Each step is what a wheel notch costs: move the slice, rebuild the pane's images (window LUT, layer
+slices) and repaint the viewport synchronously. Target (issue 3): at most 10 ms per slice with a mask
+and a heatmap. Run: python bench/bench_slicing.py [--slices 200] [--size 512] [--steps 100]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import numpy as np  # noqa: E402
+from PySide6.QtWidgets import QApplication  # noqa: E402
+
+from inference.study import CTVolume  # noqa: E402
+from viewer.layers import HeatmapLayer, LabelLayer  # noqa: E402
+from viewer.slice_view import SliceView  # noqa: E402
+from viewer.view_state import ViewState  # noqa: E402
+
+
+def chest(slices: int, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A cheap chest-like volume: body, two lungs (mask 1/2), noise, and a smooth 'CAM' blob."""
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[:size, :size] / size
+    body = ((yy - 0.5) / 0.4) ** 2 + ((xx - 0.5) / 0.45) ** 2 < 1
+    right = ((yy - 0.48) / 0.25) ** 2 + ((xx - 0.32) / 0.13) ** 2 < 1
+    left = ((yy - 0.48) / 0.25) ** 2 + ((xx - 0.68) / 0.13) ** 2 < 1
+    plane = np.where(body, 40, -1000).astype(np.int16)
+    plane[right | left] = -850
+    hu = plane[None] + rng.integers(-30, 30, size=(slices, size, size), dtype=np.int16)
+    mask = np.zeros((slices, size, size), np.uint8)
+    mask[:, right], mask[:, left] = 1, 2
+    zz = np.linspace(-1, 1, slices)[:, None, None]
+    heat = np.exp(-(((yy - 0.45) / 0.15) ** 2 + ((xx - 0.3) / 0.1) ** 2)[None] - zz**2 * 4).astype(np.float32)
+    return hu, mask, heat
+
+
+def time_scroll(pane: SliceView, steps: int) -> float:
+    app = QApplication.instance()
+    pane.set_slice(0)
+    app.processEvents()
+    start = time.perf_counter()
+    for i in range(steps):
+        pane.scroll(1 if (i // (pane.slice_count - 1)) % 2 == 0 else -1)
+        pane.graphics.viewport().repaint()
+    return (time.perf_counter() - start) / steps * 1000.0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--slices", type=int, default=200)
+    parser.add_argument("--size", type=int, default=512)
+    parser.add_argument("--steps", type=int, default=100)
+    args = parser.parse_args()
+    app = QApplication.instance() or QApplication([])
+    hu, mask, heat = chest(args.slices, args.size)
+    positions = np.array([[0.0, 0.0, 1.25 * i] for i in range(args.slices)])
+    volume = CTVolume(hu=hu, spacing=(1.25, 0.7, 0.7), origin=(0.0, 0.0, 0.0), direction=np.eye(3),
+                      slice_positions=positions, series_uid="bench")
+    print(f"volume {hu.shape} int16, pane 1024x1024, {args.steps} scroll steps, offscreen")
+    print(f"{'plane':<10}{'image':>10}{'+ mask':>10}{'+ heatmap':>12}  ms/slice")
+    worst = 0.0
+    for plane in ("axial", "coronal", "sagittal"):
+        state = ViewState()
+        pane = SliceView(state, plane)
+        pane.resize(1024, 1024)
+        pane.show()
+        state.set_image(volume)
+        app.processEvents()
+        row = [time_scroll(pane, args.steps)]
+        state.layers.add(LabelLayer("lung mask", mask))
+        row.append(time_scroll(pane, args.steps))
+        state.layers.add(HeatmapLayer("heatmap", heat))
+        row.append(time_scroll(pane, args.steps))
+        worst = max(worst, row[-1])
+        print(f"{plane:<10}{row[0]:>10.2f}{row[1]:>10.2f}{row[2]:>12.2f}")
+        pane.close()
+        pane.deleteLater()
+    print(f"worst with mask + heatmap: {worst:.2f} ms/slice (target <= 10 ms): {'OK' if worst <= 10 else 'TOO SLOW'}")
+    return 0 if worst <= 10 else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

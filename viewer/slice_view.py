@@ -1,0 +1,565 @@
+"""One image pane: a slice of the open image in a pyqtgraph ViewBox with overlays, text and tools.
+
+Scene coordinates are millimetres when the pixel spacing is known (pixels otherwise), with y down,
+so anisotropic voxels keep their true aspect and measurements come out in mm directly.
+Mouse (OHIF-like): wheel scrolls, Ctrl+wheel zooms, middle-drag pans, right-drag sets window/level,
+left-drag does the active tool (window/level, pan, zoom, crosshair, length, ellipse, rectangle).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtWidgets import QFrame, QLabel, QVBoxLayout, QWidget
+
+from inference.study import Window
+from viewer.display import grey_of, heatmap_table, label_table, quantised, windowed_rgb32
+from viewer.layers import HeatmapLayer, Layer, LayerEvent, LayerList
+from viewer.measure import distance, roi_mask, roi_stats
+from viewer.planes import MPR_PLANES, PROJECTION, Plane, edge_labels, mpr_plane
+from viewer.raster import RasterItem
+from viewer.view_state import HoverInfo, ViewState
+
+pg.setConfigOptions(imageAxisOrder="row-major", antialias=False)
+
+PLANE_COLOURS = {"axial": "#e8553e", "coronal": "#3f9ce8", "sagittal": "#4cc46a", "projection": "#9aa4b1"}
+TOOLS = ("wl", "pan", "zoom", "crosshair", "length", "ellipse", "rectangle")
+MEASURE_TOOLS = ("length", "ellipse", "rectangle")
+_MEASURE_PEN = pg.mkPen("#ffd23f", width=1.5)
+_SELECTED_PEN = pg.mkPen("#ff8c1a", width=2.5)
+_OVERLAY_STYLE = "color: #e6e6e6; background: transparent; font-size: 11px;"
+_EDGE_STYLE = "color: #ffd23f; background: transparent; font-size: 13px; font-weight: bold;"
+
+
+class _PaneViewBox(pg.ViewBox):
+    """A ViewBox whose wheel scrolls slices and whose drags follow the pane's tool."""
+
+    def __init__(self, pane: "SliceView") -> None:
+        super().__init__(lockAspect=True, invertY=True, enableMenu=False, defaultPadding=0.02)
+        self._pane = pane
+
+    def wheelEvent(self, ev, axis=None):
+        self._pane.activated.emit(self._pane)
+        if ev.modifiers() & Qt.KeyboardModifier.ControlModifier:
+            super().wheelEvent(ev, axis)
+            return
+        self._pane.scroll(-1 if ev.delta() > 0 else 1)
+        ev.accept()
+
+    def mouseDragEvent(self, ev, axis=None):
+        if ev.isStart():
+            self._pane.activated.emit(self._pane)
+        if not self._pane.handle_drag(ev):
+            super().mouseDragEvent(ev, axis)
+
+    def mouseClickEvent(self, ev):
+        self._pane.activated.emit(self._pane)
+        self._pane.handle_click(ev)
+
+
+class Measurement:
+    """A length, ellipse or rectangle on one slice of one pane, with its live text label."""
+
+    def __init__(self, pane: "SliceView", kind: str, slice_index: int, roi: pg.ROI) -> None:
+        self.pane, self.kind, self.slice_index, self.roi = pane, kind, slice_index, roi
+        self.label = pg.TextItem(color="#ffd23f", anchor=(0, 0), fill=pg.mkBrush(0, 0, 0, 150))
+        self.label.setZValue(300)
+        roi.setZValue(250)
+        roi.setAcceptedMouseButtons(Qt.MouseButton.LeftButton)
+        roi.sigRegionChanged.connect(self.update)
+        roi.sigClicked.connect(lambda *_: pane.select_measurement(self))
+        pane.view.addItem(roi)
+        pane.view.addItem(self.label)
+
+    def points(self) -> list[QPointF]:
+        return [self.roi.mapToParent(p) for p in self.roi.listPoints()] if self.kind == "length" else []
+
+    def geometry(self) -> tuple[tuple[float, float], tuple[float, float], float]:
+        """(centre, half axes, angle in degrees) of an ellipse or rectangle, in scene units."""
+        size = self.roi.size()
+        centre = self.roi.mapToParent(QPointF(size.x() / 2, size.y() / 2))
+        return (centre.x(), centre.y()), (size.x() / 2, size.y() / 2), self.roi.angle()
+
+    def text(self) -> str:
+        unit = self.pane.length_unit
+        if self.kind == "length":
+            p0, p1 = self.points()
+            return f"{distance((p0.x(), p0.y()), (p1.x(), p1.y())):.1f} {unit}"
+        centre, half_axes, angle = self.geometry()
+        values = self.pane.slice_values(self.slice_index)
+        mask = roi_mask(values.shape, self.pane.pixel_size, self.kind, centre, half_axes, angle)
+        return roi_stats(values, mask, self.kind, half_axes, unit).text(self.pane.value_unit)
+
+    def update(self) -> None:
+        self.label.setText(self.text())
+        if self.kind == "length":
+            anchor = self.points()[1]
+        else:
+            size = self.roi.size()
+            anchor = self.roi.mapToParent(QPointF(size.x(), size.y()))
+        self.label.setPos(anchor)
+
+    def set_selected(self, selected: bool) -> None:
+        self.roi.setPen(_SELECTED_PEN if selected else _MEASURE_PEN)
+
+    def set_visible(self, visible: bool) -> None:
+        self.roi.setVisible(visible)
+        self.label.setVisible(visible)
+
+    def remove(self) -> None:
+        self.pane.view.removeItem(self.roi)
+        self.pane.view.removeItem(self.label)
+
+
+class SliceView(QFrame):
+    """One pane showing ``plane`` ("axial", "coronal", "sagittal" or "projection") of a ViewState's image.
+
+    ``layers`` defaults to the state's LayerList; a compare view may pass its own.
+    """
+
+    hovered = Signal(object)
+    activated = Signal(object)
+    measurementsChanged = Signal()
+
+    def __init__(self, state: ViewState, plane_name: str, layers: LayerList | None = None, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.state = state
+        self.plane_name = plane_name
+        self.plane: Plane = PROJECTION
+        self.layers = layers if layers is not None else state.layers
+        self.tool = "wl"
+        self.show_crosshair = True
+        self.measurements: list[Measurement] = []
+        self.selected: Measurement | None = None
+        self.pixel_size: tuple[float, float] = (1.0, 1.0)
+        self._stack: np.ndarray | None = None
+        self._shown_slice: int | None = None
+        self._rect = QRectF()
+        self._layer_items: dict[str, RasterItem] = {}
+        self._layer_tables: dict[str, np.ndarray] = {}
+        self._drawing: Measurement | None = None
+        self._drag_start_window: Window | None = None
+
+        self.setObjectName("pane")
+        self.set_active(False)
+        self.graphics = pg.GraphicsView(background="k")
+        self.graphics.setFrameShape(QFrame.Shape.NoFrame)
+        self.view = _PaneViewBox(self)
+        self.graphics.setCentralItem(self.view)
+        self.image_item = RasterItem(opaque=True)
+        self.view.addItem(self.image_item)
+        colour = PLANE_COLOURS.get(plane_name, "#9aa4b1")
+        self._vline = pg.InfiniteLine(angle=90, movable=False, pen=pg.mkPen(colour, width=1))
+        self._hline = pg.InfiniteLine(angle=0, movable=False, pen=pg.mkPen(colour, width=1))
+        for line in (self._vline, self._hline):
+            line.setZValue(200)
+            line.setVisible(False)
+            self.view.addItem(line, ignoreBounds=True)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(1, 1, 1, 1)
+        layout.addWidget(self.graphics)
+        self._corner = {key: self._overlay_label(_OVERLAY_STYLE) for key in ("tl", "tr", "bl", "br")}
+        self._edge = {key: self._overlay_label(_EDGE_STYLE) for key in ("left", "right", "top", "bottom")}
+        self._placeholder = self._overlay_label("color: #7d8590; font-size: 14px; background: transparent;")
+        self._placeholder.setText("Open a study: Ctrl+O, drag a DICOM folder or file here,\nor File > Recent studies")
+        self._placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
+
+        self.graphics.scene().sigMouseMoved.connect(self._on_mouse_moved)
+        self.view.sigRangeChanged.connect(lambda *_: self._update_text())
+        state.imageChanged.connect(self._on_image)
+        state.windowChanged.connect(self._on_window)
+        state.cursorChanged.connect(self._on_cursor)
+        disconnect = self.layers.connect(self._on_layer_event)
+        self.destroyed.connect(lambda *_: disconnect())
+        self._on_image()
+
+    # --- what is shown -------------------------------------------------------------------------
+
+    @property
+    def has_image(self) -> bool:
+        return self._stack is not None
+
+    @property
+    def slice_count(self) -> int:
+        return 0 if self._stack is None else self._stack.shape[0]
+
+    @property
+    def slice_index(self) -> int:
+        if self.state.source is None:
+            return 0
+        return self.plane.from_array_index(self.state.cursor, self.state.source.shape)[0]
+
+    @property
+    def length_unit(self) -> str:
+        return "mm" if self.state.source is not None and self.state.source.spacing_known else "px"
+
+    @property
+    def value_unit(self) -> str:
+        return self.state.source.unit if self.state.source is not None else ""
+
+    def slice_values(self, index: int | None = None) -> np.ndarray:
+        """The raw values (HU for CT) of a slice as shown on screen (rows, columns)."""
+        return self._stack[self.slice_index if index is None else index]
+
+    def displayed_image(self) -> np.ndarray:
+        """The uint8 grey image currently handed to the screen (after window, level and inversion)."""
+        return grey_of(self.image_item.pixels)
+
+    def layer_pixels(self, name: str) -> np.ndarray | None:
+        """The premultiplied ARGB32 pixels of a layer on the shown slice; None while it is hidden."""
+        item = self._layer_items[name]
+        return item.pixels if item.isVisible() else None
+
+    def set_slice(self, index: int) -> None:
+        if self.state.source is None:
+            return
+        index = int(min(max(index, 0), self.slice_count - 1))
+        shape = self.state.source.shape
+        _, row, col = self.plane.from_array_index(self.state.cursor, shape)
+        self.state.set_cursor(self.plane.to_array_index(index, row, col, shape))
+
+    def scroll(self, delta: int) -> None:
+        self.set_slice(self.slice_index + delta)
+
+    def fit(self) -> None:
+        if self.has_image:
+            self.view.setRange(rect=self._rect, padding=0.02)
+
+    def zoom(self, factor: float) -> None:
+        if self.has_image:
+            self.view.scaleBy((1.0 / factor, 1.0 / factor))
+
+    def zoom_factor(self) -> float:
+        """Screen pixels per image pixel (1.0 = one image pixel per screen pixel)."""
+        size_x, _ = self.view.viewPixelSize()
+        return self.pixel_size[1] / size_x if size_x > 0 else 1.0
+
+    def set_tool(self, tool: str) -> None:
+        if tool not in TOOLS:
+            raise ValueError(f"unknown tool {tool!r}; tools: {', '.join(TOOLS)}")
+        self.tool = tool
+
+    def set_crosshair_visible(self, visible: bool) -> None:
+        self.show_crosshair = visible
+        self._update_crosshair()
+
+    def set_active(self, active: bool) -> None:
+        colour = PLANE_COLOURS.get(self.plane_name, "#9aa4b1") if active else "#2a2f36"
+        self.setStyleSheet(f"QFrame#pane {{ border: 1px solid {colour}; background: black; }}")
+
+    # --- state changes -------------------------------------------------------------------------
+
+    def _on_image(self) -> None:
+        for measurement in self.measurements:
+            measurement.remove()
+        self.measurements.clear()
+        self.selected = None
+        source = self.state.source
+        self._placeholder.setVisible(source is None)
+        if source is None:
+            self._stack = None
+            self._rebuild_layer_items()
+            self.image_item.clear()
+            self._update_text()
+            return
+        if source.is_ct and self.plane_name in MPR_PLANES:
+            self.plane = mpr_plane(self.plane_name, source.image.direction)
+        else:
+            self.plane = PROJECTION
+        self._stack = self.plane.view(source.values)
+        if self.plane.name in MPR_PLANES:
+            # Each crosshair line is the trace of another pane's plane: draw it in that pane's colour.
+            owner = {mpr_plane(name, source.image.direction).axes[0]: name for name in MPR_PLANES}
+            self._vline.setPen(pg.mkPen(PLANE_COLOURS[owner[self.plane.axes[2]]], width=1))
+            self._hline.setPen(pg.mkPen(PLANE_COLOURS[owner[self.plane.axes[1]]], width=1))
+        self.pixel_size = self.plane.pixel_spacing(source.spacing) if source.spacing_known else (1.0, 1.0)
+        rows, cols = self._stack.shape[1:]
+        self._rect = QRectF(0.0, 0.0, cols * self.pixel_size[1], rows * self.pixel_size[0])
+        self._shown_slice = None
+        self._rebuild_layer_items()
+        self._render()
+        self.fit()
+
+    def _on_window(self) -> None:
+        if self.has_image:
+            self._render_base()
+            self._update_text()
+
+    def _on_cursor(self) -> None:
+        if self.has_image and self.slice_index != self._shown_slice:
+            self._render()
+        self._update_crosshair()
+
+    def _on_layer_event(self, event: LayerEvent) -> None:
+        if not self.has_image:
+            return
+        if event.kind == "added":
+            self._add_layer_item(event.layer)
+            self._render_layer(event.layer)
+        elif event.kind == "removed":
+            self.view.removeItem(self._layer_items.pop(event.layer.name))
+            self._layer_tables.pop(event.layer.name)
+        elif event.kind == "changed":
+            item = self._layer_items.pop(event.old.name)
+            self._layer_tables.pop(event.old.name)
+            self._layer_items[event.layer.name] = item
+            self._style_layer_item(item, event.layer)
+            self._render_layer(event.layer)
+        else:
+            self._rebuild_layer_items()
+            for layer in self.layers:
+                self._render_layer(layer)
+
+    def _rebuild_layer_items(self) -> None:
+        for item in self._layer_items.values():
+            self.view.removeItem(item)
+        self._layer_items.clear()
+        self._layer_tables.clear()
+        if self.has_image:
+            for layer in self.layers:
+                self._add_layer_item(layer)
+
+    # --- drawing -------------------------------------------------------------------------------
+
+    def _render(self) -> None:
+        self._shown_slice = self.slice_index
+        self._render_base()
+        for layer in self.layers:
+            self._render_layer(layer)
+        for measurement in self.measurements:
+            measurement.set_visible(measurement.slice_index == self._shown_slice)
+        self._update_crosshair()
+        self._update_text()
+
+    def _render_base(self) -> None:
+        pixels = windowed_rgb32(self._stack[self.slice_index], self.state.window, self.state.invert)
+        self.image_item.set_pixels(pixels, self._rect)
+
+    def _add_layer_item(self, layer: Layer) -> None:
+        item = RasterItem(opaque=False)
+        self._layer_items[layer.name] = item
+        self.view.addItem(item)
+        self._style_layer_item(item, layer)
+
+    def _style_layer_item(self, item: RasterItem, layer: Layer) -> None:
+        item.setZValue(10 + self.layers.index(layer.name))
+        item.setVisible(layer.visible)
+        table = heatmap_table(layer) if isinstance(layer, HeatmapLayer) else label_table(layer)
+        self._layer_tables[layer.name] = table
+
+    def _render_layer(self, layer: Layer) -> None:
+        if not layer.visible:
+            return
+        if isinstance(layer, HeatmapLayer):
+            steps = quantised(self.plane.view(layer.values)[self.slice_index])
+        else:
+            steps = self.plane.view(layer.labels)[self.slice_index]
+        self._layer_items[layer.name].set_pixels(self._layer_tables[layer.name][steps], self._rect)
+
+    def _update_crosshair(self) -> None:
+        show = self.show_crosshair and self.has_image and self.plane.name in MPR_PLANES
+        for line in (self._vline, self._hline):
+            line.setVisible(show)
+        if not show:
+            return
+        _, row, col = self.plane.from_array_index(self.state.cursor, self.state.source.shape)
+        self._vline.setPos((col + 0.5) * self.pixel_size[1])
+        self._hline.setPos((row + 0.5) * self.pixel_size[0])
+
+    def _update_text(self) -> None:
+        source = self.state.source
+        if source is None:
+            for label in (*self._corner.values(), *self._edge.values()):
+                label.setText("")
+            return
+        image = source.image
+        info = image.info
+        self._corner["tl"].setText(f"<b>{self.plane_name.upper()}</b><br>{_escape(image.description)}")
+        self._corner["tr"].setText(
+            "<br>".join(_escape(t) for t in (info.patient_name, info.patient_id, info.study_date) if t)
+        )
+        window = self.state.window
+        inverted = "  INV" if self.state.invert else ""
+        self._corner["bl"].setText(f"W {window.width:.0f}  L {window.level:.0f}{inverted}<br>Zoom {self.zoom_factor():.2f}x")
+        self._corner["br"].setText(self._slice_text())
+        labels = edge_labels(self.plane, image.direction) if self.plane.name in MPR_PLANES else {}
+        for key, label in self._edge.items():
+            label.setText(labels.get(key, ""))
+        self._place_overlays()
+
+    def _slice_text(self) -> str:
+        source = self.state.source
+        k, n = self.slice_index, self.slice_count
+        lines = [f"Slice {k + 1}/{n}" if n > 1 else "Image 1/1"]
+        if source.is_ct and self.plane.name in MPR_PLANES:
+            _, row, col = self.plane.from_array_index(self.state.cursor, source.shape)
+            normal = {"axial": 2, "coronal": 1, "sagittal": 0}[self.plane.name]
+            position = source.patient_mm(self.plane.to_array_index(k, row, col, source.shape))[normal]
+            letter = ("R", "A", "I")[normal] if position < 0 else ("L", "P", "S")[normal]
+            lines.append(f"{letter} {abs(position):.1f} mm")
+            thickness = source.image.slice_thickness_mm if self.plane.name == "axial" else None
+            spacing = source.spacing[self.plane.axes[0]]
+            lines.append(f"Thk {thickness:.2f} mm" if thickness else f"Spacing {spacing:.2f} mm")
+        elif not source.spacing_known:
+            lines.append("pixel spacing unknown (px)")
+        return "<br>".join(lines)
+
+    def _overlay_label(self, style: str) -> QLabel:
+        label = QLabel(self.graphics)
+        label.setStyleSheet(style)
+        label.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
+        label.setTextFormat(Qt.TextFormat.RichText)
+        return label
+
+    def _place_overlays(self) -> None:
+        w, h, m = self.graphics.width(), self.graphics.height(), 6
+        for key, label in (*self._corner.items(), *self._edge.items()):
+            label.adjustSize()
+        c, e = self._corner, self._edge
+        c["tl"].move(m, m)
+        c["tr"].move(w - c["tr"].width() - m, m)
+        c["bl"].move(m, h - c["bl"].height() - m)
+        c["br"].move(w - c["br"].width() - m, h - c["br"].height() - m)
+        for key in ("tr", "br"):
+            c[key].setAlignment(Qt.AlignmentFlag.AlignRight)
+        e["left"].move(m, (h - e["left"].height()) // 2)
+        e["right"].move(w - e["right"].width() - m, (h - e["right"].height()) // 2)
+        e["top"].move((w - e["top"].width()) // 2, m)
+        e["bottom"].move((w - e["bottom"].width()) // 2, h - e["bottom"].height() - m)
+        self._placeholder.setGeometry(0, 0, w, h)
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self._place_overlays()
+
+    # --- mouse ---------------------------------------------------------------------------------
+
+    def _pixel_at(self, view_point: QPointF) -> tuple[int, int] | None:
+        if not self.has_image:
+            return None
+        row = math.floor(view_point.y() / self.pixel_size[0])
+        col = math.floor(view_point.x() / self.pixel_size[1])
+        rows, cols = self._stack.shape[1:]
+        return (row, col) if 0 <= row < rows and 0 <= col < cols else None
+
+    def hover_info(self, row: int, col: int) -> HoverInfo:
+        """What the status bar says for the pixel at (row, col) of the shown slice."""
+        source = self.state.source
+        index = self.plane.to_array_index(self.slice_index, row, col, source.shape)
+        return HoverInfo(self.plane_name, index, source.value_at(index), source.unit, source.patient_mm(index))
+
+    def _on_mouse_moved(self, scene_pos) -> None:
+        pixel = self._pixel_at(self.view.mapSceneToView(scene_pos))
+        self.hovered.emit(None if pixel is None else self.hover_info(*pixel))
+
+    def handle_click(self, ev) -> None:
+        if ev.button() == Qt.MouseButton.LeftButton and self.tool == "crosshair":
+            self._move_cursor_to(self.view.mapToView(ev.pos()))
+            ev.accept()
+        elif ev.button() == Qt.MouseButton.LeftButton and ev.double():
+            self.activated.emit(self)
+            ev.accept()
+
+    def handle_drag(self, ev) -> bool:
+        """Handle a drag for the current tool; False leaves it to the ViewBox (pan)."""
+        button = ev.button()
+        left = button == Qt.MouseButton.LeftButton
+        if not self.has_image or button == Qt.MouseButton.MiddleButton or (left and self.tool == "pan"):
+            return False
+        ev.accept()
+        if button == Qt.MouseButton.RightButton or (left and self.tool == "wl"):
+            self._drag_window(ev)
+        elif left and self.tool == "zoom":
+            step = ev.pos().y() - ev.lastPos().y()
+            centre = self.view.mapToView(ev.buttonDownPos())
+            self.view.scaleBy((1.01 ** step, 1.01 ** step), center=centre)
+        elif left and self.tool == "crosshair":
+            self._move_cursor_to(self.view.mapToView(ev.pos()))
+        elif left and self.tool in MEASURE_TOOLS:
+            self._drag_measurement(ev)
+        return True
+
+    def _drag_window(self, ev) -> None:
+        if ev.isStart() or self._drag_start_window is None:
+            self._drag_start_window = self.state.window
+        delta = ev.pos() - ev.buttonDownPos()
+        step = self.state.source.full_range.width / 1024.0
+        start = self._drag_start_window
+        self.state.set_window(Window(max(start.width + delta.x() * step, 1.0), start.level + delta.y() * step))
+        if ev.isFinish():
+            self._drag_start_window = None
+
+    def _move_cursor_to(self, view_point: QPointF) -> None:
+        pixel = self._pixel_at(view_point)
+        if pixel is not None:
+            self.state.set_cursor(self.plane.to_array_index(self.slice_index, *pixel, self.state.source.shape))
+
+    def _drag_measurement(self, ev) -> None:
+        start = self.view.mapToView(ev.buttonDownPos())
+        end = self.view.mapToView(ev.pos())
+        if ev.isStart():
+            self._drawing = self._new_measurement(self.tool, start, end)
+        drawing = self._drawing
+        if drawing is None:
+            return
+        if drawing.kind == "length":
+            drawing.roi.movePoint(drawing.roi.getHandles()[1], end, finish=False)
+        else:
+            drawing.roi.setPos(QPointF(min(start.x(), end.x()), min(start.y(), end.y())), update=False, finish=False)
+            drawing.roi.setSize(QPointF(abs(end.x() - start.x()), abs(end.y() - start.y())), finish=False)
+        drawing.update()
+        if ev.isFinish():
+            self._drawing = None
+            self.measurementsChanged.emit()
+
+    def _new_measurement(self, kind: str, start: QPointF, end: QPointF) -> Measurement:
+        if kind == "length":
+            roi = pg.LineSegmentROI([start, end], pen=_MEASURE_PEN)
+        else:
+            cls = pg.EllipseROI if kind == "ellipse" else pg.RectROI
+            corner = QPointF(min(start.x(), end.x()), min(start.y(), end.y()))
+            roi = cls(corner, (max(abs(end.x() - start.x()), 1e-3), max(abs(end.y() - start.y()), 1e-3)), pen=_MEASURE_PEN)
+        measurement = Measurement(self, kind, self.slice_index, roi)
+        self.measurements.append(measurement)
+        measurement.update()
+        self.select_measurement(measurement)
+        return measurement
+
+    # --- measurements --------------------------------------------------------------------------
+
+    def add_measurement(self, kind: str, start: tuple[float, float], end: tuple[float, float]) -> Measurement:
+        """Place a measurement on the shown slice from scene points (mm, or px without spacing)."""
+        if kind not in MEASURE_TOOLS:
+            raise ValueError(f"unknown measurement {kind!r}; one of {', '.join(MEASURE_TOOLS)}")
+        measurement = self._new_measurement(kind, QPointF(*start), QPointF(*end))
+        self.measurementsChanged.emit()
+        return measurement
+
+    def select_measurement(self, measurement: Measurement | None) -> None:
+        for m in self.measurements:
+            m.set_selected(m is measurement)
+        self.selected = measurement
+
+    def delete_selected_measurement(self) -> bool:
+        if self.selected is None:
+            return False
+        self.selected.remove()
+        self.measurements.remove(self.selected)
+        self.selected = self.measurements[-1] if self.measurements else None
+        self.select_measurement(self.selected)
+        self.measurementsChanged.emit()
+        return True
+
+    def clear_measurements(self) -> None:
+        for m in self.measurements:
+            m.remove()
+        self.measurements.clear()
+        self.selected = None
+        self.measurementsChanged.emit()
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
