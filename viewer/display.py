@@ -14,9 +14,10 @@ from __future__ import annotations
 from functools import lru_cache
 
 import numpy as np
+from PIL import Image as PILImage
 
 from inference.preprocessing import window_to_uint8
-from inference.study import Window
+from inference.study import CTVolume, Window, XRayImage
 from viewer.colormaps import colormap_table
 from viewer.layers import HeatmapLayer, LabelLayer
 
@@ -87,3 +88,14 @@ def full_range_window(values: np.ndarray) -> Window:
     """The window spanning the data from its minimum to its maximum (preset 5)."""
     low, high = float(values.min()), float(values.max())
     return Window(max(high - low, 1.0), (high + low) / 2.0)
+
+
+def thumbnail(image: CTVolume | XRayImage, size: int = 96) -> np.ndarray:
+    """A small uint8 grey picture of a series for the browser: the middle axial slice or the X-ray."""
+    if isinstance(image, CTVolume):
+        grey = window_to_uint8(image.hu[image.shape[0] // 2], image.default_window)
+    else:
+        grey = window_to_uint8(image.pixels, image.default_window, image.invert)
+    picture = PILImage.fromarray(grey)
+    picture.thumbnail((size, size), PILImage.BILINEAR)
+    return np.ascontiguousarray(np.asarray(picture, dtype=np.uint8))

@@ -377,7 +377,8 @@ class SliceView(QFrame):
             return
         image = source.image
         info = image.info
-        self._corner["tl"].setText(f"<b>{self.plane_name.upper()}</b><br>{_escape(image.description)}")
+        title = self.plane_name.upper() if source.is_ct else f"X-RAY ({image.photometric})"
+        self._corner["tl"].setText(f"<b>{title}</b><br>{_escape(image.description)}")
         self._corner["tr"].setText(
             "<br>".join(_escape(t) for t in (info.patient_name, info.patient_id, info.study_date) if t)
         )

@@ -1,0 +1,86 @@
+"""Starting the viewer: the Qt application, the main window, and the headless screenshot run."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from viewer.settings import PRESET_ALIASES
+
+
+def ensure_display(headless: bool) -> None:
+    """Use Qt's offscreen platform for headless runs or where there is no display at all."""
+    no_display = sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+    if headless or no_display:
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+
+def application():
+    from PySide6.QtWidgets import QApplication
+
+    from viewer.theme import apply_dark_theme
+
+    app = QApplication.instance()
+    if app is None:
+        app = QApplication(sys.argv[:1])
+        app.setApplicationName("LungLens")
+        app.setOrganizationName("LungLens")
+        apply_dark_theme(app)
+    return app
+
+
+def preset_key(name: str) -> int:
+    """'lung', 'mediastinum', 'bone', 'soft_tissue', 'full' or '1'..'5' -> preset key."""
+    text = name.strip().lower()
+    if text.isdigit() and 1 <= int(text) <= 5:
+        return int(text)
+    if text not in PRESET_ALIASES:
+        raise ValueError(f"unknown preset {name!r}; use 1-5 or one of: lung, mediastinum, bone, soft_tissue, full")
+    return PRESET_ALIASES[text]
+
+
+def run_viewer(
+    path: str | None,
+    screenshot: str | None = None,
+    preset: str | None = None,
+    slice_number: int | None = None,
+    layout: str | None = None,
+    whole_window: bool = False,
+    after_open=None,
+) -> int:
+    """Open ``path`` in the viewer; with ``screenshot`` render headless to that PNG and return.
+
+    ``after_open(window)`` runs once the study has loaded (the demo adds its ground-truth mask there).
+    """
+    ensure_display(headless=screenshot is not None)
+    app = application()
+    from viewer.main_window import MainWindow
+
+    window = MainWindow()
+    if layout:
+        window.set_layout(layout)
+    window.show()
+    if path:
+        window.open_path(path)
+    if screenshot is None:
+        if after_open is not None:
+            window.loadingFinished.connect(lambda: after_open(window))
+        return app.exec()
+    if not window.wait_until_loaded():
+        print("lunglens view: loading did not finish in time", file=sys.stderr)
+        return 1
+    if window.image is None:
+        print(f"lunglens view: nothing to show: {window.message_bar.text() or 'no image found'}", file=sys.stderr)
+        return 1
+    if after_open is not None:
+        after_open(window)
+    if preset:
+        window.apply_preset(preset_key(preset))
+    if slice_number is not None:
+        window.grid.active.set_slice(slice_number - 1)
+    app.processEvents()
+    written = window.save_screenshot(Path(screenshot), whole_window=whole_window)
+    print(f"wrote {written}")
+    window.close()
+    return 0

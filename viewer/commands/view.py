@@ -1,0 +1,39 @@
+"""``lunglens view PATH``: open a study in the viewer, or render it headless to a PNG."""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = "open a DICOM file or folder, an X-ray picture or a volume in the viewer (--screenshot renders headless)"
+LAYOUT_CHOICES = ("1x1", "1x3", "2x2")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("path", nargs="?", help="DICOM file or folder, PNG/JPEG X-ray, NIfTI/MHA/NRRD volume")
+    add_view_options(parser)
+
+
+def add_view_options(parser: argparse.ArgumentParser) -> None:
+    """Options shared with ``lunglens demo``."""
+    parser.add_argument("--screenshot", metavar="OUT.png", help="render offscreen to this PNG and exit")
+    parser.add_argument("--preset", help="window preset: lung, mediastinum, bone, soft_tissue, full, or 1-5")
+    parser.add_argument("--slice", type=int, dest="slice_number", metavar="N",
+                        help="slice number of the active (axial) pane, 1-based as shown on screen")
+    parser.add_argument("--layout", choices=LAYOUT_CHOICES, help="pane layout (CT)")
+    parser.add_argument("--window", action="store_true", dest="whole_window",
+                        help="with --screenshot: capture the whole window, not only the views")
+
+
+def run(args: argparse.Namespace) -> int:
+    from viewer.app import preset_key, run_viewer
+
+    if args.preset:
+        try:
+            preset_key(args.preset)
+        except ValueError as exc:
+            print(f"lunglens view: {exc}")
+            return 2
+    if args.screenshot and not args.path:
+        print("lunglens view: --screenshot needs a PATH to open")
+        return 2
+    return run_viewer(args.path, args.screenshot, args.preset, args.slice_number, args.layout, args.whole_window)

@@ -1,0 +1,665 @@
+"""The LungLens main window: views, study browser, layers, DICOM tags, menus, shortcuts and loading.
+
+Public API for other parts of the product (the model-opinions panels, scripts, tests)::
+
+    window = MainWindow()
+    window.open_path("/data/study")            # loads off the GUI thread; window.loading tells
+    window.open_images([ct_volume])            # images already in memory
+    window.layers.add(LabelLayer(...))         # overlays: see viewer.layers
+    window.state                               # image, window/level, cursor shared by the panes
+    window.grid.active                         # the active SliceView
+    window.apply_preset(1); window.set_layout("2x2"); window.save_screenshot("out.png")
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QEventLoop, QSize, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QActionGroup, QKeySequence
+from PySide6.QtWidgets import (
+    QDialog, QDialogButtonBox, QDockWidget, QFileDialog, QFrame, QHBoxLayout, QHeaderView, QLabel, QMainWindow,
+    QMessageBox, QProgressBar, QPushButton, QSpinBox, QTableWidget, QTableWidgetItem, QToolButton, QVBoxLayout,
+    QWidget,
+)
+
+from inference.study import CTVolume, Image, ScanResult, SkippedFile, XRayImage
+from viewer.browser import StudyBrowser
+from viewer.display import thumbnail
+from viewer.layer_panel import LayerPanel
+from viewer.layers import LayerList
+from viewer.loading import LoadedSeries, StudyLoadThread
+from viewer.mask_files import MaskFileError, read_mask_layer
+from viewer.settings import ViewerSettings
+from viewer.shortcuts import SHORTCUTS
+from viewer.slice_view import SliceView
+from viewer.tag_browser import TagBrowser
+from viewer.view_grid import LAYOUTS, ViewGrid
+from viewer.view_state import HoverInfo, ViewState
+
+# Keys that lists and trees use themselves: they act on the views only while a view has the focus.
+_VIEW_ONLY_KEYS = {"next_slice", "previous_slice", "page_down", "page_up", "first_slice", "last_slice",
+                   "next_pane", "previous_pane", "delete_measurement"}
+_MESSAGE_COLOURS = {"info": ("#1d3a57", "#cfe3f7"), "warning": ("#4a3812", "#f5d9a0"), "error": ("#541c1c", "#f7c6c6")}
+
+
+class MessageBar(QFrame):
+    """A strip above the views for what the user must know (errors, warnings, skipped files)."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.label = QLabel()
+        self.label.setObjectName("messageBar")
+        self.label.setWordWrap(True)
+        self.details_button = QPushButton("Details\u2026")
+        close = QToolButton()
+        close.setText("\u2715")
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(4, 2, 4, 2)
+        layout.addWidget(self.label, 1)
+        layout.addWidget(self.details_button)
+        layout.addWidget(close)
+        close.clicked.connect(self.hide)
+        self.details_button.clicked.connect(self._show_details)
+        self.details: list[tuple[str, str]] = []
+        self.level = "info"
+        self.hide()
+
+    def show_message(self, text: str, level: str = "info", details: list[tuple[str, str]] | None = None) -> None:
+        background, foreground = _MESSAGE_COLOURS[level]
+        self.level = level
+        self.setStyleSheet(f"MessageBar {{ background: {background}; }} QLabel {{ color: {foreground}; background: {background}; }}")
+        self.label.setText(text)
+        self.details = list(details or [])
+        self.details_button.setVisible(bool(self.details))
+        self.show()
+
+    def text(self) -> str:
+        return self.label.text() if self.isVisible() else ""
+
+    def _show_details(self) -> None:
+        DetailsDialog(self.label.text(), self.details, self).exec()
+
+
+class DetailsDialog(QDialog):
+    """A two-column list (file, reason) the user can read and copy."""
+
+    def __init__(self, title: str, rows: list[tuple[str, str]], parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Details")
+        self.resize(900, 420)
+        table = QTableWidget(len(rows), 2)
+        table.setHorizontalHeaderLabels(["File / item", "Reason"])
+        for r, (what, why) in enumerate(rows):
+            table.setItem(r, 0, QTableWidgetItem(what))
+            table.setItem(r, 1, QTableWidgetItem(why))
+        table.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        table.resizeColumnToContents(0)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        heading = QLabel(title)
+        heading.setWordWrap(True)
+        layout.addWidget(heading)
+        layout.addWidget(table)
+        layout.addWidget(buttons)
+
+
+class ShortcutsDialog(QDialog):
+    """Help: every shortcut and mouse gesture, grouped."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("LungLens shortcuts")
+        self.resize(620, 720)
+        mouse = [("Mouse", "Wheel", "Scroll slices"), ("Mouse", "Ctrl + wheel", "Zoom"),
+                 ("Mouse", "Middle drag", "Pan"), ("Mouse", "Right drag", "Window (left/right) and level (up/down)"),
+                 ("Mouse", "Left drag", "The active tool (W/L by default)"),
+                 ("Mouse", "Double click", "Maximise a pane / back to the layout")]
+        rows = [(s.group, " / ".join(s.keys), s.text) for s in SHORTCUTS] + mouse
+        table = QTableWidget(len(rows), 3)
+        table.setHorizontalHeaderLabels(["Group", "Keys", "Action"])
+        for r, row in enumerate(rows):
+            for c, text in enumerate(row):
+                table.setItem(r, c, QTableWidgetItem(text))
+        table.verticalHeader().hide()
+        table.horizontalHeader().setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
+        table.resizeColumnsToContents()
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(table)
+        layout.addWidget(buttons)
+        self.table = table
+
+
+class MainWindow(QMainWindow):
+    loadingFinished = Signal()
+
+    def __init__(self, settings: ViewerSettings | None = None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.settings = settings if settings is not None else ViewerSettings()
+        self.setWindowTitle("LungLens")
+        self.resize(1500, 950)
+        self.setAcceptDrops(True)
+        self.state = ViewState(parent=self)
+        self.layers: LayerList = self.state.layers
+        self.grid = ViewGrid(self.state)
+        self.message_bar = MessageBar()
+        central = QWidget()
+        box = QVBoxLayout(central)
+        box.setContentsMargins(0, 0, 0, 0)
+        box.setSpacing(0)
+        box.addWidget(self.message_bar)
+        box.addWidget(self.grid, 1)
+        self.setCentralWidget(central)
+
+        self.browser = StudyBrowser()
+        self.layer_panel = LayerPanel(self.layers)
+        self.tag_browser = TagBrowser()
+        self.browser_dock = self._dock("Studies", self.browser, Qt.DockWidgetArea.LeftDockWidgetArea)
+        self.layer_dock = self._dock("Layers", self.layer_panel, Qt.DockWidgetArea.RightDockWidgetArea)
+        self.tag_dock = self._dock("DICOM tags", self.tag_browser, Qt.DockWidgetArea.RightDockWidgetArea)
+        self.tag_dock.hide()
+
+        self.hover_label = QLabel("")
+        self.progress = QProgressBar()
+        self.progress.setMaximumWidth(260)
+        self.cancel_button = QPushButton("Cancel")
+        self.statusBar().addWidget(self.hover_label, 1)
+        self.statusBar().addPermanentWidget(self.progress)
+        self.statusBar().addPermanentWidget(self.cancel_button)
+        self.progress.hide()
+        self.cancel_button.hide()
+
+        self.images: dict[int, Image] = {}
+        self.skipped: tuple[SkippedFile, ...] = ()
+        self.current_key: int | None = None
+        self._loader: StudyLoadThread | None = None
+        self._showing_preview = False
+        self.cine_timer = QTimer(self)
+        self.cine_timer.timeout.connect(self._cine_step)
+        self.actions_by_command: dict[str, QAction] = {}
+        self._build_actions()
+        self._build_menus_and_toolbar()
+
+        self.grid.hovered.connect(self._on_hover)
+        self.grid.activePaneChanged.connect(self._on_active_pane)
+        self.browser.seriesActivated.connect(self.show_series)
+        self.state.cursorChanged.connect(self._update_tags)
+        self.state.imageChanged.connect(self._update_tags)
+        self.tag_dock.visibilityChanged.connect(lambda visible: visible and self._update_tags())
+        self.cancel_button.clicked.connect(lambda: self.cancel_loading())
+        for pane in self.grid.panes.values():
+            pane.activated.connect(self._on_pane_clicked)
+        layout = self.settings.layout
+        self.set_layout(layout if layout in LAYOUTS else "1x3")
+
+    # --- opening -------------------------------------------------------------------------------
+
+    @property
+    def loading(self) -> bool:
+        return self._loader is not None and self._loader.isRunning()
+
+    def open_path(self, path: str | Path) -> None:
+        """Open a DICOM file or folder, an X-ray picture or a volume file; loads off the GUI thread."""
+        path = str(Path(path).expanduser())
+        if not Path(path).exists():
+            self.message_bar.show_message(f"{path} does not exist.", "error")
+            return
+        self.cancel_loading(wait=True)
+        self._clear_study()
+        self.settings.add_recent(path)
+        self.settings.last_folder = str(Path(path).parent if Path(path).is_file() else path)
+        self.setWindowTitle(f"LungLens \u2014 {Path(path).name}")
+        loader = StudyLoadThread(path, self)
+        loader.scanned.connect(self._on_scanned)
+        loader.firstImage.connect(self._on_first_image)
+        loader.seriesLoaded.connect(self._on_series_loaded)
+        loader.seriesFailed.connect(self._on_series_failed)
+        loader.progress.connect(self._on_progress)
+        loader.failed.connect(lambda message: self.message_bar.show_message(f"Could not open {path}: {message}", "error"))
+        loader.finished.connect(self._on_loader_finished)
+        self._loader = loader
+        self.progress.setRange(0, 0)
+        self.progress.show()
+        self.cancel_button.show()
+        loader.start()
+
+    def open_images(self, images: list[Image], skipped: tuple[SkippedFile, ...] = ()) -> None:
+        """Show images already in memory (tests, scripts, other tools), the first one at once."""
+        self.cancel_loading(wait=True)
+        self._clear_study()
+        for key, image in enumerate(images):
+            self._on_series_loaded(LoadedSeries(key, None, image, thumbnail(image)))
+        self.skipped = tuple(skipped)
+        self._report_skipped()
+
+    def cancel_loading(self, wait: bool = False) -> None:
+        if self._loader is not None and self._loader.isRunning():
+            self._loader.cancel()
+            if wait:
+                self._loader.wait()
+
+    def wait_until_loaded(self, timeout_s: float = 600.0) -> bool:
+        """Process events until loading ends (headless runs); False on timeout."""
+        if not self.loading:
+            return True
+        loop = QEventLoop()
+        self.loadingFinished.connect(loop.quit)
+        QTimer.singleShot(int(timeout_s * 1000), loop.quit)
+        loop.exec()
+        return not self.loading
+
+    def show_series(self, key: int) -> None:
+        image = self.images[key]
+        self.current_key = key
+        self._showing_preview = False
+        self.cine_timer.stop()
+        self.state.set_image(image)
+        self.browser.set_current(key)
+        self.setWindowTitle(f"LungLens \u2014 {image.description or image.info.patient_name or 'series'}")
+        if image.warnings:
+            self.message_bar.show_message(
+                f"This series has {len(image.warnings)} warning(s): {image.warnings[0]}"
+                + (" \u2026" if len(image.warnings) > 1 else ""),
+                "warning", [("series", w) for w in image.warnings],
+            )
+        elif self.message_bar.level == "warning" and not self.skipped:
+            self.message_bar.hide()
+        self.grid.active.graphics.setFocus()
+
+    @property
+    def image(self) -> Image | None:
+        return self.state.source.image if self.state.source is not None else None
+
+    def _clear_study(self) -> None:
+        self.images.clear()
+        self.skipped = ()
+        self.current_key = None
+        self.browser.clear_studies()
+        self.message_bar.hide()
+        self.state.set_image(None)
+
+    def _on_scanned(self, scan: ScanResult) -> None:
+        self.skipped = tuple(scan.skipped)
+        for key, header in enumerate(scan.series):
+            self.browser.add_header(key, header)
+        if not scan.series:
+            self.message_bar.show_message(
+                f"No images found in {scan.root}" + (f" ({len(scan.skipped)} file(s) skipped)." if scan.skipped else "."),
+                "error", [(s.path, s.reason) for s in scan.skipped],
+            )
+
+    def _on_first_image(self, image: Image) -> None:
+        if self.current_key is None and self.state.source is None:
+            self._showing_preview = True
+            self.state.set_image(image)
+
+    def _on_series_loaded(self, loaded: LoadedSeries) -> None:
+        self.images[loaded.key] = loaded.image
+        self.browser.set_loaded(loaded.key, loaded.image, loaded.thumbnail)
+        if self.current_key is None:
+            self.show_series(loaded.key)
+
+    def _on_series_failed(self, key: int, message: str) -> None:
+        self.browser.set_failed(key, message)
+        self.message_bar.show_message(f"A series could not be loaded: {message}", "error")
+
+    def _on_progress(self, done: int, total: int, what: str) -> None:
+        self.progress.setRange(0, max(total, 0))
+        self.progress.setValue(done)
+        self.progress.setFormat(f"{what} %v/%m" if what else "%v/%m")
+
+    def _on_loader_finished(self) -> None:
+        loader = self._loader
+        self.progress.hide()
+        self.cancel_button.hide()
+        if loader is not None and loader.cancelled:
+            self.message_bar.show_message(f"Loading cancelled; {len(self.images)} series loaded.", "warning")
+        elif self.skipped:
+            self._report_skipped()
+        if self._showing_preview and not self.images:
+            self.state.set_image(None)
+        self.loadingFinished.emit()
+
+    def _report_skipped(self) -> None:
+        if self.skipped:
+            self.message_bar.show_message(
+                f"{len(self.skipped)} file(s) were skipped (not images, or unreadable). The rest opened.",
+                "warning", [(s.path, s.reason) for s in self.skipped],
+            )
+
+    # --- drag and drop -------------------------------------------------------------------------
+
+    def dragEnterEvent(self, event) -> None:
+        if event.mimeData().hasUrls() and any(u.isLocalFile() for u in event.mimeData().urls()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:
+        paths = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
+        if paths:
+            self.open_path(paths[0])
+            event.acceptProposedAction()
+
+    # --- commands ------------------------------------------------------------------------------
+
+    def set_layout(self, name: str) -> None:
+        self.grid.set_layout(name)
+        self.settings.layout = name
+        action = self.actions_by_command.get(f"layout_{name}")
+        if action is not None:
+            action.setChecked(True)
+
+    def apply_preset(self, key: int) -> None:
+        """Window presets 1-4 (CT, from settings) and 5 (full range of the data)."""
+        source = self.state.source
+        if source is None:
+            return
+        if key == 5:
+            self.state.set_window(source.full_range)
+        elif source.is_ct:
+            self.state.set_window(self.settings.preset(key)[1])
+        else:
+            self.statusBar().showMessage("CT presets are in HU and do not apply to an X-ray: 5 = full range, R = reset", 5000)
+
+    def save_preset(self, key: int) -> None:
+        self.settings.save_preset(key, self.state.window)
+        name = self.settings.preset(key)[0]
+        self.statusBar().showMessage(f"Preset {key} ({name}) is now W {self.state.window.width:.0f} L {self.state.window.level:.0f}", 5000)
+
+    def reset_view(self) -> None:
+        source = self.state.source
+        if source is None:
+            return
+        self.state.set_window(source.default_window)
+        self.state.set_invert(source.default_invert)
+        for pane in self.grid.visible_panes():
+            pane.fit()
+
+    def set_tool(self, tool: str) -> None:
+        for pane in self.grid.panes.values():
+            pane.set_tool(tool)
+        action = self.actions_by_command.get(f"tool_{tool}")
+        if action is not None:
+            action.setChecked(True)
+
+    def toggle_cine(self) -> None:
+        if self.cine_timer.isActive():
+            self.cine_timer.stop()
+        elif self.state.source is not None and self.grid.active.slice_count > 1:
+            self.cine_timer.start(int(1000 / self.fps.value()))
+        self.actions_by_command["cine"].setChecked(self.cine_timer.isActive())
+
+    def _cine_step(self) -> None:
+        pane = self.grid.active
+        pane.set_slice((pane.slice_index + 1) % max(pane.slice_count, 1))
+
+    def save_screenshot(self, path: str | Path, whole_window: bool = False) -> Path:
+        """Write the views (or the whole window) as PNG; returns the path written."""
+        path = Path(path)
+        if path.suffix.lower() != ".png":
+            path = path.with_suffix(".png")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        pixmap = (self if whole_window else self.grid).grab()
+        if not pixmap.save(str(path), "PNG"):
+            raise OSError(f"could not write {path}")
+        return path
+
+    def load_mask_file(self, path: str | Path) -> bool:
+        """Add a mask or heatmap file as a layer on the open image; a clear message when it does not fit."""
+        image = self.image
+        if image is None or self._showing_preview:
+            self.message_bar.show_message("Open a series before loading a mask onto it.", "error")
+            return False
+        try:
+            layer, notes = read_mask_layer(path, image, self.layers.unique_name(Path(path).name.split(".")[0]))
+        except MaskFileError as exc:
+            self.message_bar.show_message(str(exc), "error")
+            return False
+        self.layers.add(layer)
+        self.layer_dock.show()
+        if notes:
+            self.message_bar.show_message(" ".join(notes), "warning")
+        return True
+
+    def _ask_open(self, folder: bool) -> None:
+        start = self.settings.last_folder
+        if folder:
+            path = QFileDialog.getExistingDirectory(self, "Open a DICOM folder", start)
+        else:
+            path, _ = QFileDialog.getOpenFileName(
+                self, "Open an image", start,
+                "Images (*.dcm *.DCM *.IMA *.png *.jpg *.jpeg *.nii *.nii.gz *.mha *.mhd *.nrrd);;All files (*)",
+            )
+        if path:
+            self.open_path(path)
+
+    def _ask_mask(self) -> None:
+        image = self.image
+        if image is None:
+            self.message_bar.show_message("Open a series before loading a mask onto it.", "error")
+            return
+        pattern = ("Volumes (*.nii *.nii.gz *.mha *.mhd *.nrrd);;All files (*)" if isinstance(image, CTVolume)
+                   else "Pictures (*.png *.jpg *.jpeg *.tif *.tiff);;All files (*)")
+        path, _ = QFileDialog.getOpenFileName(self, "Load a mask or heatmap", self.settings.last_folder, pattern)
+        if path:
+            self.load_mask_file(path)
+
+    def _ask_screenshot(self) -> None:
+        start = str(Path(self.settings.last_folder or Path.home()) / "lunglens-view.png")
+        path, _ = QFileDialog.getSaveFileName(self, "Save a screenshot", start, "PNG (*.png)")
+        if path:
+            written = self.save_screenshot(path)
+            self.statusBar().showMessage(f"Saved {written}", 5000)
+
+    def _update_tags(self) -> None:
+        if not self.tag_dock.isVisible():
+            return
+        image = self.image
+        if isinstance(image, CTVolume) and image.source_files:
+            files = image.source_files
+            z = self.state.cursor[0] if len(files) == image.shape[0] else 0
+            self.tag_browser.show_file(files[z])
+        elif isinstance(image, XRayImage) and image.source_file:
+            self.tag_browser.show_file(image.source_file)
+        else:
+            self.tag_browser.show_file(None)
+
+    def _on_hover(self, info: HoverInfo | None) -> None:
+        self.hover_label.setText(info.text() if info is not None else "")
+
+    def _on_active_pane(self, pane: SliceView) -> None:
+        if self.cine_timer.isActive():
+            self.cine_timer.stop()
+            self.actions_by_command["cine"].setChecked(False)
+
+    def _on_pane_clicked(self, pane: SliceView) -> None:
+        pane.graphics.setFocus()
+
+    def _show_about(self) -> None:
+        QMessageBox.about(
+            self, "About LungLens",
+            "<b>LungLens</b> \u2014 chest CT and X-ray viewer with AI opinions.<br><br>"
+            "<b>Research use only, not a medical device.</b> Do not use for diagnosis.",
+        )
+
+    # --- actions, menus, toolbar ---------------------------------------------------------------
+
+    def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(title.replace(" ", "_"))
+        dock.setWidget(widget)
+        dock.setMinimumWidth(290)
+        self.addDockWidget(area, dock)
+        return dock
+
+    def _build_actions(self) -> None:
+        active = lambda: self.grid.active  # noqa: E731 - the pane changes, so look it up at trigger time
+        commands = {
+            "open": lambda: self._ask_open(folder=False),
+            "open_folder": lambda: self._ask_open(folder=True),
+            "load_mask": self._ask_mask,
+            "screenshot": self._ask_screenshot,
+            "quit": self.close,
+            "next_slice": lambda: active().scroll(1),
+            "previous_slice": lambda: active().scroll(-1),
+            "page_down": lambda: active().scroll(10),
+            "page_up": lambda: active().scroll(-10),
+            "first_slice": lambda: active().set_slice(0),
+            "last_slice": lambda: active().set_slice(active().slice_count - 1),
+            "next_pane": lambda: self.grid.cycle_active(1),
+            "previous_pane": lambda: self.grid.cycle_active(-1),
+            "cine": self.toggle_cine,
+            "zoom_in": lambda: active().zoom(1.25),
+            "zoom_out": lambda: active().zoom(0.8),
+            "fit": lambda: active().fit(),
+            "reset": self.reset_view,
+            "invert": lambda: self.state.set_invert(not self.state.invert),
+            "crosshair_lines": self._toggle_crosshair_lines,
+            "delete_measurement": lambda: active().delete_selected_measurement(),
+            "clear_measurements": lambda: [p.clear_measurements() for p in self.grid.panes.values()],
+            "tags": lambda: self.tag_dock.setVisible(not self.tag_dock.isVisible()),
+            "help": lambda: ShortcutsDialog(self).exec(),
+            "default_tool": lambda: self.set_tool("wl"),
+        }
+        for name in LAYOUTS:
+            commands[f"layout_{name}"] = lambda n=name: self.set_layout(n)
+        for key in range(1, 6):
+            commands[f"preset_{key}"] = lambda k=key: self.apply_preset(k)
+        for key in range(1, 5):
+            commands[f"save_preset_{key}"] = lambda k=key: self.save_preset(k)
+        for tool in ("wl", "pan", "zoom", "crosshair", "length", "ellipse", "rectangle"):
+            commands[f"tool_{tool}"] = lambda t=tool: self.set_tool(t)
+        tools, layouts = QActionGroup(self), QActionGroup(self)
+        for item in SHORTCUTS:
+            action = QAction(item.text, self)
+            action.setShortcuts([QKeySequence(k) for k in item.keys])
+            action.triggered.connect(commands[item.command])
+            if item.command in _VIEW_ONLY_KEYS:
+                action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+                self.grid.addAction(action)
+            else:
+                self.addAction(action)
+            if item.command.startswith("tool_") or item.command.startswith("layout_") or item.command in ("cine", "crosshair_lines"):
+                action.setCheckable(True)
+                (tools if item.command.startswith("tool_") else layouts if item.command.startswith("layout_") else self).addAction(action)
+            self.actions_by_command[item.command] = action
+        self.actions_by_command["tool_wl"].setChecked(True)
+        self.actions_by_command["crosshair_lines"].setChecked(True)
+
+    def _toggle_crosshair_lines(self) -> None:
+        visible = self.actions_by_command["crosshair_lines"].isChecked()
+        for pane in self.grid.panes.values():
+            pane.set_crosshair_visible(visible)
+
+    def _build_menus_and_toolbar(self) -> None:
+        a = self.actions_by_command
+        menu = self.menuBar()
+        file_menu = menu.addMenu("&File")
+        file_menu.addActions([a["open"], a["open_folder"]])
+        self.recent_menu = file_menu.addMenu("Recent studies")
+        self.recent_menu.aboutToShow.connect(self._fill_recent)
+        file_menu.addSeparator()
+        file_menu.addAction(a["load_mask"])
+        file_menu.addAction(a["screenshot"])
+        window_shot = file_menu.addAction("Save a screenshot of the whole window\u2026")
+        window_shot.triggered.connect(self._ask_window_screenshot)
+        file_menu.addSeparator()
+        file_menu.addAction(a["quit"])
+
+        view_menu = menu.addMenu("&View")
+        view_menu.addActions([a["layout_1x1"], a["layout_1x3"], a["layout_2x2"]])
+        view_menu.addSeparator()
+        view_menu.addActions([a["zoom_in"], a["zoom_out"], a["fit"], a["reset"], a["invert"], a["crosshair_lines"], a["cine"]])
+        view_menu.addSeparator()
+        navigate = view_menu.addMenu("Navigate")
+        navigate.addActions([a[c] for c in ("next_slice", "previous_slice", "page_down", "page_up", "first_slice",
+                                            "last_slice", "next_pane", "previous_pane")])
+        presets = view_menu.addMenu("Window presets")
+        presets.aboutToShow.connect(lambda: self._fill_presets(presets))
+        view_menu.addSeparator()
+        for dock in (self.browser_dock, self.layer_dock, self.tag_dock):
+            view_menu.addAction(dock.toggleViewAction())
+
+        tools_menu = menu.addMenu("&Tools")
+        tools_menu.addActions([a[f"tool_{t}"] for t in ("wl", "pan", "zoom", "crosshair", "length", "ellipse", "rectangle")])
+        tools_menu.addSeparator()
+        tools_menu.addActions([a["delete_measurement"], a["clear_measurements"], a["tags"]])
+
+        help_menu = menu.addMenu("&Help")
+        help_menu.addAction(a["help"])
+        about = help_menu.addAction("About LungLens")
+        about.triggered.connect(self._show_about)
+
+        bar = self.addToolBar("Tools")
+        bar.setObjectName("tools")
+        bar.setIconSize(QSize(16, 16))
+        bar.addAction(a["open"])
+        a["open"].setIconText("Open")
+        bar.addSeparator()
+        for command, label in (("tool_wl", "W/L"), ("tool_pan", "Pan"), ("tool_zoom", "Zoom"), ("tool_crosshair", "Crosshair"),
+                               ("tool_length", "Length"), ("tool_ellipse", "Ellipse"), ("tool_rectangle", "Rectangle")):
+            bar.addAction(a[command])
+            a[command].setIconText(label)
+        bar.addSeparator()
+        for name in LAYOUTS:
+            bar.addAction(a[f"layout_{name}"])
+            a[f"layout_{name}"].setIconText(name)
+        bar.addSeparator()
+        for key in range(1, 6):
+            bar.addAction(a[f"preset_{key}"])
+            a[f"preset_{key}"].setIconText(("Lung", "Mediast.", "Bone", "Soft t.", "Full")[key - 1])
+        bar.addAction(a["invert"])
+        a["invert"].setIconText("Invert")
+        bar.addSeparator()
+        bar.addAction(a["cine"])
+        a["cine"].setIconText("Cine")
+        self.fps = QSpinBox()
+        self.fps.setRange(1, 60)
+        self.fps.setValue(int(self.settings.store.value("cine_fps", 10)))
+        self.fps.setSuffix(" fps")
+        self.fps.setToolTip("Cine speed")
+        self.fps.valueChanged.connect(self._on_fps)
+        bar.addWidget(self.fps)
+        bar.addAction(a["help"])
+        a["help"].setIconText("?")
+
+    def _on_fps(self, value: int) -> None:
+        self.settings.store.setValue("cine_fps", value)
+        if self.cine_timer.isActive():
+            self.cine_timer.setInterval(int(1000 / value))
+
+    def _fill_recent(self) -> None:
+        self.recent_menu.clear()
+        for path in self.settings.recent:
+            action = self.recent_menu.addAction(path)
+            action.triggered.connect(lambda _=False, p=path: self.open_path(p))
+        if self.settings.recent:
+            self.recent_menu.addSeparator()
+            self.recent_menu.addAction("Clear the list").triggered.connect(self.settings.clear_recent)
+        else:
+            self.recent_menu.addAction("(none yet)").setEnabled(False)
+
+    def _fill_presets(self, menu) -> None:
+        menu.clear()
+        for key in range(1, 5):
+            name, window = self.settings.preset(key)
+            action = menu.addAction(f"{key}  {name}  W {window.width:.0f} L {window.level:.0f}")
+            action.triggered.connect(lambda _=False, k=key: self.apply_preset(k))
+        menu.addAction("5  Full range of the data").triggered.connect(lambda: self.apply_preset(5))
+        menu.addSeparator()
+        menu.addAction("Restore the default presets").triggered.connect(self.settings.reset_presets)
+
+    def _ask_window_screenshot(self) -> None:
+        start = str(Path(self.settings.last_folder or Path.home()) / "lunglens-window.png")
+        path, _ = QFileDialog.getSaveFileName(self, "Save a screenshot of the window", start, "PNG (*.png)")
+        if path:
+            self.statusBar().showMessage(f"Saved {self.save_screenshot(path, whole_window=True)}", 5000)
+
+    def closeEvent(self, event) -> None:
+        self.cancel_loading(wait=True)
+        self.cine_timer.stop()
+        self.settings.sync()
+        super().closeEvent(event)
+

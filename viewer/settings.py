@@ -1,0 +1,85 @@
+"""Persistent viewer settings (last folder, recent studies, layout, window presets) in QSettings.
+
+``LUNGLENS_SETTINGS`` may name an .ini file to use instead of the user's native store; tests and
+headless runs set it so they never touch a radiologist's own settings.
+"""
+
+from __future__ import annotations
+
+import os
+
+from PySide6.QtCore import QSettings
+
+from inference.study import WINDOW_PRESETS, Window
+
+MAX_RECENT = 10
+
+# Keys 1-4; key 5 is always the data's full range.
+DEFAULT_PRESETS: tuple[tuple[str, Window], ...] = (
+    ("Lung", WINDOW_PRESETS["lung"]),
+    ("Mediastinum", WINDOW_PRESETS["mediastinum"]),
+    ("Bone", WINDOW_PRESETS["bone"]),
+    ("Soft tissue", WINDOW_PRESETS["soft_tissue"]),
+)
+PRESET_ALIASES = {"lung": 1, "mediastinum": 2, "bone": 3, "soft_tissue": 4, "soft-tissue": 4, "full": 5, "full_range": 5}
+
+
+def open_settings() -> QSettings:
+    path = os.environ.get("LUNGLENS_SETTINGS")
+    if path:
+        return QSettings(path, QSettings.Format.IniFormat)
+    return QSettings("LungLens", "LungLens")
+
+
+class ViewerSettings:
+    """Typed access to the few things the viewer remembers between sessions."""
+
+    def __init__(self, store: QSettings | None = None) -> None:
+        self.store = store if store is not None else open_settings()
+
+    @property
+    def last_folder(self) -> str:
+        return str(self.store.value("last_folder", "") or "")
+
+    @last_folder.setter
+    def last_folder(self, folder: str) -> None:
+        self.store.setValue("last_folder", folder)
+
+    @property
+    def recent(self) -> list[str]:
+        value = self.store.value("recent", [])
+        if isinstance(value, str):  # QSettings returns a lone string for a one-item list in .ini files
+            value = [value]
+        return [str(v) for v in value or []]
+
+    def add_recent(self, path: str) -> None:
+        paths = [path] + [p for p in self.recent if p != path]
+        self.store.setValue("recent", paths[:MAX_RECENT])
+
+    def clear_recent(self) -> None:
+        self.store.setValue("recent", [])
+
+    @property
+    def layout(self) -> str:
+        return str(self.store.value("layout", "1x3"))
+
+    @layout.setter
+    def layout(self, name: str) -> None:
+        self.store.setValue("layout", name)
+
+    def preset(self, key: int) -> tuple[str, Window]:
+        """Window preset on key 1-4 (name, window), as saved or the default."""
+        name, default = DEFAULT_PRESETS[key - 1]
+        width = float(self.store.value(f"presets/{key}/width", default.width))
+        level = float(self.store.value(f"presets/{key}/level", default.level))
+        return name, Window(width, level)
+
+    def save_preset(self, key: int, window: Window) -> None:
+        self.store.setValue(f"presets/{key}/width", float(window.width))
+        self.store.setValue(f"presets/{key}/level", float(window.level))
+
+    def reset_presets(self) -> None:
+        self.store.remove("presets")
+
+    def sync(self) -> None:
+        self.store.sync()

@@ -1,0 +1,68 @@
+"""Every keyboard shortcut in one table, close to OHIF's defaults; actions and the help dialog read it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Shortcut:
+    command: str
+    keys: tuple[str, ...]
+    text: str
+    group: str
+
+
+SHORTCUTS: tuple[Shortcut, ...] = (
+    Shortcut("open", ("Ctrl+O",), "Open a file or folder", "File"),
+    Shortcut("open_folder", ("Ctrl+Shift+O",), "Open a folder", "File"),
+    Shortcut("load_mask", ("Ctrl+M",), "Load a mask or heatmap onto the open image", "File"),
+    Shortcut("screenshot", ("Ctrl+S",), "Save a screenshot of the views (PNG)", "File"),
+    Shortcut("quit", ("Ctrl+Q",), "Quit", "File"),
+    Shortcut("next_slice", ("Down",), "Next slice (also mouse wheel down)", "Navigate"),
+    Shortcut("previous_slice", ("Up",), "Previous slice (also mouse wheel up)", "Navigate"),
+    Shortcut("page_down", ("PgDown",), "10 slices forward", "Navigate"),
+    Shortcut("page_up", ("PgUp",), "10 slices back", "Navigate"),
+    Shortcut("first_slice", ("Home",), "First slice", "Navigate"),
+    Shortcut("last_slice", ("End",), "Last slice", "Navigate"),
+    Shortcut("next_pane", ("Right",), "Next pane", "Navigate"),
+    Shortcut("previous_pane", ("Left",), "Previous pane", "Navigate"),
+    Shortcut("cine", ("Space",), "Cine play / stop", "Navigate"),
+    Shortcut("zoom_in", ("+", "="), "Zoom in (also Ctrl + wheel)", "View"),
+    Shortcut("zoom_out", ("-",), "Zoom out", "View"),
+    Shortcut("fit", ("F",), "Fit the image to the pane", "View"),
+    Shortcut("reset", ("R",), "Reset window, zoom and pan", "View"),
+    Shortcut("invert", ("I",), "Invert grey levels", "View"),
+    Shortcut("crosshair_lines", ("X",), "Show or hide the crosshair lines", "View"),
+    Shortcut("layout_1x1", ("Ctrl+1",), "Layout 1x1 (active pane)", "View"),
+    Shortcut("layout_1x3", ("Ctrl+2",), "Layout 1x3 (axial, coronal, sagittal)", "View"),
+    Shortcut("layout_2x2", ("Ctrl+3",), "Layout 2x2 (three planes + overview)", "View"),
+    Shortcut("preset_1", ("1",), "Window preset 1 (lung 1500/-600)", "Window"),
+    Shortcut("preset_2", ("2",), "Window preset 2 (mediastinum 350/50)", "Window"),
+    Shortcut("preset_3", ("3",), "Window preset 3 (bone 2000/500)", "Window"),
+    Shortcut("preset_4", ("4",), "Window preset 4 (soft tissue 400/40)", "Window"),
+    Shortcut("preset_5", ("5",), "Window preset 5 (full range of the data)", "Window"),
+    Shortcut("save_preset_1", ("Shift+1", "!"), "Save the current window as preset 1", "Window"),
+    Shortcut("save_preset_2", ("Shift+2", "@"), "Save the current window as preset 2", "Window"),
+    Shortcut("save_preset_3", ("Shift+3", "#"), "Save the current window as preset 3", "Window"),
+    Shortcut("save_preset_4", ("Shift+4", "$"), "Save the current window as preset 4", "Window"),
+    Shortcut("tool_wl", ("W",), "Left drag: window/level (right drag always does)", "Tools"),
+    Shortcut("tool_pan", ("P",), "Left drag: pan (middle drag always does)", "Tools"),
+    Shortcut("tool_zoom", ("Z",), "Left drag: zoom", "Tools"),
+    Shortcut("tool_crosshair", ("C",), "Left click/drag: move the crosshair (MPR)", "Tools"),
+    Shortcut("tool_length", ("D",), "Left drag: distance (mm)", "Tools"),
+    Shortcut("tool_ellipse", ("E",), "Left drag: ellipse ROI (area, mean, SD, min, max)", "Tools"),
+    Shortcut("tool_rectangle", ("B",), "Left drag: rectangle ROI", "Tools"),
+    Shortcut("default_tool", ("Esc",), "Back to the window/level tool", "Tools"),
+    Shortcut("delete_measurement", ("Del", "Backspace"), "Delete the selected measurement", "Tools"),
+    Shortcut("clear_measurements", ("Ctrl+Del",), "Delete every measurement", "Tools"),
+    Shortcut("tags", ("T",), "DICOM tags of the current slice", "Panels"),
+    Shortcut("help", ("F1", "?"), "This list", "Help"),
+)
+
+
+def shortcut(command: str) -> Shortcut:
+    for item in SHORTCUTS:
+        if item.command == command:
+            return item
+    raise KeyError(command)
