@@ -50,14 +50,25 @@ def _split(config: TrainConfig, items, classes) -> Split:
     return split
 
 
-def _provenance(config: TrainConfig, split: Split | None, data_note: str) -> dict:
+def _provenance(config: TrainConfig, split: Split | None, data_terms: str) -> dict:
+    """The checkpoint's ``extra`` keys that export turns into the manifest and the model card."""
     return {
-        "data": data_note,
-        "data_path": str(Path(config.data).resolve()),
-        "split_rule": split.rule if split else "",
-        "split_counts": split.summary() if split else {},
-        "code_commit": git_commit(),
-        "torch": torch.__version__,
+        "data_terms": data_terms,
+        "git_commit": git_commit(),
+        "training": {
+            "data": str(Path(config.data).resolve()),
+            "split_rule": split.rule if split else "",
+            "split_counts": split.summary() if split else {},
+            "split_file": "split.json",
+            "epochs_max": config.epochs,
+            "batch_size": config.batch_size,
+            "learning_rate": config.lr,
+            "image_size": config.image_size,
+            "augmentation": config.augment,
+            "pretrained": config.pretrained or "none (trained from scratch)",
+            "seed": config.seed,
+            "torch": str(torch.__version__),
+        },
     }
 
 

@@ -220,9 +220,9 @@ def _run_epoch(model, loader, task: Task, optimizer, env: Distributed, desc: str
         loss = task.loss(model, batch, env.device)
         loss.backward()
         optimizer.step()
-        total += float(loss) * len(batch[0])
+        total += float(loss.detach()) * len(batch[0])
         count += len(batch[0])
-        bar.set_postfix(loss=f"{total / max(count, 1):.4f}")
+        bar.set_postfix(loss=f"{total / max(count, 1):.4f}", refresh=False)
     return total / max(count, 1)
 
 
@@ -342,6 +342,10 @@ def finalise(best_path: Path, run: Run, config: TrainConfig, env: Distributed) -
         _, outputs, targets = _evaluate(model, loader, run.task, single)
         results[name] = (outputs.numpy(), targets.numpy())
     summary = calibrate_and_report(results, run.classes, config.positive_class, Path(config.out), segmentation=isinstance(run.task, SegmentationTask))
-    saved["extra"].update(summary)
-    torch.save(saved, best_path.with_suffix(".tmp"))
-    os.replace(best_path.with_suffix(".tmp"), best_path)
+    extra = {**saved["extra"], **summary}
+    extra["training"] = {**extra.get("training", {}), "epochs_trained": saved["epoch"]}
+    ckpt.save_checkpoint(
+        best_path, model=model, method=saved["method"], model_config=saved["model_config"],
+        classes=saved["classes"], modality=saved["modality"], input_spec=ckpt.checkpoint_input_spec(saved),
+        epoch=saved["epoch"], extra=extra,
+    )
