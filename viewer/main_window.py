@@ -535,7 +535,7 @@ class MainWindow(QMainWindow):
         for item in SHORTCUTS:
             action = QAction(item.text, self)
             action.setShortcuts([QKeySequence(k) for k in item.keys])
-            action.triggered.connect(commands[item.command])
+            action.triggered.connect(lambda _checked=False, command=commands[item.command]: command())
             if item.command in _VIEW_ONLY_KEYS:
                 action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
                 self.grid.addAction(action)
