@@ -1,0 +1,153 @@
+"""The model card (<id>.md) written beside every exported model: what it is, what it was trained on
+and under which terms, how it was split and measured, how the seed paper's figures compare (and why
+they cannot be compared directly), what it is known to get wrong, and what it is for.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from inference.manifest import ModelManifest
+
+DATA_TERMS = {
+    "XR": (
+        "COVID-19 Radiography Database (M.E.H. Chowdhury et al., IEEE Access 8 (2020) 132665-132676; "
+        "T. Rahman et al. 2020), research use"
+    ),
+    "CT": (
+        "UCSD-AI4H COVID-CT (X. Yang et al., 'COVID-CT-Dataset: a CT scan dataset about COVID-19', 2020); "
+        "image copyright stays with the source papers; research use"
+    ),
+}
+
+WHAT = {
+    "baseline": "ResNet50 + global average pooling + linear classifier: the comparison row of the seed papers.",
+    "M1": "ResNet50 with non-local self-attention in the last block of conv3..conv5 and a feature pyramid over "
+    "conv2..conv5; GAP of the four fused levels, concatenated, linear classifier.",
+    "M2": "ResNet50 + GAP + Dense 1024 ReLU + Dropout 0.5 + Dense (softmax).",
+    "M3": "Several backbones, each globally average pooled, pooled vectors concatenated, dropout, linear classifier "
+    "(feature fusion).",
+    "M4": "ResNet50 slice classifier whose global average pooling is weighted by the lung mask (downscaled to the "
+    "feature grid, Gaussian-smoothed, normalised to sum 1); slice outputs are combined into a scan verdict downstream.",
+    "M5": "ResNet50 and ResNet-v2-152 feature maps concatenated, 1x1 convolution to 1024 channels without activation, "
+    "GAP, linear classifier.",
+    "unet2d": "Small 2D U-Net giving a lung mask per chest X-ray (0 background, 1 right lung, 2 left lung).",
+    "unet3d": "3D U-Net (M4 step 2) giving a lung mask on the 128^3 isotropic CT volume "
+    "(0 background, 1 right lung, 2 left lung).",
+}
+
+PUBLISHED = {
+    "baseline": "Plain ResNet50: 87 % accuracy on ~3000 CT images (M1 paper); 77.2 % on 360 X-ray test images "
+    "(M5 paper).",
+    "M1": "90.1 % accuracy vs 87 % for plain ResNet50 on the same ~3000 CT images, 3 classes; 12.75 FPS on a Xeon "
+    "Gold 6226 CPU.",
+    "M2": "82.33 % accuracy, 4 classes (COVID, Normal, Viral Pneumonia, Lung Opacity), COVID-19 Radiography "
+    "Database, random 80:20 split; weak on COVID and Viral Pneumonia.",
+    "M3": "~96 % accuracy on ~6000 CT images, binary, validation split 0.4, seven ImageNet backbones.",
+    "M4": "2062 CT scans: GAP 94.6 % acc / 95.3 % sens / 92.8 % spec / F1 96.1 %; mask-weighted GAP 95.5 / 96.4 / "
+    "93.3 / 96.8 %.",
+    "M5": "Concatenated 92.8 % accuracy (precision 93.5 %, recall 81.1 %, specificity 97.6 %) on 360 test images; "
+    "ResNet50 alone 77.2 %, ResNet152V2 alone 80.6 %.",
+    "unet2d": "No seed paper: the 2D U-Net is LungLens's own X-ray step.",
+    "unet3d": "Dice ~96.5 % on 30 scans, trained on 300 LUNA16 volumes.",
+}
+
+NOT_COMPARABLE = {
+    "baseline": "The papers' data, class sets and random splits differ from ours.",
+    "M1": "The paper's ~3000 CT images are not available; ours are paper-figure slices (UCSD COVID-CT), with "
+    "another class set and a near-duplicate-aware split.",
+    "M2": "Same database family, but here only 3 classes (no Lung Opacity), 224x224 images, and a split that keeps "
+    "perceptual-hash near-duplicates on one side; the paper's random split lets near-duplicates leak.",
+    "M3": "Other data (ours: UCSD COVID-CT slices), a smaller backbone subset by default, and no ImageNet weights "
+    "unless a local file was given.",
+    "M4": "The paper classifies whole DICOM series with real lung masks; our slice data are paper figures without "
+    "HU values, so only the network, not the study, is reproduced.",
+    "M5": "The paper admits the same patient may be in train and test; we split by near-duplicate groups, which "
+    "lowers the figures honestly.",
+    "unet2d": "No published figure to compare.",
+    "unet3d": "The paper's LUNA16 training and test volumes differ from ours.",
+}
+
+
+def known_limits(manifest: ModelManifest) -> list[str]:
+    limits = [
+        "Grad-CAM is computed on the feature grid (input size / 32 for ResNet stages, / 4 for M1's finest pyramid "
+        "level) and upsampled: it shows what the network used, not a delineation of disease."
+        if manifest.task == "classification"
+        else "Masks are predicted at the model's input resolution and resampled back to the image.",
+        "Weights were trained from scratch unless the training provenance names a local ImageNet checkpoint.",
+    ]
+    if manifest.modality == "XR":
+        limits.append(
+            "Viral Pneumonia images in the COVID-19 Radiography Database are paediatric while COVID and Normal are "
+            "mostly adult: a model can learn 'child vs adult' instead of pneumonia. Read the per-class metrics, "
+            "not accuracy alone."
+        )
+        if manifest.method == "unet2d":
+            limits.append(
+                "The available X-ray lung masks cover only the (paediatric) Viral Pneumonia images, so the 2D U-Net "
+                "has seen children's chests only."
+            )
+    if manifest.modality == "CT" and manifest.task == "classification":
+        limits.append(
+            "The CT training slices are figures from papers (lung-window screenshots, some with text and arrows); "
+            "a real DICOM slice is brought to the same 8-bit lung-window contract before the model sees it."
+        )
+    if manifest.max_slice_thickness_mm is not None:
+        limits.append(
+            f"Not for series with slices thicker than {manifest.max_slice_thickness_mm:g} mm or contrast-enhanced "
+            "series (M4's exclusions); contrast is not detected automatically."
+        )
+    return limits
+
+
+def _table(values: dict[str, Any]) -> str:
+    if not values:
+        return "None recorded in the checkpoint.\n"
+    rows = "\n".join(f"| {key} | {json.dumps(value) if not isinstance(value, str) else value} |" for key, value in values.items())
+    return f"| measure | value |\n|---|---|\n{rows}\n"
+
+
+def render_model_card(manifest: ModelManifest, verification: dict[str, Any], int8: dict[str, Any] | None = None) -> str:
+    """Markdown for ``<id>.md``. ``verification`` holds the export's parity figures."""
+    training = manifest.training
+    threshold = manifest.threshold
+    sections = [
+        f"# {manifest.id} (version {manifest.version})\n",
+        f"**{manifest.intended_use}**\n",
+        "## What\n",
+        f"{WHAT[manifest.method]} Task: {manifest.task}; modality: {manifest.modality}; method: {manifest.method}.",
+        f"Classes: {', '.join(manifest.classes) or '-'}. "
+        f"Mask labels: {', '.join(f'{k} {v}' for k, v in manifest.mask_labels.items()) or '-'}.",
+        f"Input: {manifest.preprocessing.channels} x {manifest.preprocessing.size} x {manifest.preprocessing.size} "
+        f"({manifest.preprocessing.resize}), scaled to [0, 1] then (x - {manifest.preprocessing.mean}) / "
+        f"{manifest.preprocessing.std}; CT window {manifest.preprocessing.window or 'lung (1500/-600)'}.",
+        f"Calibration: temperature {manifest.temperature:g}. Operating threshold: "
+        + (
+            f"{threshold.value:g} on P({threshold.positive_class}), chosen on {threshold.chosen_on} ({threshold.rule})."
+            if threshold
+            else "none (argmax)."
+        ),
+        "\n## Data and terms\n",
+        manifest.licence + ".",
+        f"Training data: {training.get('data', 'not recorded')}.",
+        "\n## Split\n",
+        f"{training.get('split_rule', 'not recorded')}. Split file: {training.get('split_file', 'not recorded')}.",
+        "\n## Training\n",
+        f"Epochs: {training.get('epoch', '?')}. Code commit: {training.get('code_commit') or 'not recorded'} "
+        f"(exported from {training.get('export_commit') or 'unknown'}).",
+        "\n## Held-out metrics\n",
+        _table(manifest.metrics),
+        "## Published figures of the seed paper (not comparable)\n",
+        f"| | |\n|---|---|\n| published | {PUBLISHED[manifest.method]} |\n"
+        f"| why not comparable | {NOT_COMPARABLE[manifest.method]} |\n",
+        "## Known limits\n",
+        "\n".join(f"- {limit}" for limit in known_limits(manifest)),
+        "\n## Export verification\n",
+        _table(verification),
+    ]
+    if int8 is not None:
+        sections += ["## INT8 variant\n", _table(int8)]
+    sections += ["## Intended use\n", manifest.intended_use]
+    return "\n".join(sections) + "\n"
