@@ -1,0 +1,78 @@
+"""``lunglens demo``: open the bundled demo study, or a generated phantom chest CT when none is bundled.
+
+The phantom is written once into the user's cache folder (never into the repository or a study
+folder) with its ground-truth lung mask, which opens as a layer so the overlay system shows too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from viewer.commands.view import add_view_options
+
+HELP = "open the demo study (a generated phantom chest CT when no demo study is bundled)"
+PHANTOM_VERSION = 1
+PHANTOM_SHAPE = (96, 256, 256)
+PHANTOM_SPACING = (2.5, 1.2, 1.2)
+BUNDLED_DEMO = Path(__file__).resolve().parents[2] / "resources" / "demo"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_view_options(parser)
+
+
+def bundled_demo() -> Path | None:
+    """resources/demo/ when it holds a study (anything besides READMEs), else None."""
+    if not BUNDLED_DEMO.is_dir():
+        return None
+    files = [p for p in BUNDLED_DEMO.rglob("*") if p.is_file() and not p.name.lower().startswith("readme")]
+    return BUNDLED_DEMO if files else None
+
+
+def phantom_demo(cache_root: Path | None = None) -> tuple[Path, Path]:
+    """(DICOM series folder, lung-mask NIfTI) of the demo phantom, generating it on first use."""
+    import platformdirs
+
+    root = Path(cache_root or platformdirs.user_cache_dir("lunglens")) / "demo" / f"phantom-v{PHANTOM_VERSION}"
+    series, mask_file = root / "series", root / "lung_mask.nii.gz"
+    if series.is_dir() and mask_file.is_file():
+        return series, mask_file
+    import SimpleITK as sitk
+
+    from inference.phantoms import make_ct_phantom, write_ct_series
+
+    root.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix="phantom-", dir=root.parent))
+    try:
+        hu, mask = make_ct_phantom(PHANTOM_SHAPE, PHANTOM_SPACING, seed=7)
+        write_ct_series(staging / "series", hu, PHANTOM_SPACING)
+        mask_image = sitk.GetImageFromArray(mask)
+        mask_image.SetSpacing(tuple(float(s) for s in reversed(PHANTOM_SPACING)))
+        sitk.WriteImage(mask_image, str(staging / "lung_mask.nii.gz"))
+        if root.exists():
+            shutil.rmtree(root)
+        os.replace(staging, root)  # all or nothing: a half-written phantom is never opened
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return series, mask_file
+
+
+def run(args: argparse.Namespace) -> int:
+    from viewer.app import run_viewer
+
+    bundled = bundled_demo()
+    if bundled is not None:
+        return run_viewer(str(bundled), args.screenshot, args.preset, args.slice_number, args.layout, args.whole_window)
+    series, mask_file = phantom_demo()
+    print(f"demo phantom: {series}")
+
+    def add_ground_truth(window) -> None:
+        window.load_mask_file(mask_file)
+        window.layers.update(window.layers.names[-1], opacity=0.3)
+
+    return run_viewer(str(series), args.screenshot, args.preset, args.slice_number, args.layout, args.whole_window,
+                      after_open=add_ground_truth)
