@@ -10,6 +10,7 @@ import torch
 from inference.preprocessing import InputSpec
 from inference.training.augment import METHOD_AUGMENTATION, build_augmentation
 from inference.training.datasets import ClassificationDataset, MaskPairDataset, mask_pairs
+from inference.training.lung_masks import window_image_lung_mask
 from inference.training.splits import Split, list_class_folders, make_split
 from inference.training.train import (
     CLASSIFIER_METHODS,
@@ -117,12 +118,7 @@ def unet2d_run(config: TrainConfig) -> Run:
 
 def build_run(config: TrainConfig) -> Run:
     if config.method in CLASSIFIER_METHODS:
-        lung_mask_fn = None
-        if config.method == "M4":
-            from inference.training.lung_masks import window_image_lung_mask
-
-            lung_mask_fn = window_image_lung_mask
-        return classification_run(config, lung_mask_fn)
+        return classification_run(config, window_image_lung_mask if config.method == "M4" else None)
     if config.method == "unet2d":
         return unet2d_run(config)
     if config.method == "unet3d":

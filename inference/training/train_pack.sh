@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Train the default model pack on ../shared/data, one run after another, resuming where a run stopped.
+# Usage: bash inference/training/train_pack.sh RUNS_DIR [METHOD_KEY ...]   (keys below; default: all)
+# Each run checkpoints every epoch; re-running the script continues each unfinished run (--resume).
+set -euo pipefail
+runs=${1:?usage: train_pack.sh RUNS_DIR [KEY ...]}; shift || true
+data=${LUNGLENS_DATA:-$(cd "$(dirname "$0")/../../.." && pwd)/shared/data}
+common=(--workers 1 --threads "${LUNGLENS_THREADS:-2}" --resume)
+declare -A recipes=(
+  [xr-m2]="--method M2 --data $data/xray --modality XR --image-size 128 --batch-size 32 --lr 3e-4 --epochs 20 --patience 5"
+  [xr-unet2d]="--method unet2d --data $data/xray --mask-dir $data/xray_masks --modality XR --image-size 128 --batch-size 16 --lr 1e-3 --epochs 25 --patience 5"
+  [ct-m4]="--method M4 --data $data/ct_slices --modality CT --image-size 224 --batch-size 16 --lr 3e-4 --epochs 40 --patience 8"
+  [xr-baseline]="--method baseline --data $data/xray --modality XR --image-size 128 --batch-size 32 --lr 3e-4 --epochs 20 --patience 5"
+  [xr-m1]="--method M1 --data $data/xray --modality XR --image-size 128 --batch-size 32 --lr 3e-4 --epochs 20 --patience 5"
+  [ct-m1]="--method M1 --data $data/ct_slices --modality CT --image-size 224 --batch-size 16 --lr 3e-4 --epochs 40 --patience 8"
+  [ct-m3]="--method M3 --data $data/ct_slices --modality CT --image-size 224 --batch-size 16 --lr 3e-4 --epochs 40 --patience 8"
+  [xr-m5]="--method M5 --data $data/xray --modality XR --image-size 128 --batch-size 16 --lr 3e-4 --epochs 20 --patience 5"
+  [ct-unet3d]="--method unet3d --data $data/ct_series --modality CT --batch-size 2 --lr 1e-3 --epochs 40 --patience 8"
+)
+order=(xr-m2 xr-unet2d ct-m4 xr-baseline xr-m1 ct-m1 ct-m3 xr-m5 ct-unet3d)
+[ $# -gt 0 ] && order=("$@")
+for key in "${order[@]}"; do
+  [ -f "$runs/$key/metrics.json" ] && { echo "$key: done"; continue; }
+  echo "$key: training ($(date -u +%H:%M))"
+  # shellcheck disable=SC2086
+  lunglens train ${recipes[$key]} --out "$runs/$key" "${common[@]}" >>"$runs/$key.log" 2>&1 || echo "$key: FAILED, see $runs/$key.log"
+done
