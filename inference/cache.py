@@ -1,0 +1,155 @@
+"""The on-disk result cache, so opening the same study again shows its analysis at once.
+
+An entry is keyed by what determines it: the study's content (series UID plus a digest of the pixel
+data and geometry, so an edited series under an old UID is not mistaken for the original), the model
+id and the sha256 of its .onnx, and ``preprocessing.PREPROCESSING_VERSION`` (plus, for results that
+depend on it, the lung mask's source). Change any of them and the old entry is simply never asked
+for again; the size cap ages it out.
+
+The cache holds patient data (masks, maps, results), so its folder is the user's alone (0o700, files
+0o600), entries are written to a temporary file and renamed into place (a crash or a second LungLens
+never leaves a half-written entry), and entry names are hashes that say nothing about the patient.
+Location: ``platformdirs.user_cache_dir("LungLens")``, or ``$LUNGLENS_CACHE_DIR``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import platformdirs
+
+from inference.preprocessing import PREPROCESSING_VERSION
+from inference.study import CTVolume, XRayImage
+
+CACHE_DIR_ENV = "LUNGLENS_CACHE_DIR"
+DEFAULT_MAX_BYTES = 2 << 30
+ENTRY_SUFFIX = ".npz"
+_META = "__meta__"
+
+
+def cache_dir() -> Path:
+    override = os.environ.get(CACHE_DIR_ENV)
+    return Path(override).expanduser() if override else Path(platformdirs.user_cache_dir("LungLens"))
+
+
+def study_digest(image: CTVolume | XRayImage) -> str:
+    """Content identity of a loaded study: UID, geometry and a BLAKE2 digest of every pixel."""
+    digest = hashlib.blake2b(digest_size=20)
+    if isinstance(image, CTVolume):
+        pixels, geometry = image.hu, [image.spacing, image.origin, np.asarray(image.direction).ravel().tolist()]
+        uid = image.series_uid
+    else:
+        pixels, geometry = image.pixels, [image.spacing, image.invert, image.photometric]
+        uid = image.uid
+    digest.update(json.dumps([uid, list(pixels.shape), str(pixels.dtype), geometry], default=str).encode())
+    digest.update(np.ascontiguousarray(pixels).data)
+    return digest.hexdigest()
+
+
+def cache_key(*parts: object) -> str:
+    """Entry name from the parts that determine a result; the preprocessing version is always one of them."""
+    return hashlib.sha256(json.dumps([PREPROCESSING_VERSION, *parts], default=str).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class CacheInfo:
+    path: Path
+    entries: int
+    bytes: int
+
+    def to_json(self) -> dict:
+        return {"path": str(self.path), "entries": self.entries, "bytes": self.bytes}
+
+
+class ResultCache:
+    """Arrays + a JSON-able dict per key, in one ``.npz`` file each, under ``root/results``."""
+
+    def __init__(self, root: Path | None = None, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
+        self.root = Path(root) if root is not None else cache_dir()
+        self.max_bytes = max_bytes
+
+    @property
+    def results_dir(self) -> Path:
+        return self.root / "results"
+
+    def _path(self, key: str) -> Path:
+        return self.results_dir / key[:2] / f"{key}{ENTRY_SUFFIX}"
+
+    def _private_dirs(self, path: Path) -> None:
+        for directory in (self.root, self.results_dir, path):
+            directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            os.chmod(directory, 0o700)
+
+    def get(self, key: str) -> tuple[dict[str, np.ndarray], dict] | None:
+        """(arrays, meta) or None; an unreadable entry counts as a miss and is removed."""
+        path = self._path(key)
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                arrays = {name: data[name] for name in data.files if name != _META}
+                meta = json.loads(str(data[_META]))
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile, json.JSONDecodeError):
+            path.unlink(missing_ok=True)
+            return None
+        with contextlib.suppress(OSError):
+            os.utime(path)
+        return arrays, meta
+
+    def put(self, key: str, arrays: dict[str, np.ndarray], meta: dict) -> None:
+        path = self._path(key)
+        self._private_dirs(path.parent)
+        handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=ENTRY_SUFFIX)
+        try:
+            with os.fdopen(handle, "wb") as out:
+                np.savez_compressed(out, **arrays, **{_META: np.array(json.dumps(meta))})
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        self._prune()
+
+    def _files(self) -> list[Path]:
+        """Entries and temporary files of writes in progress (or interrupted)."""
+        if not self.results_dir.is_dir():
+            return []
+        return [p for p in self.results_dir.glob(f"*/*{ENTRY_SUFFIX}") if p.is_file()]
+
+    def _entries(self) -> list[Path]:
+        return [p for p in self._files() if not p.name.startswith(".tmp-")]
+
+    def _prune(self) -> None:
+        """Drop least recently used entries while the cache is over its size cap."""
+        entries = sorted(((p.stat().st_mtime, p.stat().st_size, p) for p in self._entries()), key=lambda e: e[0])
+        total = sum(size for _, size, _ in entries)
+        for _, size, path in entries:
+            if total <= self.max_bytes:
+                break
+            path.unlink(missing_ok=True)
+            total -= size
+
+    def info(self) -> CacheInfo:
+        entries = self._entries()
+        return CacheInfo(self.root, len(entries), sum(p.stat().st_size for p in entries))
+
+    def clear(self) -> CacheInfo:
+        """Delete every entry (and leftover temporary file); returns what was removed.
+
+        Only files this cache wrote are touched, so a mistaken $LUNGLENS_CACHE_DIR cannot wipe a folder.
+        """
+        removed = self.info()
+        for path in self._files():
+            path.unlink(missing_ok=True)
+        if self.results_dir.is_dir():
+            for directory in sorted(self.results_dir.iterdir(), reverse=True):
+                if directory.is_dir() and not any(directory.iterdir()):
+                    directory.rmdir()
+        return removed

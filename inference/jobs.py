@@ -1,0 +1,51 @@
+"""Progress and cancel for long work (analysis, evaluation) that runs off the GUI thread.
+
+A job reports ``progress(fraction, stage)`` with fraction in [0, 1] and a short stage text, and
+checks ``cancel`` (any callable returning True, or a ``threading.Event``) between units of work;
+a cancelled job raises :class:`Cancelled` and leaves nothing half-written behind.
+A :class:`Job` can be split into parts, each reporting over its own share of the whole range.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+ProgressCallback = Callable[[float, str], None]
+CancelCheck = Callable[[], bool] | threading.Event
+
+
+class Cancelled(Exception):
+    """The user cancelled the job."""
+
+
+@dataclass(frozen=True)
+class Job:
+    """Progress reporting over the sub-range [start, start + span] of the whole job, plus cancel."""
+
+    progress: ProgressCallback | None = None
+    cancel: CancelCheck | None = None
+    start: float = 0.0
+    span: float = 1.0
+
+    def cancelled(self) -> bool:
+        if self.cancel is None:
+            return False
+        if isinstance(self.cancel, threading.Event):
+            return self.cancel.is_set()
+        return bool(self.cancel())
+
+    def check(self) -> None:
+        if self.cancelled():
+            raise Cancelled("cancelled by the user")
+
+    def report(self, fraction: float, stage: str) -> None:
+        """Check for cancel, then report ``fraction`` of this part as progress of the whole job."""
+        self.check()
+        if self.progress is not None:
+            self.progress(self.start + self.span * min(max(fraction, 0.0), 1.0), stage)
+
+    def part(self, start: float, end: float) -> "Job":
+        """The share [start, end] (fractions of this job) as a job of its own."""
+        return Job(self.progress, self.cancel, self.start + self.span * start, self.span * (end - start))

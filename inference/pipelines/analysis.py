@@ -1,0 +1,188 @@
+"""One entry point for analysing a study, CT or X-ray: model choice, cache, progress, cancel, consensus.
+
+``analyze_study`` runs off the GUI thread in the viewer and inside ``lunglens analyze``. Each part
+(the lung mask, then each model's opinion) is looked up in the result cache first and stored after;
+``on_result`` receives each part as soon as it exists, so a viewer can show the mask while the models
+still run. A model that cannot load or run is reported in the warnings and the others carry on;
+only a cancel (:class:`inference.jobs.Cancelled`) or a refused ``--device gpu`` stops the analysis.
+Log lines name models and timings, never the patient.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from inference.cache import ResultCache, cache_key, study_digest
+from inference.jobs import CancelCheck, Job, ProgressCallback
+from inference.lung_segmentation import CLASSICAL_VERSION
+from inference.pipelines import ct, xray
+from inference.pipelines.results import LungMask, ModelOpinion, StudyAnalysis
+from inference.registry import ModelStatus
+from inference.runtime import ModelError, ModelSession, open_session
+from inference.study import CTVolume, Image
+from inference.verdict import consensus
+
+log = logging.getLogger(__name__)
+
+SEGMENTERS = {"CT": "unet3d", "XR": "unet2d"}
+ResultCallback = Callable[[LungMask | ModelOpinion], None]
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    """The classifiers to run on a study, the lung segmenter (None: classical for CT, none for X-ray), and notes."""
+
+    classifiers: tuple[ModelStatus, ...]
+    segmenter: ModelStatus | None
+    warnings: tuple[str, ...] = ()
+
+
+def choose_models(
+    statuses: Sequence[ModelStatus], modality: str, ids: Sequence[str] | None = None, lung_mask: str = "auto"
+) -> ModelChoice:
+    """Pick models for a study of ``modality`` ("CT" or "XR") from the registry's list.
+
+    ``ids`` None means every usable classifier of that modality; named models of another modality
+    are skipped with a warning; a named model that is unusable or unknown raises ``LookupError``.
+    ``lung_mask`` is "auto" (the installed U-Net for the modality, else classical/none),
+    "classical" (no U-Net), or a segmentation model's id.
+    """
+    usable = {s.id: s for s in statuses if s.usable}
+    warnings: list[str] = []
+    if ids is None:
+        classifiers = [s for s in usable.values() if s.manifest.task == "classification" and s.manifest.modality == modality]
+    else:
+        classifiers = []
+        for model_id in ids:
+            if model_id not in usable:
+                known = {s.id: s for s in statuses}
+                reason = known[model_id].problem if model_id in known else "not installed"
+                raise LookupError(f"model {model_id}: {reason}; see 'lunglens models'")
+            status = usable[model_id]
+            if status.manifest.modality != modality:
+                warnings.append(f"model {model_id} is for {status.manifest.modality} images, this study is {modality}: skipped")
+            elif status.manifest.task == "segmentation":
+                lung_mask = model_id
+            else:
+                classifiers.append(status)
+    if lung_mask == "classical":
+        segmenter = None
+    elif lung_mask == "auto":
+        segmenter = next(
+            (s for s in usable.values() if s.manifest.task == "segmentation" and s.manifest.method == SEGMENTERS[modality]),
+            None,
+        )
+    else:
+        segmenter = usable.get(lung_mask)
+        if segmenter is None or segmenter.manifest.task != "segmentation" or segmenter.manifest.modality != modality:
+            raise LookupError(f"lung mask model {lung_mask}: not a usable {modality} segmentation model")
+    return ModelChoice(tuple(classifiers), segmenter, tuple(warnings))
+
+
+def _mask_identity(segmenter: ModelStatus | None) -> list[str]:
+    if segmenter is None:
+        return ["classical", str(CLASSICAL_VERSION)]
+    return [segmenter.id, segmenter.manifest.sha256]
+
+
+def analyze_study(
+    image: Image,
+    choice: ModelChoice,
+    device: str = "auto",
+    cache: ResultCache | None = None,
+    progress: ProgressCallback | None = None,
+    cancel: CancelCheck | None = None,
+    on_result: ResultCallback | None = None,
+) -> StudyAnalysis:
+    """Lung mask, every chosen classifier's opinion, consensus and (CT) quantification for one study."""
+    pipeline = ct if isinstance(image, CTVolume) else xray
+    modality = image.modality.value
+    job = Job(progress, cancel)
+    started = time.perf_counter()
+    digest = study_digest(image) if cache is not None else ""
+    warnings = list(choice.warnings)
+    warnings += pipeline.input_warnings(image, [c.manifest for c in choice.classifiers])
+    devices: set[str] = set()
+    timings: dict[str, float] = {}
+
+    def session(model: ModelStatus) -> ModelSession:
+        opened = open_session(model, device)
+        if opened.note and opened.note not in warnings:
+            warnings.append(opened.note)
+        devices.add(opened.device)
+        return opened
+
+    def cached(key: str, build: Callable[[], LungMask | ModelOpinion | None], kind: type) -> LungMask | ModelOpinion | None:
+        hit = cache.get(key) if cache is not None else None
+        if hit is not None:
+            return kind.from_record(*hit)
+        result = build()
+        if cache is not None and result is not None:
+            cache.put(key, *result.to_record())
+        return result
+
+    parts = 1 + len(choice.classifiers)
+    job.report(0.0, "lung mask")
+    t0 = time.perf_counter()
+
+    def make_mask(segmenter: ModelStatus | None) -> LungMask | None:
+        return cached(
+            cache_key("lung-mask", digest, *_mask_identity(segmenter)),
+            lambda: pipeline.lung_mask(image, None if segmenter is None else session(segmenter), job.part(0, 1 / parts)),
+            LungMask,
+        )
+
+    segmenter = choice.segmenter
+    try:
+        mask = make_mask(segmenter)
+    except ModelError as exc:
+        fallback = "the classical lung segmentation" if modality == "CT" else "no lung mask"
+        warnings.append(f"{exc}; falling back to {fallback}")
+        segmenter = None
+        mask = make_mask(None)
+    timings["lung_mask"] = time.perf_counter() - t0
+    warnings += pipeline.mask_warnings(image, mask)
+    if mask is not None and on_result is not None:
+        on_result(mask)
+    log.info("lung mask (%s) in %.2f s", mask.model_id or mask.source if mask else "none", timings["lung_mask"])
+
+    opinions = []
+    for i, model in enumerate(choice.classifiers, start=1):
+        key = cache_key("opinion", digest, model.id, model.manifest.sha256, *_mask_identity(segmenter))
+        t0 = time.perf_counter()
+        try:
+            opinion = cached(
+                key,
+                lambda: pipeline.classify(image, mask, session(model), job.part(i / parts, (i + 1) / parts)),
+                ModelOpinion,
+            )
+        except ModelError as exc:
+            warnings.append(f"{exc}: no opinion from this model")
+            continue
+        timings[model.id] = time.perf_counter() - t0
+        devices.add(opinion.device)
+        warnings += [w for w in opinion.warnings if w not in warnings]
+        opinions.append(opinion)
+        if on_result is not None:
+            on_result(opinion)
+        log.info("model %s in %.2f s%s", model.id, timings[model.id], " (cached)" if opinion.from_cache else "")
+
+    lung = ct.quantify(image, mask) if isinstance(image, CTVolume) and mask is not None else None
+    timings["total"] = time.perf_counter() - started
+    job.report(1.0, "done")
+    return StudyAnalysis(
+        modality=modality,
+        shape=tuple(image.shape),
+        spacing_mm=tuple(image.spacing) if image.spacing is not None else None,
+        lung_mask=mask,
+        lung=lung,
+        opinions=tuple(opinions),
+        consensus=consensus({o.model_id: o.verdict for o in opinions}) if opinions else None,
+        warnings=tuple(warnings),
+        device="+".join(sorted(devices)) or "cpu",
+        timings_s=timings,
+    )
+

@@ -1,0 +1,112 @@
+"""The CT pipeline (M4's shape): lung mask, then every CT classifier on every slice with lung.
+
+1. Lung mask: the 3D U-Net when one is installed (isotropic 128^3 cube -> labels -> native grid by
+   nearest neighbour, see ``lung_segmentation``), else the classical SimpleITK segmentation.
+2. Slices whose lung area is under ``MIN_LUNG_AREA_MM2`` are not analysed: the models were trained
+   on slices through the lungs, their opinion on a neck or abdomen slice means nothing, and skipping
+   them saves a third of the work. Their probabilities are NaN (null rows in JSON).
+3. Each analysed slice goes through ``preprocessing.prepare_ct_slices`` with the model's InputSpec
+   (its window, size, resize policy); mask-weighted models (M4) also get the slice's lung mask fitted
+   into the same square frame. Probabilities are the tempered softmax; Grad-CAMs normalised per map.
+4. The study verdict weights each slice by its lung area (``verdict.study_verdict``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from inference.jobs import Job
+from inference.lung_segmentation import (
+    CLASSICAL_VERSION,
+    cube_labels_to_native,
+    prepare_ct_cube,
+    resample_to_cube,
+    segment_lungs_classical,
+)
+from inference.manifest import ModelManifest
+from inference.pipelines.classify import mask_batch, opinion, run_classifier
+from inference.pipelines.results import LungMask, ModelOpinion
+from inference.preprocessing import prepare_ct_slices
+from inference.quantification import LungQuantification, quantify_lungs
+from inference.runtime import ModelSession
+from inference.study import CTVolume
+
+MIN_LUNG_AREA_MM2 = 300.0
+MIN_LUNG_VOLUME_ML = 200.0
+AIR_HU = -900
+# Sampling a few slices is enough to tell Hounsfield units from other scales and costs nothing.
+SANITY_SLICES = 16
+
+
+def input_warnings(volume: CTVolume, classifiers: list[ModelManifest]) -> list[str]:
+    """What about this series differs from what the models were trained and validated on."""
+    warnings = [f"series: {w}" for w in volume.warnings]
+    sample = volume.hu[:: max(1, volume.shape[0] // SANITY_SLICES)]
+    if sample.min() > -500 or np.mean(sample < AIR_HU) < 0.01:
+        warnings.append(
+            "the series does not look like CT in Hounsfield units (no air below -900 HU): "
+            "lung mask and opinions are unreliable"
+        )
+    thickness = volume.slice_thickness_mm or float(volume.spacing[0])
+    for manifest in classifiers:
+        limit = manifest.max_slice_thickness_mm
+        if limit is not None and thickness > limit:
+            warnings.append(
+                f"model {manifest.id}: slices are {thickness:.1f} mm thick, over the {limit:g} mm it was validated on"
+            )
+    return warnings
+
+
+def lung_mask(volume: CTVolume, segmenter: ModelSession | None, job: Job) -> LungMask:
+    """Right/left lung labels on the native grid, from the 3D U-Net or, without one, the classical method."""
+    if segmenter is None:
+        job.report(0.0, "lung mask: classical segmentation")
+        return LungMask(segment_lungs_classical(volume), "classical", None, str(CLASSICAL_VERSION))
+    spec = segmenter.manifest.preprocessing
+    job.report(0.0, f"lung mask: resampling to {spec.size}^3")
+    cube = resample_to_cube(volume, spec.size)
+    job.report(0.2, f"lung mask: {segmenter.manifest.id}")
+    logits = segmenter.run(prepare_ct_cube(cube, spec))["logits"][0]
+    job.report(0.9, "lung mask: back to the series grid")
+    labels = cube_labels_to_native(np.argmax(logits, axis=0).astype(np.uint8), volume)
+    return LungMask(labels, "model", segmenter.manifest.id, segmenter.manifest.version)
+
+
+def lung_areas_mm2(volume: CTVolume, mask: LungMask) -> np.ndarray:
+    """Lung area of each slice in mm^2 (the verdict's slice weights)."""
+    return np.count_nonzero(mask.labels, axis=(1, 2)) * float(volume.spacing[1] * volume.spacing[2])
+
+
+def mask_warnings(volume: CTVolume, mask: LungMask) -> list[str]:
+    counts = np.bincount(mask.labels.ravel(), minlength=3)
+    voxel_ml = float(np.prod(volume.spacing)) / 1000.0
+    total = float(counts[1:3].sum()) * voxel_ml
+    if total < MIN_LUNG_VOLUME_ML:
+        return [f"no lung found ({total:.0f} ml of lung): is this a chest CT?"]
+    missing = [side for side, label in (("right", 1), ("left", 2)) if counts[label] == 0]
+    return [f"only one lung found: no {missing[0]} lung in the mask"] if missing else []
+
+
+def classify(volume: CTVolume, mask: LungMask, session: ModelSession, job: Job) -> ModelOpinion:
+    """One classifier on every slice with lung; the other slices get NaN probabilities."""
+    manifest = session.manifest
+    spec = manifest.preprocessing
+    areas = lung_areas_mm2(volume, mask)
+    slices = np.flatnonzero(areas >= MIN_LUNG_AREA_MM2)
+    probs, cams = run_classifier(
+        session,
+        len(slices),
+        lambda part: prepare_ct_slices(volume.hu[slices[part]], spec),
+        lambda part: mask_batch(mask.labels[slices[part]], spec),
+        job,
+    )
+    k = len(manifest.classes)
+    all_probs = np.full((volume.shape[0], k), np.nan, dtype=np.float32)
+    all_cams = np.zeros((volume.shape[0], k, *cams.shape[2:]), dtype=np.float16)
+    all_probs[slices] = probs
+    all_cams[slices] = cams
+    return opinion(session, all_probs, all_cams, (volume.shape[1], volume.shape[2]), areas)
+
+
+def quantify(volume: CTVolume, mask: LungMask) -> LungQuantification:
+    return quantify_lungs(volume.hu, mask.labels, volume.spacing)

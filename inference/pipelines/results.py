@@ -1,0 +1,199 @@
+"""What an analysis hands back: immutable results shared by the viewer, the command line and the cache.
+
+Slice order is the volume's array order (sorted along the slice normal, as loaded); an X-ray is a
+study of one slice. Per-slice probabilities are NaN for slices the model did not look at (no lung
+in the slice); in JSON those rows are ``null``s, so ``numpy.array(rows, dtype=float)`` gives NaN back.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from inference import __version__
+from inference.cam import cam_to_image
+from inference.manifest import INTENDED_USE
+from inference.preprocessing import PREPROCESSING_VERSION
+from inference.quantification import LungQuantification
+from inference.verdict import Consensus, Verdict
+
+PER_SLICE_RULE = (
+    "one row of class probabilities per slice, in slice order (array order, sorted along the slice "
+    "normal); a row of nulls = no lung in that slice, not analysed"
+)
+MASK_LABELS = {0: "background", 1: "right lung", 2: "left lung"}
+
+
+def jsonable(value: Any) -> Any:
+    """Plain JSON types: numpy scalars and arrays to Python, NaN and infinities to null, paths to str."""
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return jsonable(value.tolist())
+    if isinstance(value, np.generic):
+        return jsonable(value.item())
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+@dataclass(frozen=True, eq=False)
+class LungMask:
+    """Lung labels on the image's native grid (0 background, 1 right, 2 left) and where they came from."""
+
+    labels: np.ndarray
+    source: str
+    model_id: str | None = None
+    version: str = ""
+
+    def to_json(self) -> dict:
+        return {"source": self.source, "model": self.model_id, "version": self.version, "labels": MASK_LABELS}
+
+    def to_record(self) -> tuple[dict[str, np.ndarray], dict]:
+        return {"labels": self.labels}, {"source": self.source, "model_id": self.model_id, "version": self.version}
+
+    @classmethod
+    def from_record(cls, arrays: dict[str, np.ndarray], meta: dict) -> "LungMask":
+        return cls(arrays["labels"].astype(np.uint8), meta["source"], meta["model_id"], meta["version"])
+
+
+@dataclass(frozen=True, eq=False)
+class ModelOpinion:
+    """One classifier on one study: per-slice probabilities, Grad-CAMs and the study verdict.
+
+    ``cams`` are (slices, classes, h, w) at the model's feature resolution, each map normalised to
+    [0, 1] (zeros where not analysed); ``cam_on_slice`` puts one on the slice's pixel grid.
+    """
+
+    model_id: str
+    version: str
+    method: str
+    classes: tuple[str, ...]
+    sha256: str
+    probabilities: np.ndarray
+    cams: np.ndarray
+    image_shape: tuple[int, int]
+    input_size: int
+    resize: str
+    verdict: Verdict
+    device: str
+    warnings: tuple[str, ...] = ()
+    from_cache: bool = False
+
+    @property
+    def analysed(self) -> np.ndarray:
+        return ~np.isnan(self.probabilities).any(axis=1)
+
+    def cam_on_slice(self, index: int, cls: int | str) -> np.ndarray:
+        """The Grad-CAM of class ``cls`` for slice ``index`` on the slice's (H, W) grid, in [0, 1]."""
+        k = self.classes.index(cls) if isinstance(cls, str) else int(cls)
+        return cam_to_image(self.cams[index, k].astype(np.float32), self.image_shape, self.input_size, self.resize)
+
+    def describe(self) -> dict:
+        return {
+            "id": self.model_id,
+            "version": self.version,
+            "task": "classification",
+            "method": self.method,
+            "classes": list(self.classes),
+            "sha256": self.sha256,
+            "device": self.device,
+        }
+
+    def to_json(self) -> dict:
+        return {
+            "per_slice": self.probabilities,
+            "analysed_slices": int(self.analysed.sum()),
+            "verdict": self.verdict.to_json(),
+            "warnings": list(self.warnings),
+            "from_cache": self.from_cache,
+        }
+
+    def to_record(self) -> tuple[dict[str, np.ndarray], dict]:
+        meta = {
+            "model_id": self.model_id,
+            "version": self.version,
+            "method": self.method,
+            "classes": list(self.classes),
+            "sha256": self.sha256,
+            "image_shape": list(self.image_shape),
+            "input_size": self.input_size,
+            "resize": self.resize,
+            "verdict": jsonable(self.verdict.to_json()),
+            "device": self.device,
+            "warnings": list(self.warnings),
+        }
+        return {"probabilities": self.probabilities, "cams": self.cams}, meta
+
+    @classmethod
+    def from_record(cls, arrays: dict[str, np.ndarray], meta: dict) -> "ModelOpinion":
+        return cls(
+            model_id=meta["model_id"],
+            version=meta["version"],
+            method=meta["method"],
+            classes=tuple(meta["classes"]),
+            sha256=meta["sha256"],
+            probabilities=arrays["probabilities"],
+            cams=arrays["cams"],
+            image_shape=tuple(meta["image_shape"]),
+            input_size=int(meta["input_size"]),
+            resize=meta["resize"],
+            verdict=Verdict.from_json(meta["verdict"]),
+            device=meta["device"],
+            warnings=tuple(meta["warnings"]),
+            from_cache=True,
+        )
+
+
+@dataclass(frozen=True, eq=False)
+class StudyAnalysis:
+    """Everything one analysis found about one study (a CT series or an X-ray)."""
+
+    modality: str
+    shape: tuple[int, ...]
+    spacing_mm: tuple[float, ...] | None
+    lung_mask: LungMask | None
+    lung: LungQuantification | None
+    opinions: tuple[ModelOpinion, ...]
+    consensus: Consensus | None
+    warnings: tuple[str, ...]
+    device: str
+    timings_s: dict[str, float] = field(default_factory=dict)
+
+    def opinion(self, model_id: str) -> ModelOpinion:
+        for opinion in self.opinions:
+            if opinion.model_id == model_id:
+                return opinion
+        raise KeyError(model_id)
+
+    def to_json(self, outputs: dict[str, str] | None = None) -> dict:
+        """The analysis document of ``lunglens analyze --json`` (see the command's help for the schema)."""
+        lung = self.lung.to_json() if self.lung is not None else {"volume_ml": {"right": None, "left": None, "total": None}}
+        return jsonable(
+            {
+                "lunglens_version": __version__,
+                "intended_use": INTENDED_USE,
+                "modality": self.modality,
+                "shape": list(self.shape),
+                "spacing_mm": None if self.spacing_mm is None else list(self.spacing_mm),
+                "device": self.device,
+                "preprocessing_version": PREPROCESSING_VERSION,
+                "models": [o.describe() for o in self.opinions],
+                "per_slice_rule": PER_SLICE_RULE,
+                "results": {o.model_id: o.to_json() for o in self.opinions},
+                "consensus": None if self.consensus is None else self.consensus.to_json(),
+                "lung_mask": None if self.lung_mask is None else self.lung_mask.to_json(),
+                "lung": lung,
+                "warnings": list(self.warnings),
+                "timings_s": self.timings_s,
+                "outputs": outputs or {},
+            }
+        )
