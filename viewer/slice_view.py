@@ -123,6 +123,7 @@ class SliceView(QFrame):
     hovered = Signal(object)
     activated = Signal(object)
     measurementsChanged = Signal()
+    maximiseRequested = Signal(object)
 
     def __init__(self, state: ViewState, plane_name: str, layers: LayerList | None = None, parent: QWidget | None = None):
         super().__init__(parent)
@@ -461,7 +462,7 @@ class SliceView(QFrame):
             self._move_cursor_to(self.view.mapToView(ev.pos()))
             ev.accept()
         elif ev.button() == Qt.MouseButton.LeftButton and ev.double():
-            self.activated.emit(self)
+            self.maximiseRequested.emit(self)
             ev.accept()
 
     def handle_drag(self, ev) -> bool:

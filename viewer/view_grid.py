@@ -128,6 +128,7 @@ class ViewGrid(QWidget):
         self._grid.setSpacing(2)
         for pane in self.panes.values():
             pane.activated.connect(self.set_active)
+            pane.maximiseRequested.connect(self.toggle_maximise)
             pane.hovered.connect(self.hovered)
             pane.hide()
         self.overview.hide()

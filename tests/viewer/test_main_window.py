@@ -256,3 +256,17 @@ def test_a_series_acquired_right_to_left_still_shows_the_right_lung_on_screen_le
     axial = window.grid.panes["axial"]
     assert mpr_plane("axial", flipped.direction).flip_cols
     np.testing.assert_array_equal(axial.slice_values(), flipped.hu[axial.slice_index, :, ::-1])
+
+
+def test_double_click_maximises_a_pane_and_back(window, ct_volume, qtbot):
+    window.open_images([ct_volume])
+    coronal = window.grid.panes["coronal"]
+    def double_click() -> None:
+        point = _widget_point(coronal, 10, 10)
+        qtbot.mouseDClick(coronal.graphics.viewport(), Qt.MouseButton.LeftButton, pos=point)
+        qtbot.mouseRelease(coronal.graphics.viewport(), Qt.MouseButton.LeftButton, pos=point)  # QTest sends none
+
+    double_click()
+    assert window.grid.visible_panes() == [coronal] and window.grid.active is coronal
+    double_click()
+    assert len(window.grid.visible_panes()) == 3

@@ -17,7 +17,7 @@ from viewer.commands.view import add_view_options
 HELP = "open the demo study (a generated phantom chest CT when no demo study is bundled)"
 PHANTOM_VERSION = 1
 PHANTOM_SHAPE = (96, 256, 256)
-PHANTOM_SPACING = (2.5, 1.2, 1.2)
+PHANTOM_SPACING = (2.5, 1.4, 1.4)
 BUNDLED_DEMO = Path(__file__).resolve().parents[2] / "resources" / "demo"
 
 
