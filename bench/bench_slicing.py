@@ -39,15 +39,24 @@ def chest(slices: int, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return hu, mask, heat
 
 
-def time_scroll(pane: SliceView, steps: int) -> float:
+def time_scroll(pane: SliceView, steps: int, repeats: int = 3) -> tuple[float, float]:
+    """(wall, CPU) ms per scroll step, medians over ``repeats`` runs.
+
+    Wall time is what the user feels; the GUI thread's CPU time is the work itself, which stays
+    meaningful when other jobs share the cores (wall >> CPU means the machine was busy).
+    """
     app = QApplication.instance()
-    pane.set_slice(0)
-    app.processEvents()
-    start = time.perf_counter()
-    for i in range(steps):
-        pane.scroll(1 if (i // (pane.slice_count - 1)) % 2 == 0 else -1)
-        pane.graphics.viewport().repaint()
-    return (time.perf_counter() - start) / steps * 1000.0
+    wall, cpu = [], []
+    for _ in range(repeats):
+        pane.set_slice(0)
+        app.processEvents()
+        start, start_cpu = time.perf_counter(), time.thread_time()
+        for i in range(steps):
+            pane.scroll(1 if (i // (pane.slice_count - 1)) % 2 == 0 else -1)
+            pane.graphics.viewport().repaint()
+        wall.append((time.perf_counter() - start) / steps * 1000.0)
+        cpu.append((time.thread_time() - start_cpu) / steps * 1000.0)
+    return float(np.median(wall)), float(np.median(cpu))
 
 
 def main() -> int:
@@ -61,9 +70,10 @@ def main() -> int:
     positions = np.array([[0.0, 0.0, 1.25 * i] for i in range(args.slices)])
     volume = CTVolume(hu=hu, spacing=(1.25, 0.7, 0.7), origin=(0.0, 0.0, 0.0), direction=np.eye(3),
                       slice_positions=positions, series_uid="bench")
-    print(f"volume {hu.shape} int16, pane 1024x1024, {args.steps} scroll steps, offscreen")
-    print(f"{'plane':<10}{'image':>10}{'+ mask':>10}{'+ heatmap':>12}  ms/slice")
-    worst = 0.0
+    print(f"volume {hu.shape} int16, pane 1024x1024, {args.steps} scroll steps, offscreen; "
+          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    print(f"{'plane':<10}{'image':>16}{'+ mask':>16}{'+ heatmap':>16}   ms/slice, wall (GUI-thread CPU)")
+    worst_wall = worst_cpu = 0.0
     for plane in ("axial", "coronal", "sagittal"):
         state = ViewState()
         pane = SliceView(state, plane)
@@ -76,12 +86,13 @@ def main() -> int:
         row.append(time_scroll(pane, args.steps))
         state.layers.add(HeatmapLayer("heatmap", heat))
         row.append(time_scroll(pane, args.steps))
-        worst = max(worst, row[-1])
-        print(f"{plane:<10}{row[0]:>10.2f}{row[1]:>10.2f}{row[2]:>12.2f}")
+        worst_wall, worst_cpu = max(worst_wall, row[-1][0]), max(worst_cpu, row[-1][1])
+        print(f"{plane:<10}" + "".join(f"{w:>9.2f} ({c:4.2f})" for w, c in row))
         pane.close()
         pane.deleteLater()
-    print(f"worst with mask + heatmap: {worst:.2f} ms/slice (target <= 10 ms): {'OK' if worst <= 10 else 'TOO SLOW'}")
-    return 0 if worst <= 10 else 1
+    verdict = "OK" if worst_wall <= 10 else "over 10 ms wall" + (" (CPU OK: machine busy)" if worst_cpu <= 10 else "")
+    print(f"worst with mask + heatmap: {worst_wall:.2f} ms wall, {worst_cpu:.2f} ms CPU per slice (target <= 10): {verdict}")
+    return 0 if worst_wall <= 10 else 1
 
 
 if __name__ == "__main__":

@@ -35,8 +35,9 @@ _GREY_TABLE = _grey_rgb32(np.arange(256, dtype=np.uint8))
 
 @lru_cache(maxsize=8)
 def _int16_table(width: float, level: float, invert: bool) -> np.ndarray:
+    """Indexed by the int16 bit pattern read as uint16, so a slice indexes it without a widening copy."""
     hu = np.arange(-_INT16_OFFSET, _INT16_OFFSET, dtype=np.int32)
-    return _grey_rgb32(window_to_uint8(hu, Window(width, level), invert))
+    return np.roll(_grey_rgb32(window_to_uint8(hu, Window(width, level), invert)), -_INT16_OFFSET)
 
 
 def windowed_rgb32(values: np.ndarray, window: Window, invert: bool = False) -> np.ndarray:
@@ -47,7 +48,7 @@ def windowed_rgb32(values: np.ndarray, window: Window, invert: bool = False) -> 
     """
     if values.dtype == np.int16:
         table = _int16_table(float(window.width), float(window.level), bool(invert))
-        return table[values.astype(np.int32) + _INT16_OFFSET]
+        return table[values.view(np.uint16)]
     return _GREY_TABLE[window_to_uint8(values, window, invert)]
 
 
@@ -81,7 +82,10 @@ def heatmap_table(layer: HeatmapLayer) -> np.ndarray:
 
 def quantised(values: np.ndarray) -> np.ndarray:
     """A float slice in [0, 1] to 0..255 steps (clipped), the index into a heatmap table."""
-    return np.clip(values * 255.0 + 0.5, 0.0, 255.0).astype(np.uint8)
+    scaled = np.multiply(values, np.float32(255.0), dtype=np.float32)
+    scaled += np.float32(0.5)
+    np.clip(scaled, 0.0, 255.0, out=scaled)
+    return scaled.astype(np.uint8)
 
 
 def full_range_window(values: np.ndarray) -> Window:

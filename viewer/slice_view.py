@@ -139,8 +139,9 @@ class SliceView(QFrame):
         self._stack: np.ndarray | None = None
         self._shown_slice: int | None = None
         self._rect = QRectF()
-        self._layer_items: dict[str, RasterItem] = {}
+        self._base = np.zeros((1, 1), np.uint32)
         self._layer_tables: dict[str, np.ndarray] = {}
+        self._layer_pixels: dict[str, np.ndarray] = {}
         self._drawing: Measurement | None = None
         self._drag_start_window: Window | None = None
 
@@ -164,6 +165,8 @@ class SliceView(QFrame):
         layout.addWidget(self.graphics)
         self._corner = {key: self._overlay_label(_OVERLAY_STYLE) for key in ("tl", "tr", "bl", "br")}
         self._edge = {key: self._overlay_label(_EDGE_STYLE) for key in ("left", "right", "top", "bottom")}
+        for key in ("tr", "br"):
+            self._corner[key].setAlignment(Qt.AlignmentFlag.AlignRight)
         self._placeholder = self._overlay_label("color: #7d8590; font-size: 14px; background: transparent;")
         self._placeholder.setText("Open a study: Ctrl+O, drag a DICOM folder or file here,\nor File > Recent studies")
         self._placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -206,13 +209,16 @@ class SliceView(QFrame):
         return self._stack[self.slice_index if index is None else index]
 
     def displayed_image(self) -> np.ndarray:
-        """The uint8 grey image currently handed to the screen (after window, level and inversion)."""
-        return grey_of(self.image_item.pixels)
+        """The uint8 grey image of the shown slice after window, level and inversion (without overlays)."""
+        return grey_of(self._base)
 
     def layer_pixels(self, name: str) -> np.ndarray | None:
         """The premultiplied ARGB32 pixels of a layer on the shown slice; None while it is hidden."""
-        item = self._layer_items[name]
-        return item.pixels if item.isVisible() else None
+        return self._layer_pixels.get(name)
+
+    def composited_pixels(self) -> np.ndarray:
+        """RGB32 pixels handed to the screen: the windowed slice with every visible overlay blended on."""
+        return self.image_item.pixels
 
     def set_slice(self, index: int) -> None:
         if self.state.source is None:
@@ -262,7 +268,8 @@ class SliceView(QFrame):
         self._placeholder.setVisible(source is None)
         if source is None:
             self._stack = None
-            self._rebuild_layer_items()
+            self._layer_tables.clear()
+            self._layer_pixels.clear()
             self.image_item.clear()
             self._update_text()
             return
@@ -280,13 +287,14 @@ class SliceView(QFrame):
         rows, cols = self._stack.shape[1:]
         self._rect = QRectF(0.0, 0.0, cols * self.pixel_size[1], rows * self.pixel_size[0])
         self._shown_slice = None
-        self._rebuild_layer_items()
+        self._layer_tables.clear()
         self._render()
         self.fit()
 
     def _on_window(self) -> None:
         if self.has_image:
-            self._render_base()
+            self._base = windowed_rgb32(self._stack[self._shown_slice], self.state.window, self.state.invert)
+            self._compose()
             self._update_text()
 
     def _on_cursor(self) -> None:
@@ -297,68 +305,52 @@ class SliceView(QFrame):
     def _on_layer_event(self, event: LayerEvent) -> None:
         if not self.has_image:
             return
-        if event.kind == "added":
-            self._add_layer_item(event.layer)
-            self._render_layer(event.layer)
-        elif event.kind == "removed":
-            self.view.removeItem(self._layer_items.pop(event.layer.name))
-            self._layer_tables.pop(event.layer.name)
-        elif event.kind == "changed":
-            item = self._layer_items.pop(event.old.name)
-            self._layer_tables.pop(event.old.name)
-            self._layer_items[event.layer.name] = item
-            self._style_layer_item(item, event.layer)
-            self._render_layer(event.layer)
+        if event.kind in ("moved", "cleared"):
+            self._layer_tables.clear()
+            self._layer_pixels.clear()
+            for layer in self.layers:
+                self._slice_layer(layer)
         else:
-            self._rebuild_layer_items()
-            for layer in self.layers:
-                self._render_layer(layer)
-
-    def _rebuild_layer_items(self) -> None:
-        for item in self._layer_items.values():
-            self.view.removeItem(item)
-        self._layer_items.clear()
-        self._layer_tables.clear()
-        if self.has_image:
-            for layer in self.layers:
-                self._add_layer_item(layer)
+            gone = event.old if event.kind == "changed" else event.layer
+            if gone is not None:
+                self._layer_tables.pop(gone.name, None)
+                self._layer_pixels.pop(gone.name, None)
+            if event.kind in ("added", "changed"):
+                self._slice_layer(event.layer)
+        self._compose()
 
     # --- drawing -------------------------------------------------------------------------------
 
     def _render(self) -> None:
         self._shown_slice = self.slice_index
-        self._render_base()
+        self._base = windowed_rgb32(self._stack[self._shown_slice], self.state.window, self.state.invert)
+        self._layer_pixels.clear()
         for layer in self.layers:
-            self._render_layer(layer)
+            self._slice_layer(layer)
+        self._compose()
         for measurement in self.measurements:
             measurement.set_visible(measurement.slice_index == self._shown_slice)
         self._update_crosshair()
         self._update_text()
 
-    def _render_base(self) -> None:
-        pixels = windowed_rgb32(self._stack[self.slice_index], self.state.window, self.state.invert)
-        self.image_item.set_pixels(pixels, self._rect)
-
-    def _add_layer_item(self, layer: Layer) -> None:
-        item = RasterItem(opaque=False)
-        self._layer_items[layer.name] = item
-        self.view.addItem(item)
-        self._style_layer_item(item, layer)
-
-    def _style_layer_item(self, item: RasterItem, layer: Layer) -> None:
-        item.setZValue(10 + self.layers.index(layer.name))
-        item.setVisible(layer.visible)
-        table = heatmap_table(layer) if isinstance(layer, HeatmapLayer) else label_table(layer)
-        self._layer_tables[layer.name] = table
-
-    def _render_layer(self, layer: Layer) -> None:
+    def _slice_layer(self, layer: Layer) -> None:
+        """Colour the shown slice of one layer (hidden layers cost nothing)."""
         if not layer.visible:
+            self._layer_pixels.pop(layer.name, None)
             return
+        table = self._layer_tables.get(layer.name)
+        if table is None:
+            table = heatmap_table(layer) if isinstance(layer, HeatmapLayer) else label_table(layer)
+            self._layer_tables[layer.name] = table
         if isinstance(layer, HeatmapLayer):
-            steps = quantised(self.plane.view(layer.values)[self.slice_index])
+            steps = quantised(self.plane.view(layer.values)[self._shown_slice])
         else:
-            steps = self.plane.view(layer.labels)[self.slice_index]
-        self._layer_items[layer.name].set_pixels(self._layer_tables[layer.name][steps], self._rect)
+            steps = self.plane.view(layer.labels)[self._shown_slice]
+        self._layer_pixels[layer.name] = table[steps]
+
+    def _compose(self) -> None:
+        overlays = [self._layer_pixels[layer.name] for layer in self.layers if layer.name in self._layer_pixels]
+        self.image_item.set_pixels(self._base, self._rect, overlays)
 
     def _update_crosshair(self) -> None:
         show = self.show_crosshair and self.has_image and self.plane.name in MPR_PLANES
@@ -371,26 +363,26 @@ class SliceView(QFrame):
         self._hline.setPos((row + 0.5) * self.pixel_size[0])
 
     def _update_text(self) -> None:
+        texts = dict.fromkeys((*self._corner, *self._edge), "")
         source = self.state.source
-        if source is None:
-            for label in (*self._corner.values(), *self._edge.values()):
-                label.setText("")
-            return
-        image = source.image
-        info = image.info
-        title = self.plane_name.upper() if source.is_ct else f"X-RAY ({image.photometric})"
-        self._corner["tl"].setText(f"<b>{title}</b><br>{_escape(image.description)}")
-        self._corner["tr"].setText(
-            "<br>".join(_escape(t) for t in (info.patient_name, info.patient_id, info.study_date) if t)
-        )
-        window = self.state.window
-        inverted = "  INV" if self.state.invert else ""
-        self._corner["bl"].setText(f"W {window.width:.0f}  L {window.level:.0f}{inverted}<br>Zoom {self.zoom_factor():.2f}x")
-        self._corner["br"].setText(self._slice_text())
-        labels = edge_labels(self.plane, image.direction) if self.plane.name in MPR_PLANES else {}
-        for key, label in self._edge.items():
-            label.setText(labels.get(key, ""))
-        self._place_overlays()
+        if source is not None:
+            image, info, window = source.image, source.image.info, self.state.window
+            title = self.plane_name.upper() if source.is_ct else f"X-RAY ({image.photometric})"
+            inverted = "  INV" if self.state.invert else ""
+            texts["tl"] = f"<b>{title}</b><br>{_escape(image.description)}"
+            texts["tr"] = "<br>".join(_escape(t) for t in (info.patient_name, info.patient_id, info.study_date) if t)
+            texts["bl"] = f"W {window.width:.0f}  L {window.level:.0f}{inverted}<br>Zoom {self.zoom_factor():.2f}x"
+            texts["br"] = self._slice_text()
+            if self.plane.name in MPR_PLANES:
+                texts.update(edge_labels(self.plane, image.direction))
+        changed = False
+        for key, label in (*self._corner.items(), *self._edge.items()):
+            if label.text() != texts[key]:  # re-measuring every label costs ~0.4 ms per slice; most do not change
+                label.setText(texts[key])
+                label.adjustSize()
+                changed = True
+        if changed:
+            self._place_overlays()
 
     def _slice_text(self) -> str:
         source = self.state.source
@@ -418,15 +410,11 @@ class SliceView(QFrame):
 
     def _place_overlays(self) -> None:
         w, h, m = self.graphics.width(), self.graphics.height(), 6
-        for key, label in (*self._corner.items(), *self._edge.items()):
-            label.adjustSize()
         c, e = self._corner, self._edge
         c["tl"].move(m, m)
         c["tr"].move(w - c["tr"].width() - m, m)
         c["bl"].move(m, h - c["bl"].height() - m)
         c["br"].move(w - c["br"].width() - m, h - c["br"].height() - m)
-        for key in ("tr", "br"):
-            c[key].setAlignment(Qt.AlignmentFlag.AlignRight)
         e["left"].move(m, (h - e["left"].height()) // 2)
         e["right"].move(w - e["right"].width() - m, (h - e["right"].height()) // 2)
         e["top"].move((w - e["top"].width()) // 2, m)
