@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 from viewer.settings import PRESET_ALIASES
@@ -56,31 +57,53 @@ def run_viewer(
     ensure_display(headless=screenshot is not None)
     app = application()
     from viewer.main_window import MainWindow
+    from viewer.settings import ViewerSettings, open_settings
 
-    window = MainWindow()
+    if screenshot is None:
+        window = MainWindow(ViewerSettings(open_settings()))
+        if layout:
+            window.set_layout(layout)
+        window.show()
+        if after_open is not None:
+            window.loadingFinished.connect(lambda: after_open(window))
+        if path:
+            window.open_path(path)
+        return app.exec()
+    if os.environ.get("LUNGLENS_SETTINGS"):
+        return _render(MainWindow(ViewerSettings(open_settings())), path, screenshot, preset, slice_number, layout,
+                       whole_window, after_open)
+    # Headless renders start from the defaults and leave the user's settings (recent list...) alone.
+    from PySide6.QtCore import QSettings
+
+    with tempfile.TemporaryDirectory(prefix="lunglens-headless-") as scratch:
+        settings = ViewerSettings(QSettings(str(Path(scratch) / "settings.ini"), QSettings.Format.IniFormat))
+        return _render(MainWindow(settings), path, screenshot, preset, slice_number, layout, whole_window, after_open)
+
+
+def _render(window, path, screenshot, preset, slice_number, layout, whole_window, after_open) -> int:
+    app = application()
+    window.resize(1600, 1000)
     if layout:
         window.set_layout(layout)
     window.show()
     if path:
         window.open_path(path)
-    if screenshot is None:
+    try:
+        if not window.wait_until_loaded():
+            print("lunglens view: loading did not finish in time", file=sys.stderr)
+            return 1
+        if window.image is None:
+            print(f"lunglens view: nothing to show: {window.message_bar.text() or 'no image found'}", file=sys.stderr)
+            return 1
         if after_open is not None:
-            window.loadingFinished.connect(lambda: after_open(window))
-        return app.exec()
-    if not window.wait_until_loaded():
-        print("lunglens view: loading did not finish in time", file=sys.stderr)
-        return 1
-    if window.image is None:
-        print(f"lunglens view: nothing to show: {window.message_bar.text() or 'no image found'}", file=sys.stderr)
-        return 1
-    if after_open is not None:
-        after_open(window)
-    if preset:
-        window.apply_preset(preset_key(preset))
-    if slice_number is not None:
-        window.grid.active.set_slice(slice_number - 1)
-    app.processEvents()
-    written = window.save_screenshot(Path(screenshot), whole_window=whole_window)
-    print(f"wrote {written}")
-    window.close()
-    return 0
+            after_open(window)
+        if preset:
+            window.apply_preset(preset_key(preset))
+        if slice_number is not None:
+            window.grid.active.set_slice(slice_number - 1)
+        app.processEvents()
+        written = window.save_screenshot(Path(screenshot), whole_window=whole_window)
+        print(f"wrote {written}")
+        return 0
+    finally:
+        window.close()

@@ -194,6 +194,11 @@ class MainWindow(QMainWindow):
             pane.activated.connect(self._on_pane_clicked)
         layout = self.settings.layout
         self.set_layout(layout if layout in LAYOUTS else "1x3")
+        geometry, docks = self.settings.store.value("window/geometry"), self.settings.store.value("window/state")
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        if docks is not None:
+            self.restoreState(docks)
 
     # --- opening -------------------------------------------------------------------------------
 
@@ -660,6 +665,8 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event) -> None:
         self.cancel_loading(wait=True)
         self.cine_timer.stop()
+        self.settings.store.setValue("window/geometry", self.saveGeometry())
+        self.settings.store.setValue("window/state", self.saveState())
         self.settings.sync()
         super().closeEvent(event)
 

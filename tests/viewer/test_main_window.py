@@ -152,8 +152,11 @@ def test_overlays_draw_and_toggle_in_every_pane(window, ct_volume):
     coronal = window.grid.panes["coronal"]
     np.testing.assert_array_equal(coronal.layer_pixels("lung mask") != 0, mask[::-1, window.state.cursor[1], :] == 1)
     assert (axial.layer_pixels("cam") >> 24 > 0).sum() == 25
+    drawn = axial.composited_pixels()
+    assert np.all(drawn[mask[12] == 1] == 0xFFFF0000)  # opaque red where the mask is, on screen
     window.layers.update("lung mask", visible=False)
     assert axial.layer_pixels("lung mask") is None and coronal.layer_pixels("lung mask") is None
+    assert not np.any(axial.composited_pixels()[mask[12] == 1] == 0xFFFF0000)
     row = window.layer_panel.rows["lung mask"]
     row.visible.setChecked(True)  # the panel checkbox drives the model, the model drives the views
     assert window.layers["lung mask"].visible and axial.layer_pixels("lung mask") is not None
