@@ -94,8 +94,10 @@ class ExportReport:
     manifest_path: str
     card_path: str
     probability_max_abs_diff: float
+    probability_float32_noise: float
     probability_tolerance: float
     cam_max_abs_diff: float | None
+    cam_float32_noise: float | None
     cam_tolerance: float | None
     export_seconds: float
     verify_seconds: float
@@ -471,10 +473,7 @@ def export_checkpoint(
         onnx_path=str(out_dir / f"{model_id}.onnx"),
         manifest_path=str(out_dir / f"{model_id}.json"),
         card_path=str(out_dir / f"{model_id}.md"),
-        probability_max_abs_diff=verification["probability_max_abs_diff"],
-        probability_tolerance=verification["probability_tolerance"],
-        cam_max_abs_diff=verification["cam_max_abs_diff"],
-        cam_tolerance=verification["cam_tolerance"],
+        **verification,
         export_seconds=export_seconds,
         verify_seconds=verify_seconds,
         int8=int8_report,

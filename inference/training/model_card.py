@@ -5,7 +5,7 @@ they cannot be compared directly), what it is known to get wrong, and what it is
 
 from __future__ import annotations
 
-import json
+from collections.abc import Mapping
 from typing import Any
 
 from inference.manifest import ModelManifest
@@ -102,11 +102,24 @@ def known_limits(manifest: ModelManifest) -> list[str]:
     return limits
 
 
-def _table(values: dict[str, Any]) -> str:
-    if not values:
+def _scalars(values: Mapping[str, Any], prefix: str = ""):
+    """(path, value) for every number or string in nested dicts; lists (confusion matrices,
+    reliability bins) are left to the run's HTML report."""
+    for key, value in values.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            yield from _scalars(value, f"{name} ")
+        elif isinstance(value, float):
+            yield name, f"{value:.4g}"
+        elif isinstance(value, (int, str)) or value is None:
+            yield name, str(value)
+
+
+def _table(values: Mapping[str, Any]) -> str:
+    rows = [f"| {name} | {value} |" for name, value in _scalars(values)]
+    if not rows:
         return "None recorded in the checkpoint.\n"
-    rows = "\n".join(f"| {key} | {json.dumps(value) if not isinstance(value, str) else value} |" for key, value in values.items())
-    return f"| measure | value |\n|---|---|\n{rows}\n"
+    return "| measure | value |\n|---|---|\n" + "\n".join(rows) + "\n"
 
 
 def render_model_card(manifest: ModelManifest, verification: dict[str, Any], int8: dict[str, Any] | None = None) -> str:
@@ -118,6 +131,9 @@ def render_model_card(manifest: ModelManifest, verification: dict[str, Any], int
         f"**{manifest.intended_use}**\n",
         "## What\n",
         f"{WHAT[manifest.method]} Task: {manifest.task}; modality: {manifest.modality}; method: {manifest.method}.",
+        "Network options: "
+        + ", ".join(f"{key}={value}" for key, value in training.get("model_config", {}).items() if key != "pretrained")
+        + ".",
         f"Classes: {', '.join(manifest.classes) or '-'}. "
         f"Mask labels: {', '.join(f'{k} {v}' for k, v in manifest.mask_labels.items()) or '-'}.",
         f"Input: {manifest.preprocessing.channels} x {manifest.preprocessing.size} x {manifest.preprocessing.size} "
