@@ -56,17 +56,18 @@ class StudyLoadThread(QThread):
             scan: ScanResult = loading.scan_path(self.path, progress=self._report, cancel=self._cancel.is_set)
             self.scanned.emit(scan)
             if scan.series:
-                self.firstImage.emit(loading.read_first_image(scan.series[0]))
+                try:
+                    self.firstImage.emit(loading.read_first_image(scan.series[0]))
+                except loading.LoadError:
+                    pass  # no quick look; the full load below reports the reason
             for key, header in enumerate(scan.series):
                 try:
                     image = loading.load_series(header, progress=self._report, cancel=self._cancel.is_set)
-                except loading.LoadCancelled:
-                    raise
-                except Exception as exc:  # one broken series must not stop the others
-                    self.seriesFailed.emit(key, f"{type(exc).__name__}: {exc}")
+                except loading.LoadError as exc:  # one broken series must not stop the others
+                    self.seriesFailed.emit(key, str(exc))
                     continue
                 self.seriesLoaded.emit(LoadedSeries(key, header, image, thumbnail(image)))
         except loading.LoadCancelled:
             self.cancelled = True
-        except Exception as exc:
-            self.failed.emit(f"{type(exc).__name__}: {exc}")
+        except Exception as exc:  # the path itself could not be scanned: say why, never crash the GUI
+            self.failed.emit(str(exc) if isinstance(exc, loading.LoadError) else f"{type(exc).__name__}: {exc}")

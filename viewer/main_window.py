@@ -204,7 +204,8 @@ class MainWindow(QMainWindow):
 
     @property
     def loading(self) -> bool:
-        return self._loader is not None and self._loader.isRunning()
+        """True from open_path until everything the loader sent has been shown (or it was cancelled)."""
+        return self._loader is not None
 
     def open_path(self, path: str | Path) -> None:
         """Open a DICOM file or folder, an X-ray picture or a volume file; loads off the GUI thread."""
@@ -218,13 +219,19 @@ class MainWindow(QMainWindow):
         self.settings.last_folder = str(Path(path).parent if Path(path).is_file() else path)
         self.setWindowTitle(f"LungLens \u2014 {Path(path).name}")
         loader = StudyLoadThread(path, self)
-        loader.scanned.connect(self._on_scanned)
-        loader.firstImage.connect(self._on_first_image)
-        loader.seriesLoaded.connect(self._on_series_loaded)
-        loader.seriesFailed.connect(self._on_series_failed)
-        loader.progress.connect(self._on_progress)
-        loader.failed.connect(lambda message: self.message_bar.show_message(f"Could not open {path}: {message}", "error"))
-        loader.finished.connect(self._on_loader_finished)
+
+        def current(slot):
+            # A cancelled loader's queued results must not land in the study opened after it.
+            return lambda *args: slot(*args) if loader is self._loader else None
+
+        loader.scanned.connect(current(self._on_scanned))
+        loader.firstImage.connect(current(self._on_first_image))
+        loader.seriesLoaded.connect(current(self._on_series_loaded))
+        loader.seriesFailed.connect(current(self._on_series_failed))
+        loader.progress.connect(current(self._on_progress))
+        loader.failed.connect(current(lambda message: self.message_bar.show_message(f"Could not open {path}: {message}", "error")))
+        loader.finished.connect(current(self._on_loader_finished))
+        loader.finished.connect(loader.deleteLater)
         self._loader = loader
         self.progress.setRange(0, 0)
         self.progress.show()
@@ -241,10 +248,16 @@ class MainWindow(QMainWindow):
         self._report_skipped()
 
     def cancel_loading(self, wait: bool = False) -> None:
-        if self._loader is not None and self._loader.isRunning():
-            self._loader.cancel()
-            if wait:
-                self._loader.wait()
+        """Stop the running load; with ``wait`` also forget it at once (its queued results are dropped)."""
+        loader = self._loader
+        if loader is None:
+            return
+        loader.cancel()
+        if wait:
+            loader.wait()
+            self._loader = None
+            self.progress.hide()
+            self.cancel_button.hide()
 
     def wait_until_loaded(self, timeout_s: float = 600.0) -> bool:
         """Process events until loading ends (headless runs); False on timeout."""
@@ -317,14 +330,15 @@ class MainWindow(QMainWindow):
         self.progress.setFormat(f"{what} %v/%m" if what else "%v/%m")
 
     def _on_loader_finished(self) -> None:
-        loader = self._loader
+        loader, self._loader = self._loader, None
         self.progress.hide()
         self.cancel_button.hide()
-        if loader is not None and loader.cancelled:
+        if loader.cancelled:
             self.message_bar.show_message(f"Loading cancelled; {len(self.images)} series loaded.", "warning")
-        elif self.skipped:
+        elif self.images and self.skipped:
             self._report_skipped()
         if self._showing_preview and not self.images:
+            self._showing_preview = False
             self.state.set_image(None)
         self.loadingFinished.emit()
 

@@ -191,6 +191,8 @@ class ViewGrid(QWidget):
         self._grid.setColumnStretch(2, 0)
         if not self.is_ct:
             cells = [(self.panes["projection"], 0, 0)]
+        elif self.state.source.shape[0] == 1:  # one CT slice (or the quick look while a series loads): no MPR
+            cells = [(self.panes["axial"], 0, 0)]
         elif self.layout_name == "1x1":
             active = self.active if self.active.plane_name != "projection" else self.panes["axial"]
             cells = [(active, 0, 0)]

@@ -1,0 +1,142 @@
+"""Opening real files through the loader thread: DICOM CT and X-ray phantoms, skipped files, cancel,
+drag and drop, recent studies, the demo phantom and the headless command line."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
+from PySide6.QtGui import QDropEvent
+
+from inference.phantoms import make_ct_phantom, make_xray_phantom, write_ct_series, write_xray_dicom
+from inference.preprocessing import window_to_uint8
+from inference.study import Window
+
+SHAPE, SPACING = (10, 48, 56), (5.0, 6.0, 6.0)
+
+
+@pytest.fixture(scope="module")
+def ct_folder(tmp_path_factory) -> tuple[Path, np.ndarray]:
+    folder = tmp_path_factory.mktemp("ct")
+    hu, _ = make_ct_phantom(SHAPE, SPACING, seed=3)
+    write_ct_series(folder / "series", hu, SPACING, shuffle=True)
+    (folder / "series" / "notes.txt").write_text("not an image")
+    return folder / "series", hu
+
+
+def _open_and_wait(window, qtbot, path) -> None:
+    window.open_path(path)
+    qtbot.waitUntil(lambda: not window.loading, timeout=30000)
+
+
+def test_open_a_dicom_folder_shows_the_series_and_lists_skipped_files(window, qtbot, ct_folder):
+    folder, hu = ct_folder
+    seen = []
+    window.open_path(folder)
+    window._loader.firstImage.connect(lambda image: seen.append(("first", image.shape)))
+    window._loader.seriesLoaded.connect(lambda loaded: seen.append(("series", loaded.image.shape)))
+    qtbot.waitUntil(lambda: not window.loading, timeout=30000)
+    assert seen == [("first", (1, *SHAPE[1:])), ("series", SHAPE)]  # a quick look first, then the series
+    np.testing.assert_array_equal(window.image.hu, hu)  # shuffled files, ordered back by position
+    pane = window.grid.active
+    np.testing.assert_array_equal(pane.displayed_image(), window_to_uint8(hu[SHAPE[0] // 2], Window(1500, -600)))
+    assert "skipped" in window.message_bar.text()
+    assert any(path.endswith("notes.txt") for path, _ in window.message_bar.details)
+    assert window.settings.recent[0] == str(folder)
+    assert window.browser.is_loaded(0)
+
+
+def test_value_under_the_cursor_of_a_loaded_series(window, qtbot, ct_folder):
+    folder, hu = ct_folder
+    _open_and_wait(window, qtbot, folder)
+    pane = window.grid.active
+    pane.set_slice(4)
+    sy, sx = pane.pixel_size
+    scene = pane.view.mapViewToScene(QPointF(30.5 * sx, 20.5 * sy))
+    qtbot.mouseMove(pane.graphics.viewport(), pane.graphics.mapFromScene(scene))
+    assert window.hover_label.text().startswith(f"{hu[4, 20, 30]} HU   voxel (z=4, y=20, x=30)")
+
+
+def test_monochrome1_dicom_xray_shows_lungs_dark(window, qtbot, tmp_path):
+    image, mask = make_xray_phantom((96, 80), seed=1)
+    write_xray_dicom(tmp_path / "cr.dcm", image, photometric="MONOCHROME1")
+    _open_and_wait(window, qtbot, tmp_path / "cr.dcm")
+    shown = window.grid.active.displayed_image().astype(float)
+    lungs, spine = shown[mask > 0].mean(), shown[:, 38:42].mean()
+    assert lungs < 100 and spine > lungs + 60
+
+
+def test_cancel_keeps_the_window_usable(window, qtbot, ct_folder, monkeypatch):
+    import inference.loading as loading
+
+    started = threading.Event()
+
+    def slow_load(header, progress=None, cancel=None):
+        started.set()
+        while not cancel():
+            threading.Event().wait(0.01)
+        raise loading.LoadCancelled("cancelled")
+
+    monkeypatch.setattr(loading, "load_series", slow_load)
+    window.open_path(ct_folder[0])
+    assert started.wait(10)
+    window.cancel_button.click()
+    qtbot.waitUntil(lambda: not window.loading, timeout=10000)
+    assert "cancelled" in window.message_bar.text()
+    assert not window.progress.isVisible()
+
+
+def test_missing_path_and_unreadable_folder_give_messages(window, qtbot, tmp_path):
+    window.open_path(tmp_path / "nowhere")
+    assert "does not exist" in window.message_bar.text()
+    (tmp_path / "junk.bin").write_bytes(b"\x00" * 300)
+    _open_and_wait(window, qtbot, tmp_path)
+    assert "No images found" in window.message_bar.text()
+    assert window.image is None
+
+
+def test_drop_a_folder_opens_it_and_recent_menu_reopens(window, qtbot, ct_folder):
+    folder = ct_folder[0]
+    data = QMimeData()
+    data.setUrls([QUrl.fromLocalFile(str(folder))])
+    drop = QDropEvent(QPointF(50, 50), Qt.DropAction.CopyAction, data, Qt.MouseButton.LeftButton,
+                      Qt.KeyboardModifier.NoModifier)
+    window.dropEvent(drop)
+    qtbot.waitUntil(lambda: not window.loading and window.image is not None, timeout=30000)
+    assert window.image.shape == SHAPE
+    window.open_images([])
+    window.recent_menu.aboutToShow.emit()
+    action = next(a for a in window.recent_menu.actions() if a.text() == str(folder))
+    action.trigger()
+    qtbot.waitUntil(lambda: not window.loading and window.image is not None, timeout=30000)
+    assert window.image.shape == SHAPE
+
+
+def test_demo_phantom_is_generated_once_in_the_cache(tmp_path):
+    from viewer.commands.demo import phantom_demo
+
+    series, mask = phantom_demo(cache_root=tmp_path)
+    assert tmp_path in series.parents and len(list(series.iterdir())) > 10 and mask.is_file()
+    stamp = mask.stat().st_mtime_ns
+    assert phantom_demo(cache_root=tmp_path) == (series, mask) and mask.stat().st_mtime_ns == stamp
+
+
+def test_view_command_renders_a_screenshot_headless(ct_folder, tmp_path):
+    out = tmp_path / "shot.png"
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "LUNGLENS_SETTINGS": str(tmp_path / "s.ini")}
+    done = subprocess.run(
+        [sys.executable, "-m", "inference.cli", "view", str(ct_folder[0]), "--screenshot", str(out),
+         "--preset", "mediastinum", "--slice", "3", "--layout", "2x2"],
+        env=env, capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    from PIL import Image
+
+    picture = np.asarray(Image.open(out).convert("L"), dtype=float)
+    assert picture.shape[0] > 500 and picture.std() > 20
