@@ -273,3 +273,35 @@ def test_double_click_maximises_a_pane_and_back(window, ct_volume, qtbot):
     assert window.grid.visible_panes() == [coronal] and window.grid.active is coronal
     double_click()
     assert len(window.grid.visible_panes()) == 3
+
+
+def _drag(qtbot, pane, button, start: QPoint, end: QPoint, steps: int = 5) -> None:
+    viewport = pane.graphics.viewport()
+    qtbot.mousePress(viewport, button, pos=start)
+    for i in range(1, steps + 1):
+        qtbot.mouseMove(viewport, start + (end - start) * i / steps)
+    qtbot.mouseRelease(viewport, button, pos=end)
+
+
+def test_right_drag_sets_window_and_level(window, ct_volume, qtbot):
+    window.open_images([ct_volume])
+    pane = window.grid.active
+    before = window.state.window
+    centre = pane.graphics.viewport().rect().center()
+    _drag(qtbot, pane, Qt.MouseButton.RightButton, centre, centre + QPoint(100, 40))
+    after = window.state.window
+    assert after.width > before.width and after.level > before.level  # right widens, down raises the level
+
+
+def test_length_tool_by_mouse_and_crosshair_tool(window, ct_volume, qtbot):
+    window.open_images([ct_volume])
+    pane = window.grid.active
+    window.actions_by_command["tool_length"].trigger()
+    _drag(qtbot, pane, Qt.MouseButton.LeftButton, _widget_point(pane, 5, 5), _widget_point(pane, 5, 35))
+    assert len(pane.measurements) == 1
+    value, unit = pane.measurements[0].text().split()
+    assert unit == "mm" and abs(float(value) - 30 * 0.6) < 0.3  # 30 columns of 0.6 mm, to a screen pixel
+    window.actions_by_command["tool_crosshair"].trigger()
+    qtbot.mouseClick(pane.graphics.viewport(), Qt.MouseButton.LeftButton, pos=_widget_point(pane, 9, 21))
+    assert window.state.cursor[1:] == (9, 21)
+    assert window.grid.panes["coronal"].slice_index == 9 and window.grid.panes["sagittal"].slice_index == 21
