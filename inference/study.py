@@ -10,8 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from inference.loading.dicom_header import InstanceHeader
 
 
 class Modality(str, Enum):
@@ -130,7 +134,12 @@ Image = CTVolume | XRayImage
 
 @dataclass(frozen=True)
 class SeriesHeader:
-    """What the fast header-only scan knows about one series before any pixel is decoded."""
+    """What the fast header-only scan knows about one series before any pixel is decoded.
+
+    ``instances`` holds the scan's per-file DICOM headers (position, rescale, pixel data offset), so
+    loading the pixels does not parse the headers again; it is empty for PNG/NIfTI sources and for
+    headers built by hand, and the loader then reads what it needs from ``files``.
+    """
 
     uid: str
     modality: str
@@ -141,6 +150,7 @@ class SeriesHeader:
     frames: int
     info: PatientStudyInfo = PatientStudyInfo()
     warnings: tuple[str, ...] = ()
+    instances: tuple[InstanceHeader, ...] = field(default=(), repr=False)
 
     @property
     def is_volume(self) -> bool:

@@ -1,0 +1,315 @@
+"""The header-only read of one DICOM file: who it belongs to, where it lies, where its pixels start.
+
+pydicom stops before the pixel data (``stop_before_pixels``) and reads only the tags the loader uses
+(``specific_tags``). The file position where it stopped is the start of the Pixel Data element, so
+the scan also learns the byte offset of the pixels: loading then hands that offset straight to
+pydicom's decoder without parsing the header a second time, and a file cut short is caught here.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+import pydicom
+from pydicom.dataset import Dataset
+from pydicom.tag import Tag
+from pydicom.uid import UID, DeflatedExplicitVRLittleEndian
+
+from inference.loading.control import LoadError
+from inference.loading.geometry import SlicePlacement
+from inference.study import PatientStudyInfo
+
+SCAN_KEYWORDS = (
+    "SOPClassUID", "SOPInstanceUID", "Modality", "ImageType", "SeriesInstanceUID", "InstanceNumber",
+    "AcquisitionNumber", "ImagePositionPatient", "ImageOrientationPatient", "PixelSpacing",
+    "SliceThickness", "SpacingBetweenSlices", "GantryDetectorTilt", "RescaleSlope", "RescaleIntercept",
+    "ModalityLUTSequence", "Rows", "Columns", "NumberOfFrames", "SamplesPerPixel", "BitsAllocated",
+    "BitsStored", "PixelRepresentation", "PhotometricInterpretation", "PlanarConfiguration",
+    "SharedFunctionalGroupsSequence", "ExtendedOffsetTable",
+)
+# Read once per series, from its first file: converting a tag costs pydicom ~10 us, so the scan
+# converts per file only what grouping, ordering and decoding need.
+SERIES_KEYWORDS = (
+    "PatientName", "PatientID", "StudyInstanceUID", "StudyDate", "StudyDescription", "SeriesDescription",
+)
+_SCAN_TAGS = [Tag(k) for k in SCAN_KEYWORDS]
+_PIXEL_KEYWORDS = {0x7FE00010: "PixelData", 0x7FE00008: "FloatPixelData", 0x7FE00009: "DoubleFloatPixelData"}
+# The VRs Pixel Data can have when written explicitly (then: 2 reserved bytes, 4-byte length).
+_PIXEL_VRS = {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"UN"}
+
+
+@dataclass(frozen=True)
+class PixelInfo:
+    """How the pixel data of a file is encoded and where it starts (byte ``offset``).
+
+    ``length`` is None for encapsulated (compressed) data; ``offset`` is None where the file's bytes
+    cannot be addressed directly (deflated datasets), and the decoder then reads the whole file.
+    """
+
+    transfer_syntax: str
+    rows: int
+    columns: int
+    frames: int
+    samples_per_pixel: int
+    bits_allocated: int
+    bits_stored: int
+    pixel_representation: int
+    photometric: str
+    planar_configuration: int
+    keyword: str = "PixelData"
+    offset: int | None = None
+    length: int | None = None
+
+    @property
+    def expected_bytes(self) -> int:
+        values = self.rows * self.columns * self.frames * self.samples_per_pixel
+        return (values * self.bits_allocated + 7) // 8
+
+    def decode_options(self) -> dict:
+        """The keyword options pydicom's ``Decoder.as_array`` needs when given raw bytes, not a dataset."""
+        options = dict(
+            rows=self.rows, columns=self.columns, number_of_frames=self.frames,
+            samples_per_pixel=self.samples_per_pixel, bits_allocated=self.bits_allocated,
+            bits_stored=self.bits_stored, pixel_representation=self.pixel_representation,
+            photometric_interpretation=self.photometric, pixel_keyword=self.keyword,
+        )
+        if self.samples_per_pixel > 1:
+            options["planar_configuration"] = self.planar_configuration
+        return options
+
+
+@dataclass(frozen=True)
+class InstanceHeader:
+    """What the header scan read from one DICOM file; enough to group, order and decode it."""
+
+    path: str
+    sop_uid: str
+    sop_class: str
+    modality: str
+    series_uid: str
+    image_type: tuple[str, ...]
+    acquisition_number: int | None
+    placement: SlicePlacement
+    rescale_slope: float = 1.0
+    rescale_intercept: float = 0.0
+    has_modality_lut: bool = False
+    pixels: PixelInfo | None = None
+    unusable: str | None = None
+    issues: tuple[str, ...] = ()
+
+    @property
+    def frames(self) -> int:
+        return self.pixels.frames if self.pixels else 0
+
+    @property
+    def is_image(self) -> bool:
+        return self.pixels is not None or self.unusable is not None
+
+
+def _as_list(value) -> list:
+    return list(value) if isinstance(value, (list, tuple, pydicom.multival.MultiValue)) else [value]
+
+
+class TagReader:
+    """Tolerant tag access: a malformed value becomes None plus a note, never an exception."""
+
+    def __init__(self, ds: Dataset, name: str):
+        self.ds = ds
+        self.name = name
+        self.issues: list[str] = []
+
+    def raw(self, keyword: str, source: Dataset | None = None):
+        source = self.ds if source is None else source
+        try:
+            element = source.get(keyword)
+        except Exception as exc:  # pydicom raises many types on a malformed value
+            self.issues.append(f"{self.name}: {keyword} could not be read ({exc})")
+            return None
+        if element is None or element == "":
+            return None
+        return element
+
+    def number(self, keyword: str, cast=float, source: Dataset | None = None):
+        value = self.raw(keyword, source)
+        if value is None:
+            return None
+        try:
+            return cast(_as_list(value)[0])
+        except (TypeError, ValueError):
+            self.issues.append(f"{self.name}: {keyword} {value!r} is not a number")
+            return None
+
+    def numbers(self, keyword: str, count: int, source: Dataset | None = None) -> tuple[float, ...] | None:
+        value = self.raw(keyword, source)
+        if value is None:
+            return None
+        try:
+            values = tuple(float(v) for v in _as_list(value))
+        except (TypeError, ValueError):
+            self.issues.append(f"{self.name}: {keyword} {value!r} is not numeric")
+            return None
+        if len(values) != count:
+            self.issues.append(f"{self.name}: {keyword} has {len(values)} values, expected {count}")
+            return None
+        return values
+
+    def text(self, keyword: str) -> str:
+        value = self.raw(keyword)
+        return "" if value is None else str(value).strip()
+
+
+def _functional_group_orientation(reader: TagReader) -> tuple[float, ...] | None:
+    """ImageOrientationPatient of an Enhanced CT, which lives in the shared functional groups."""
+    shared = reader.raw("SharedFunctionalGroupsSequence")
+    if not shared:
+        return None
+    planes = reader.raw("PlaneOrientationSequence", shared[0])
+    return reader.numbers("ImageOrientationPatient", 6, planes[0]) if planes else None
+
+
+def _pixel_element(head: bytes, at: int, little: bool) -> tuple[str, int, int | None] | None:
+    """(keyword, value offset, length or None if undefined) of the element starting at ``at``.
+
+    Explicit or implicit VR is read from the element itself: some files declare one and use the
+    other, which pydicom tolerates while reading (with a warning) but does not report back.
+    """
+    if len(head) < 8:
+        return None
+    order = "<" if little else ">"
+    group, element = struct.unpack(order + "HH", head[:4])
+    keyword = _PIXEL_KEYWORDS.get(group << 16 | element)
+    if keyword is None:
+        return None
+    if head[4:6] in _PIXEL_VRS and head[6:8] == b"\x00\x00" and len(head) >= 12:
+        length, offset = struct.unpack(order + "I", head[8:12])[0], at + 12
+    else:
+        length, offset = struct.unpack(order + "I", head[4:8])[0], at + 8
+    return keyword, offset, None if length == 0xFFFFFFFF else length
+
+
+def _pixel_info(reader: TagReader, syntax: UID, element, file_size: int) -> tuple[PixelInfo | None, str | None]:
+    rows, columns = reader.number("Rows", int), reader.number("Columns", int)
+    bits_allocated = reader.number("BitsAllocated", int)
+    has_pixels = element is not None or (syntax == DeflatedExplicitVRLittleEndian and rows)
+    if not has_pixels:
+        return None, ("the file has image attributes but no pixel data (it may be truncated)" if rows else None)
+    if not rows or not columns or not bits_allocated:
+        return None, "Rows, Columns or BitsAllocated is missing, so the pixel data cannot be interpreted"
+    keyword, offset, length = element if element else ("PixelData", None, None)
+    info = PixelInfo(
+        transfer_syntax=str(syntax),
+        rows=rows,
+        columns=columns,
+        frames=max(1, reader.number("NumberOfFrames", int) or 1),
+        samples_per_pixel=reader.number("SamplesPerPixel", int) or 1,
+        bits_allocated=bits_allocated,
+        bits_stored=reader.number("BitsStored", int) or bits_allocated,
+        pixel_representation=reader.number("PixelRepresentation", int) or 0,
+        photometric=reader.text("PhotometricInterpretation") or "MONOCHROME2",
+        planar_configuration=reader.number("PlanarConfiguration", int) or 0,
+        keyword=keyword,
+        offset=None if syntax == DeflatedExplicitVRLittleEndian or "ExtendedOffsetTable" in reader.ds else offset,
+        length=length,
+    )
+    if offset is not None and length is not None:
+        if offset + length > file_size:
+            return info, f"truncated: pixel data has {max(0, file_size - offset)} of {length} bytes"
+        if not syntax.is_compressed and length < info.expected_bytes:
+            return info, f"pixel data has {length} bytes but {info.rows}x{info.columns}x{info.frames} pixels need {info.expected_bytes}"
+    if offset is not None and length is None and file_size - offset < 16:
+        return info, "truncated: compressed pixel data is empty"
+    return info, None
+
+
+def read_instance_header(path: str | Path) -> InstanceHeader:
+    """Read one file's header (no pixels); raises LoadError when it is not a readable DICOM dataset."""
+    path = str(path)
+    name = os.path.basename(path)
+    try:
+        file_size = os.path.getsize(path)
+        with open(path, "rb") as fp:
+            ds = pydicom.dcmread(fp, stop_before_pixels=True, specific_tags=_SCAN_TAGS, force=True)
+            at = fp.tell()
+            head = fp.read(12)
+    except OSError as exc:
+        raise LoadError(f"cannot read the file: {exc.strerror or exc}") from exc
+    except Exception as exc:  # pydicom signals malformed files with many exception types
+        raise LoadError(f"not a readable DICOM file ({type(exc).__name__}: {exc})") from exc
+
+    meta = getattr(ds, "file_meta", None)
+    stated = meta.get("TransferSyntaxUID") if meta is not None else None
+    implicit, little = ds.original_encoding
+    if implicit is None:
+        raise LoadError("not a DICOM dataset: no data elements could be read")
+    if stated is None:
+        stated = pydicom.uid.ImplicitVRLittleEndian if implicit else (
+            pydicom.uid.ExplicitVRLittleEndian if little else pydicom.uid.ExplicitVRBigEndian
+        )
+    syntax = UID(str(stated))
+    reader = TagReader(ds, name)
+    sop_class = reader.text("SOPClassUID")
+    if not sop_class and reader.raw("Rows") is None:
+        missing = " (its file meta information lacks the Transfer Syntax UID)" if meta is not None and "TransferSyntaxUID" not in meta else ""
+        raise LoadError(f"not a DICOM image: no SOP Class UID and no image attributes{missing}")
+
+    element = _pixel_element(head, at, little) if syntax != DeflatedExplicitVRLittleEndian else None
+    pixels, unusable = _pixel_info(reader, syntax, element, file_size)
+    placement = SlicePlacement(
+        label=name,
+        position=reader.numbers("ImagePositionPatient", 3),
+        orientation=reader.numbers("ImageOrientationPatient", 6) or _functional_group_orientation(reader),
+        pixel_spacing=reader.numbers("PixelSpacing", 2),
+        instance_number=reader.number("InstanceNumber", int),
+        slice_thickness=reader.number("SliceThickness"),
+        spacing_between_slices=reader.number("SpacingBetweenSlices"),
+        gantry_tilt=reader.number("GantryDetectorTilt"),
+    )
+    slope = reader.number("RescaleSlope")
+    intercept = reader.number("RescaleIntercept")
+    image_type = reader.raw("ImageType") or ()
+    return InstanceHeader(
+        path=path,
+        sop_uid=reader.text("SOPInstanceUID"),
+        sop_class=sop_class,
+        modality=reader.text("Modality").upper(),
+        series_uid=reader.text("SeriesInstanceUID"),
+        image_type=tuple(str(v).upper() for v in _as_list(image_type)),
+        acquisition_number=reader.number("AcquisitionNumber", int),
+        placement=placement,
+        rescale_slope=1.0 if slope is None or slope == 0 else slope,
+        rescale_intercept=intercept or 0.0,
+        has_modality_lut="ModalityLUTSequence" in ds,
+        pixels=pixels,
+        unusable=unusable,
+        issues=tuple(reader.issues) + ((f"{name}: RescaleSlope is 0; treated as 1",) if slope == 0 else ()),
+    )
+
+
+@dataclass(frozen=True)
+class SeriesDetails:
+    """Per-series facts shown in the study browser, read from one file of the series."""
+
+    info: PatientStudyInfo
+    description: str
+
+
+def read_series_details(path: str | Path) -> SeriesDetails:
+    """Patient, study and series description from one file; empty values when unreadable."""
+    try:
+        ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=list(SERIES_KEYWORDS), force=True)
+    except Exception:  # the file passed the scan once; a failure now only costs the labels
+        return SeriesDetails(PatientStudyInfo(), "")
+    reader = TagReader(ds, os.path.basename(str(path)))
+    return SeriesDetails(
+        info=PatientStudyInfo(
+            patient_name=reader.text("PatientName"),
+            patient_id=reader.text("PatientID"),
+            study_uid=reader.text("StudyInstanceUID"),
+            study_date=reader.text("StudyDate"),
+            study_description=reader.text("StudyDescription"),
+        ),
+        description=reader.text("SeriesDescription"),
+    )
