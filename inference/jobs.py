@@ -8,6 +8,7 @@ A :class:`Job` can be split into parts, each reporting over its own share of the
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -49,3 +50,23 @@ class Job:
     def part(self, start: float, end: float) -> "Job":
         """The share [start, end] (fractions of this job) as a job of its own."""
         return Job(self.progress, self.cancel, self.start + self.span * start, self.span * (end - start))
+
+
+class StderrProgress:
+    """``progress(fraction, stage)`` printed on stderr: one updating line on a terminal, else a line per stage."""
+
+    def __init__(self, stream=None) -> None:
+        self.stream = stream or sys.stderr
+        self.tty = self.stream.isatty()
+        self.last = ""
+
+    def __call__(self, fraction: float, stage: str) -> None:
+        head = stage.split(":")[0]
+        if self.tty:
+            self.stream.write(f"\r[{fraction:5.0%}] {stage[:70]:<70}")
+            if fraction >= 1.0:
+                self.stream.write("\n")
+        elif head != self.last:
+            self.stream.write(f"[{fraction:5.0%}] {head}\n")
+        self.last = head
+        self.stream.flush()

@@ -269,3 +269,25 @@ def prepare_ct_cube(cube_hu: np.ndarray, spec: InputSpec) -> np.ndarray:
     width, level = spec.window or (WINDOW_PRESETS["lung"].width, WINDOW_PRESETS["lung"].level)
     planes = normalise(ct_to_uint8(cube_hu, Window(width, level)), spec)
     return np.ascontiguousarray(np.moveaxis(planes, 1, 0)[None])
+
+
+def window_image_lung_mask(image: np.ndarray, min_fraction: float = 0.01) -> np.ndarray:
+    """Lung mask (uint8 0/1) of an 8-bit lung-window slice image: what M4 pools over on 2D images.
+
+    CT slice images (figures from papers, or exported slices) have no HU and no third dimension, and
+    their lungs often run into the figure's edge, so the 3D rule "air touching the border is outside"
+    does not apply. The mask is every region darker than -400 HU in the lung window holding at least
+    ``min_fraction`` of the figure (the image minus letterbox padding), closed (3 px) and hole-filled.
+    Training builds M4's masks for its slice images with the same rule (and must keep using this
+    function), so ``lunglens evaluate`` of M4 on slice images sees what training saw.
+    """
+    mask = np.zeros(image.shape, dtype=np.uint8)
+    rows, cols = np.nonzero(image.any(axis=1))[0], np.nonzero(image.any(axis=0))[0]
+    if not len(rows):
+        return mask
+    box = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
+    figure = image[box]
+    dark = sitk.GetImageFromArray((figure < ct_to_uint8(np.array(AIR_BELOW_HU))).astype(np.uint8))
+    sizeable = sitk.RelabelComponent(sitk.ConnectedComponent(dark), minimumObjectSize=int(min_fraction * figure.size)) > 0
+    mask[box] = _array(sitk.BinaryFillhole(sitk.BinaryMorphologicalClosing(sitk.Cast(sizeable, sitk.sitkUInt8), [3, 3])))
+    return mask

@@ -7,7 +7,7 @@ mask-weighted models (M4), the matching lung masks; here batches are run, logits
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -22,8 +22,8 @@ from inference.verdict import study_verdict
 BatchBuilder = Callable[[slice], np.ndarray]
 
 
-def mask_batch(masks: np.ndarray, spec: InputSpec) -> np.ndarray:
-    """(N, H, W) lung masks (nonzero = lung) -> (N, 1, S, S) float32 in [0, 1], in the images' square frame."""
+def mask_batch(masks: Sequence[np.ndarray], spec: InputSpec) -> np.ndarray:
+    """(H, W) lung masks (nonzero = lung) -> (N, 1, S, S) float32 in [0, 1], in the images' square frame."""
     squares = [fit_to_square(np.where(m > 0, 255, 0).astype(np.uint8), spec.size, spec.resize) for m in masks]
     return (np.stack(squares)[:, None] / np.float32(255.0)).astype(np.float32)
 
@@ -45,8 +45,9 @@ def run_classifier(
     for start in range(0, count, session.batch_size):
         job.report(start / max(count, 1), f"{manifest.id}: image {start + 1}/{count}")
         part = slice(start, min(start + session.batch_size, count))
+        batch = images(part)
         mask = masks(part) if manifest.uses_lung_mask and masks is not None else None
-        outputs = session.run(images(part), mask)
+        outputs = session.run(batch, mask)
         probabilities.append(softmax(outputs["logits"], manifest.temperature).astype(np.float32))
         cams.append(normalise_cams(outputs["cam"]).astype(np.float16))
     job.report(1.0, f"{manifest.id}: done")

@@ -1,7 +1,8 @@
 """The CT pipeline (M4's shape): lung mask, then every CT classifier on every slice with lung.
 
 1. Lung mask: the 3D U-Net when one is installed (isotropic 128^3 cube -> labels -> native grid by
-   nearest neighbour, see ``lung_segmentation``), else the classical SimpleITK segmentation.
+   nearest neighbour, see ``lung_segmentation``), else the classical SimpleITK segmentation; a U-Net
+   mask that cannot be lungs (``implausible_mask``) is replaced by the classical one, with a warning.
 2. Slices whose lung area is under ``MIN_LUNG_AREA_MM2`` are not analysed: the models were trained
    on slices through the lungs, their opinion on a neck or abdomen slice means nothing, and skipping
    them saves a third of the work. Their probabilities are NaN (null rows in JSON).
@@ -28,11 +29,14 @@ from inference.pipelines.classify import mask_batch, opinion, run_classifier
 from inference.pipelines.results import LungMask, ModelOpinion
 from inference.preprocessing import prepare_ct_slices
 from inference.quantification import LungQuantification, quantify_lungs
-from inference.runtime import ModelSession
+from inference.runtime import ModelError, ModelSession
 from inference.study import CTVolume
 
 MIN_LUNG_AREA_MM2 = 300.0
 MIN_LUNG_VOLUME_ML = 200.0
+MAX_LUNG_VOLUME_ML = 12000.0
+MIN_AERATED_SHARE = 0.3
+AERATED_BELOW_HU = -400
 AIR_HU = -900
 # Sampling a few slices is enough to tell Hounsfield units from other scales and costs nothing.
 SANITY_SLICES = 16
@@ -69,7 +73,28 @@ def lung_mask(volume: CTVolume, segmenter: ModelSession | None, job: Job) -> Lun
     logits = segmenter.run(prepare_ct_cube(cube, spec))["logits"][0]
     job.report(0.9, "lung mask: back to the series grid")
     labels = cube_labels_to_native(np.argmax(logits, axis=0).astype(np.uint8), volume)
+    problem = implausible_mask(volume, labels)
+    if problem:
+        raise ModelError(f"model {segmenter.manifest.id}: implausible lung mask ({problem})")
     return LungMask(labels, "model", segmenter.manifest.id, segmenter.manifest.version)
+
+
+def implausible_mask(volume: CTVolume, labels: np.ndarray) -> str:
+    """Why a U-Net's mask cannot be lungs, or "": more than 12 litres, or mostly not air.
+
+    Even badly diseased lungs stay mostly below -400 HU; a mask that is mostly soft tissue comes
+    from a model that does not fit this scan (or was never trained), and the pipeline falls back
+    to the classical segmentation instead of feeding it to the classifiers.
+    """
+    lung = labels > 0
+    voxels = int(np.count_nonzero(lung))
+    volume_ml = voxels * float(np.prod(volume.spacing)) / 1000.0
+    if volume_ml > MAX_LUNG_VOLUME_ML:
+        return f"{volume_ml / 1000:.1f} litres of lung"
+    aerated = int(np.count_nonzero(volume.hu[lung] < AERATED_BELOW_HU)) / voxels if voxels else 1.0
+    if aerated < MIN_AERATED_SHARE:
+        return f"only {aerated:.0%} of it below {AERATED_BELOW_HU} HU"
+    return ""
 
 
 def lung_areas_mm2(volume: CTVolume, mask: LungMask) -> np.ndarray:
@@ -78,9 +103,9 @@ def lung_areas_mm2(volume: CTVolume, mask: LungMask) -> np.ndarray:
 
 
 def mask_warnings(volume: CTVolume, mask: LungMask) -> list[str]:
-    counts = np.bincount(mask.labels.ravel(), minlength=3)
+    counts = [0, *(int(np.count_nonzero(mask.labels == label)) for label in (1, 2))]
     voxel_ml = float(np.prod(volume.spacing)) / 1000.0
-    total = float(counts[1:3].sum()) * voxel_ml
+    total = float(counts[1] + counts[2]) * voxel_ml
     if total < MIN_LUNG_VOLUME_ML:
         return [f"no lung found ({total:.0f} ml of lung): is this a chest CT?"]
     missing = [side for side, label in (("right", 1), ("left", 2)) if counts[label] == 0]

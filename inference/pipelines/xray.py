@@ -33,15 +33,21 @@ def input_warnings(image: XRayImage, classifiers: list[ModelManifest]) -> list[s
     return warnings
 
 
+def segment_image(pixels: np.ndarray, segmenter: ModelSession) -> np.ndarray:
+    """Labels (0/1/2, uint8) of an 8-bit display image (lungs dark) on its own (H, W) grid."""
+    spec = segmenter.manifest.preprocessing
+    logits = segmenter.run(prepare_batch([pixels], spec))["logits"][0]
+    probs = softmax(np.moveaxis(logits, 0, -1)).astype(np.float32)
+    on_image = np.stack([map_to_image(probs[..., k], pixels.shape, spec.resize) for k in range(probs.shape[-1])])
+    return np.argmax(on_image, axis=0).astype(np.uint8)
+
+
 def lung_mask(image: XRayImage, segmenter: ModelSession | None, job: Job) -> LungMask | None:
     if segmenter is None:
         return None
-    spec = segmenter.manifest.preprocessing
     job.report(0.0, f"lung mask: {segmenter.manifest.id}")
-    logits = segmenter.run(prepare_batch([xray_to_uint8(image)], spec))["logits"][0]
-    probs = softmax(np.moveaxis(logits, 0, -1)).astype(np.float32)
-    on_image = np.stack([map_to_image(probs[..., k], image.shape, spec.resize) for k in range(probs.shape[-1])])
-    return LungMask(np.argmax(on_image, axis=0).astype(np.uint8), "model", segmenter.manifest.id, segmenter.manifest.version)
+    labels = segment_image(xray_to_uint8(image), segmenter)
+    return LungMask(labels, "model", segmenter.manifest.id, segmenter.manifest.version)
 
 
 def mask_warnings(image: XRayImage, mask: LungMask | None) -> list[str]:

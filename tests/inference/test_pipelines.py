@@ -168,3 +168,13 @@ def test_xray_without_unet_skips_mask_weighted_models(xray_models):
     assert [o.model_id for o in analysis.opinions] == ["xr_three"]
     assert "no X-ray lung segmentation model installed: no lung mask" in analysis.warnings
     assert any("xr_masked" in w and "lung mask" in w for w in analysis.warnings)
+
+
+def test_implausible_unet_mask_falls_back_to_classical(ct_models, phantom, tmp_path):
+    volume, truth = phantom
+    everything = install(tmp_path, segmenter_onnx(32, 3, (-10.0, 10.0)), "all_lung", task="segmentation",
+                         method="unet3d", spec=ct_models["ct_unet"].manifest.preprocessing)
+    analysis = analyze_study(volume, choose_models([everything, ct_models["ct_plain"]], "CT", lung_mask="all_lung"))
+    assert analysis.lung_mask.source == "classical"
+    assert any("all_lung: implausible lung mask" in w and "falling back" in w for w in analysis.warnings)
+    assert min(dice(analysis.lung_mask.labels, truth, (1, 2)).values()) > 0.95

@@ -1,0 +1,205 @@
+"""``lunglens analyze PATH``: headless analysis of one study, for batch jobs and scripts.
+
+The JSON document (``--json`` on stdout, and ``analysis.json`` in ``--out``) holds at least::
+
+    {"device": "cpu", "models": [{"id", "task", "classes", ...}],
+     "results": {MODEL_ID: {"per_slice": [[p_class0, p_class1, ...], ...], "verdict": {"label", "probability", ...}}},
+     "lung": {"volume_ml": {"right", "left", "total"}, ...}, "consensus": {...}, "warnings": [str]}
+
+``per_slice`` has one row per slice in slice order; a row of nulls is a slice without lung, not
+analysed (``per_slice_rule`` in the document says so too). With ``--out DIR`` it also writes the
+lung mask (CT: ``lung_mask.nii.gz`` with the series geometry; X-ray: ``lung_mask.png``, values 0/1/2)
+and per model ``cam_<id>.npz`` (all classes at the model's resolution, as the viewer keeps them) plus
+the finding class's map on the image (CT: ``cam_<id>.nii.gz``, X-ray: ``cam_<id>.png``, 0..255 = 0..1).
+``--out`` may not lie inside the study's folder: LungLens never writes into a study.
+Progress goes to stderr, so stdout stays clean JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import SimpleITK as sitk
+from PIL import Image as PILImage
+
+from inference.cache import ResultCache
+from inference.jobs import Cancelled, StderrProgress
+from inference.lung_segmentation import volume_image
+from inference.pipelines.analysis import analyze_study, choose_models
+from inference.pipelines.results import ModelOpinion, StudyAnalysis
+from inference.registry import discover_models
+from inference.runtime import DEVICES, DeviceUnavailable
+from inference.study import CTVolume, Image, SkippedFile
+
+HELP = "analyse a CT series or chest X-ray with the installed models; JSON report, lung mask and Grad-CAM files"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("path", type=Path, help="a DICOM folder or file, a PNG/JPEG X-ray, or a NIfTI/MHA/NRRD volume")
+    parser.add_argument("--model", action="append", metavar="ID", help="run only this model (repeatable); default: all for the modality")
+    parser.add_argument("--device", choices=DEVICES, default="auto", help="auto: GPU if usable else CPU; gpu: fail if no GPU; cpu")
+    parser.add_argument("--lung-mask", default="auto", metavar="auto|classical|ID", help="lung segmentation to use (default: the installed U-Net, else classical)")
+    parser.add_argument("--series", metavar="N|UID", help="which series when PATH holds several (index as listed by 'lunglens info', or SeriesInstanceUID)")
+    parser.add_argument("--out", type=Path, metavar="DIR", help="write analysis.json, the lung mask and Grad-CAM files here (not inside the study folder)")
+    parser.add_argument("--json", action="store_true", help="print the JSON document on stdout")
+    parser.add_argument("--no-cache", action="store_true", help="neither read nor write the result cache")
+
+
+def study_root(path: Path) -> Path:
+    path = path.resolve()
+    return path if path.is_dir() else path.parent
+
+
+def out_inside_study(out: Path, path: Path) -> bool:
+    return out.resolve().is_relative_to(study_root(path))
+
+
+def pick_series(images: list[Image], wanted: str | None) -> tuple[Image, list[str]]:
+    """The series to analyse: the one asked for, else the CT with most slices, else the first image."""
+    if wanted is not None:
+        if wanted.isdigit() and int(wanted) < len(images):
+            return images[int(wanted)], []
+        for image in images:
+            if getattr(image, "series_uid", getattr(image, "uid", None)) == wanted:
+                return image, []
+        raise LookupError(f"--series {wanted}: no such series (there are {len(images)}, numbered from 0)")
+    volumes = [i for i in images if isinstance(i, CTVolume)]
+    chosen = max(volumes, key=lambda v: v.shape[0]) if volumes else images[0]
+    notes = []
+    if len(images) > 1:
+        notes.append(f"{len(images)} series found, analysed number {images.index(chosen)}; choose another with --series")
+    return chosen, notes
+
+
+def _atomic(path: Path, write: Callable[[Path], None]) -> None:
+    """Write through a temporary file in the same folder, so a crash never leaves half a file."""
+    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix="".join(path.suffixes))
+    os.close(handle)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
+def _finding_class(opinion: ModelOpinion) -> int:
+    """The class whose map is worth a file: the positive finding, else the verdict's label, else class 0."""
+    label = opinion.verdict.positive_class or opinion.verdict.label
+    return opinion.classes.index(label) if label in opinion.classes else 0
+
+
+def _cam_volume(opinion: ModelOpinion, k: int) -> np.ndarray:
+    maps = np.zeros((len(opinion.probabilities), *opinion.image_shape), dtype=np.uint8)
+    for index in np.flatnonzero(opinion.analysed):
+        maps[index] = np.rint(opinion.cam_on_slice(int(index), k) * 255)
+    return maps
+
+
+def write_outputs(analysis: StudyAnalysis, image: Image, out: Path) -> dict[str, str]:
+    """Lung mask and Grad-CAM files for ``analysis`` in ``out``; returns role -> file name."""
+    out.mkdir(parents=True, exist_ok=True)
+    written: dict[str, str] = {}
+    ct = isinstance(image, CTVolume)
+    if analysis.lung_mask is not None:
+        labels = analysis.lung_mask.labels
+        name = "lung_mask.nii.gz" if ct else "lung_mask.png"
+        if ct:
+            _atomic(out / name, lambda p: sitk.WriteImage(volume_image(labels, image), str(p), True))
+        else:
+            _atomic(out / name, lambda p: PILImage.fromarray(labels).save(p, format="PNG"))
+        written["lung_mask"] = name
+    for opinion in analysis.opinions:
+        stem = f"cam_{opinion.model_id}"
+        arrays = {
+            "cams": opinion.cams,
+            "probabilities": opinion.probabilities,
+            "classes": np.array(opinion.classes),
+            "image_shape": np.array(opinion.image_shape),
+            "input_size": np.array(opinion.input_size),
+            "resize": np.array(opinion.resize),
+        }
+        _atomic(out / f"{stem}.npz", lambda p: np.savez_compressed(p, **arrays))
+        written[f"{stem}.npz"] = f"{stem}.npz"
+        maps = _cam_volume(opinion, _finding_class(opinion))
+        name = f"{stem}.nii.gz" if ct else f"{stem}.png"
+        if ct:
+            _atomic(out / name, lambda p: sitk.WriteImage(volume_image(maps, image), str(p), True))
+        else:
+            _atomic(out / name, lambda p: PILImage.fromarray(maps[0]).save(p, format="PNG"))
+        written[stem] = name
+    return written
+
+
+def summary(doc: dict) -> str:
+    """The human-readable report printed without --json."""
+    lines = [f"{doc['modality']} {' x '.join(map(str, doc['shape']))}, device {doc['device']}"]
+    lung = doc["lung"]
+    if doc["lung_mask"] is not None:
+        source = doc["lung_mask"]["model"] or doc["lung_mask"]["source"]
+        volumes = lung["volume_ml"]
+        text = f"lung mask: {source}"
+        if volumes.get("right") is not None:
+            text += f"; right {volumes['right']:.0f} ml, left {volumes['left']:.0f} ml, severity {lung['severity_percent']:.1f} %"
+        lines.append(text)
+    for model in doc["models"]:
+        verdict = doc["results"][model["id"]]["verdict"]
+        if verdict["label"] is None:
+            lines.append(f"  {model['id']:<16} no verdict: {verdict['reason']}")
+            continue
+        threshold = "" if verdict["threshold"] is None else f" (threshold {verdict['threshold']:.2f} on {verdict['positive_class']})"
+        lines.append(f"  {model['id']:<16} {verdict['label']} {verdict['probability']:.2f}{threshold}, {verdict['slices_used']} slices")
+    if doc["consensus"] is not None and doc["consensus"]["voters"]:
+        c = doc["consensus"]
+        lines.append(f"consensus: {c['label']} ({c['positive_votes']} of {c['voters']} models positive)")
+    lines += [f"warning: {w}" for w in doc["warnings"]]
+    if doc["outputs"]:
+        lines.append("written: " + ", ".join(doc["outputs"].values()))
+    lines.append(doc["intended_use"])
+    return "\n".join(lines)
+
+
+def _fail(message: str, code: int = 2) -> int:
+    print(f"lunglens analyze: {message}", file=sys.stderr)
+    return code
+
+
+def _skipped_note(skipped: list[SkippedFile]) -> list[str]:
+    return [f"{len(skipped)} file(s) skipped while loading, e.g. {Path(skipped[0].path).name}: {skipped[0].reason}"] if skipped else []
+
+
+def run(args: argparse.Namespace) -> int:
+    from inference.loading import load_path
+
+    if not args.path.exists():
+        return _fail(f"{args.path} does not exist")
+    if args.out is not None and out_inside_study(args.out, args.path):
+        return _fail(f"--out {args.out} is inside the study folder {study_root(args.path)}; LungLens never writes into a study, choose another folder")
+    progress = StderrProgress()
+    try:
+        images, skipped = load_path(args.path, lambda done, total: progress(done / max(total, 1), "loading"))
+        if not images:
+            reasons = "; ".join(f"{Path(s.path).name}: {s.reason}" for s in skipped[:5]) or "no image files"
+            return _fail(f"nothing to analyse in {args.path} ({reasons})", 1)
+        image, notes = pick_series(images, args.series)
+        choice = choose_models(discover_models(), image.modality.value, args.model, args.lung_mask)
+        cache = None if args.no_cache else ResultCache()
+        analysis = analyze_study(image, choice, args.device, cache, progress)
+    except (LookupError, DeviceUnavailable) as exc:
+        return _fail(str(exc))
+    except Cancelled:
+        return _fail("cancelled", 130)
+    outputs = write_outputs(analysis, image, args.out) if args.out is not None else {}
+    doc = analysis.to_json(outputs)
+    doc["warnings"] = notes + _skipped_note(list(skipped)) + doc["warnings"]
+    if args.out is not None:
+        _atomic(args.out / "analysis.json", lambda p: p.write_text(json.dumps(doc, indent=2)))
+        doc["outputs"]["analysis"] = "analysis.json"
+    print(json.dumps(doc, indent=2) if args.json else summary(doc))
+    return 0
