@@ -110,3 +110,19 @@ def edge_labels(plane: Plane, direction: np.ndarray) -> dict[str, str]:
         "bottom": orientation_letters(down),
         "top": orientation_letters(-down),
     }
+
+
+_OPPOSITE = {"L": "R", "R": "L", "A": "P", "P": "A", "H": "F", "F": "H"}
+
+
+def radiograph_edge_labels(patient_orientation: tuple[str, ...] | list[str]) -> dict[str, str]:
+    """Edge labels of a radiograph from its PatientOrientation (0020,0020): the patient directions
+    of the rows (screen right) and columns (screen down), e.g. ("L", "F") for a PA chest film.
+    Empty when the tag is absent or malformed: no label is better than a guessed one."""
+    if len(patient_orientation) != 2 or not all(patient_orientation):
+        return {}
+    right, down = (str(v).upper() for v in patient_orientation)
+    if any(c not in _OPPOSITE for c in right + down):
+        return {}
+    flip = lambda text: "".join(_OPPOSITE[c] for c in text)  # noqa: E731
+    return {"right": right, "left": flip(right), "bottom": down, "top": flip(down)}

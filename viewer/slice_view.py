@@ -25,7 +25,7 @@ from inference.study import Window
 from viewer.display import grey_of, heatmap_table, label_table, quantised, windowed_rgb32
 from viewer.layers import HeatmapLayer, Layer, LayerEvent, LayerList
 from viewer.measure import distance, roi_mask, roi_stats
-from viewer.planes import MPR_PLANES, PROJECTION, Plane, edge_labels, mpr_plane
+from viewer.planes import MPR_PLANES, PROJECTION, Plane, edge_labels, mpr_plane, radiograph_edge_labels
 from viewer.raster import RasterItem
 from viewer.view_state import HoverInfo, ViewState
 
@@ -381,6 +381,8 @@ class SliceView(QFrame):
             texts["br"] = self._slice_text()
             if self.plane.name in MPR_PLANES:
                 texts.update(edge_labels(self.plane, image.direction))
+            else:
+                texts.update(radiograph_edge_labels(source.patient_orientation))
         changed = False
         for key, label in (*self._corner.items(), *self._edge.items()):
             if label.text() != texts[key]:  # re-measuring every label costs ~0.4 ms per slice; most do not change

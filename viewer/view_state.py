@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
+import pydicom
 from PySide6.QtCore import QObject, Signal
 
 from inference.study import CTVolume, Image, Window, XRayImage
@@ -77,6 +78,18 @@ class ImageSource:
 
     def value_at(self, index: tuple[int, ...]) -> float:
         return float(self.values[index])
+
+    @cached_property
+    def patient_orientation(self) -> tuple[str, ...]:
+        """A radiograph's PatientOrientation from its file header (one small read), () when unknown."""
+        path = getattr(self.image, "source_file", "")
+        if self.is_ct or not path:
+            return ()
+        try:
+            header = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["PatientOrientation"])
+        except Exception:  # a PNG, or an unreadable header: no labels rather than a wrong one
+            return ()
+        return tuple(str(v) for v in (header.get("PatientOrientation") or ()))
 
 
 class ViewState(QObject):

@@ -67,9 +67,14 @@ def test_monochrome1_dicom_xray_shows_lungs_dark(window, qtbot, tmp_path):
     image, mask = make_xray_phantom((96, 80), seed=1)
     write_xray_dicom(tmp_path / "cr.dcm", image, photometric="MONOCHROME1")
     _open_and_wait(window, qtbot, tmp_path / "cr.dcm")
-    shown = window.grid.active.displayed_image().astype(float)
+    pane = window.grid.active
+    shown = pane.displayed_image().astype(float)
     lungs, spine = shown[mask > 0].mean(), shown[:, 38:42].mean()
     assert lungs < 100 and spine > lungs + 60
+    import pydicom
+
+    right, down = pydicom.dcmread(tmp_path / "cr.dcm").PatientOrientation  # labels say what the file says
+    assert (pane._edge["right"].text(), pane._edge["bottom"].text()) == (right, down)
 
 
 def test_cancel_keeps_the_window_usable(window, qtbot, ct_folder, monkeypatch):

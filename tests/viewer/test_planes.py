@@ -57,3 +57,11 @@ def test_oblique_directions_get_two_letters():
     tilted = np.array([np.cos(np.radians(30)), np.sin(np.radians(30)), 0.0])
     assert orientation_letters(tilted) == "LP"
     assert orientation_letters(np.array([0.99, 0.1, 0.0])) == "L"
+
+
+def test_radiograph_labels_come_from_patient_orientation():
+    from viewer.planes import radiograph_edge_labels
+
+    assert radiograph_edge_labels(("L", "F")) == {"right": "L", "left": "R", "bottom": "F", "top": "H"}
+    assert radiograph_edge_labels(("LP", "F"))["left"] == "RA"
+    assert radiograph_edge_labels(()) == {} and radiograph_edge_labels(("X", "F")) == {}
