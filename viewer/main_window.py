@@ -160,6 +160,8 @@ class MainWindow(QMainWindow):
         self.browser_dock = self._dock("Studies", self.browser, Qt.DockWidgetArea.LeftDockWidgetArea)
         self.layer_dock = self._dock("Layers", self.layer_panel, Qt.DockWidgetArea.RightDockWidgetArea)
         self.tag_dock = self._dock("DICOM tags", self.tag_browser, Qt.DockWidgetArea.RightDockWidgetArea)
+        self.tabifyDockWidget(self.layer_dock, self.tag_dock)
+        self.layer_dock.raise_()
         self.tag_dock.hide()
 
         self.hover_label = QLabel("")
@@ -538,7 +540,7 @@ class MainWindow(QMainWindow):
             "crosshair_lines": self._toggle_crosshair_lines,
             "delete_measurement": lambda: active().delete_selected_measurement(),
             "clear_measurements": lambda: [p.clear_measurements() for p in self.grid.panes.values()],
-            "tags": lambda: self.tag_dock.setVisible(not self.tag_dock.isVisible()),
+            "tags": self._toggle_tags,
             "help": lambda: ShortcutsDialog(self).exec(),
             "default_tool": lambda: self.set_tool("wl"),
         }
@@ -566,6 +568,13 @@ class MainWindow(QMainWindow):
             self.actions_by_command[item.command] = action
         self.actions_by_command["tool_wl"].setChecked(True)
         self.actions_by_command["crosshair_lines"].setChecked(True)
+
+    def _toggle_tags(self) -> None:
+        if self.tag_dock.isVisible() and not self.tag_dock.visibleRegion().isEmpty():
+            self.tag_dock.hide()
+        else:
+            self.tag_dock.show()
+            self.tag_dock.raise_()
 
     def _toggle_crosshair_lines(self) -> None:
         visible = self.actions_by_command["crosshair_lines"].isChecked()

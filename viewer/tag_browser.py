@@ -25,12 +25,13 @@ def _add_dataset(parent: QTreeWidgetItem | QTreeWidget, dataset: pydicom.Dataset
     for element in dataset:
         tag = f"({element.tag.group:04X},{element.tag.element:04X})"
         if element.VR == "SQ":
-            item = QTreeWidgetItem(parent, [tag, element.keyword or element.name, "SQ", f"{len(element.value)} item(s)"])
+            item = QTreeWidgetItem(parent, [tag, element.keyword or element.name, f"{len(element.value)} item(s)", "SQ"])
             for number, child in enumerate(element.value, start=1):
                 child_item = QTreeWidgetItem(item, ["", f"Item {number}", "", ""])
                 _add_dataset(child_item, child)
         else:
-            QTreeWidgetItem(parent, [tag, element.keyword or element.name, str(element.VR), _value_text(element)])
+            item = QTreeWidgetItem(parent, [tag, element.keyword or element.name, _value_text(element), str(element.VR)])
+            item.setToolTip(2, f"{element.name}\n{item.text(2)}")
 
 
 class TagBrowser(QWidget):
@@ -46,10 +47,11 @@ class TagBrowser(QWidget):
         self.source.setWordWrap(True)
         self.source.setStyleSheet("color: #7d8590;")
         self.tree = QTreeWidget()
-        self.tree.setHeaderLabels(["Tag", "Keyword", "VR", "Value"])
-        self.tree.setColumnWidth(0, 96)
-        self.tree.setColumnWidth(1, 190)
-        self.tree.setColumnWidth(2, 34)
+        self.tree.setHeaderLabels(["Tag", "Keyword", "Value", "VR"])
+        self.tree.setColumnWidth(0, 112)
+        self.tree.setColumnWidth(1, 170)
+        self.tree.setColumnWidth(2, 220)
+        self.tree.setAlternatingRowColors(True)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.search)
