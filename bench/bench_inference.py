@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 import time
@@ -133,10 +134,12 @@ def main() -> int:
     warm = phantom_volume(8, (5.0, 0.7, 0.7))
     analyze_study(warm, choice, args.device)
     rows = [bench_study(name, volume, choice, args.device, work / "cache") for name, volume in studies()]
+    # The machine is shared: a load above the core count means the figures are pessimistic.
+    load = f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
     if args.json:
-        print(json.dumps({"models": note, "rows": rows}, indent=2))
+        print(json.dumps({"models": note, "load": load, "rows": rows}, indent=2))
         return 0
-    print(f"# whole-study analysis ({note})")
+    print(f"# whole-study analysis ({note}; {load})")
     for row in rows:
         print(f"{row['study']:<44} {row['first_s']:6.2f} s first, {row['cached_s']:6.3f} s from cache "
               f"(lung mask {row['lung_mask']} {row['parts_s']['lung_mask']:.2f} s; "

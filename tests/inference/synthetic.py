@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from inference.phantoms import make_xray_phantom
 from inference.study import CTVolume, Window, XRayImage
 
 
@@ -55,18 +56,10 @@ def chest_phantom(shape=(24, 64, 64), spacing=(5.0, 6.0, 6.0), seed: int = 0, le
 
 
 def xray_phantom(shape=(96, 80)) -> tuple[XRayImage, np.ndarray]:
-    """A PA radiograph (MONOCHROME2, stored values 0..4095): bright body, dark lungs; truth 1 = image left."""
-    y, x = np.indices(shape).astype(float)
-    h, w = shape
-    pixels = np.full(shape, 300.0)
-    pixels[((x - w / 2) / (0.45 * w)) ** 2 + ((y - h / 2) / (0.48 * h)) ** 2 <= 1] = 3000.0
-    truth = np.zeros(shape, np.uint8)
-    for label, side in ((1, -1), (2, 1)):
-        lung = ((x - w / 2 - side * 0.2 * w) / (0.13 * w)) ** 2 + ((y - h / 2) / (0.3 * h)) ** 2 <= 1
-        truth[lung] = label
-    pixels[truth > 0] = 1200.0
+    """The project's PA radiograph phantom as a loaded MONOCHROME2 image (stored values 0..4095) and its mask."""
+    display, truth = make_xray_phantom(shape)
     image = XRayImage(
-        pixels=pixels.astype(np.float32),
+        pixels=(display * 4095).astype(np.float32),
         spacing=(0.5, 0.5),
         invert=False,
         default_window=Window(4096.0, 2048.0),

@@ -7,6 +7,7 @@ import pytest
 
 from inference import lung_segmentation as ls
 from inference.metrics import dice
+from inference.phantoms import make_ct_phantom
 from inference.preprocessing import InputSpec
 from tests.inference.synthetic import chest_phantom, ct_volume
 
@@ -18,6 +19,14 @@ def test_classical_segmentation_matches_phantom_truth(airways):
     assert labels.dtype == np.uint8 and labels.shape == hu.shape
     scores = dice(labels, truth, (1, 2))
     assert scores[1] > 0.95 and scores[2] > 0.95, scores
+
+
+@pytest.mark.parametrize(("shape", "spacing"), [((48, 128, 128), (6.0, 3.0, 3.0)), ((60, 256, 256), (4.0, 1.4, 1.4))])
+def test_classical_segmentation_on_the_project_phantom(shape, spacing):
+    hu, truth = make_ct_phantom(shape, spacing, seed=1)
+    scores = dice(ls.segment_lungs_classical(ct_volume(hu, spacing=spacing)), truth, (1, 2))
+    # the trachea and main bronchi join the right lung here: a few percent below perfect
+    assert scores[1] > 0.93 and scores[2] > 0.97, scores
 
 
 def test_touching_lungs_are_split_at_the_midline():

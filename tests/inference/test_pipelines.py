@@ -138,9 +138,9 @@ def test_choose_models_rules(ct_models, tmp_path):
 @pytest.fixture(scope="module")
 def xray_models(tmp_path_factory):
     directory = tmp_path_factory.mktemp("xr")
-    grey = InputSpec(size=32, mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0))
+    grey = InputSpec(size=64, mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0))
     return [
-        install(directory, segmenter_onnx(32, 2, (0.2, 0.5), channels=3), "xr_unet", task="segmentation",
+        install(directory, segmenter_onnx(64, 2, (0.15, 0.42), channels=3), "xr_unet", task="segmentation",
                 modality="XR", method="unet2d", spec=grey),
         install(directory, classifier_onnx(32, [-1.0, 1.0, 0.5]), "xr_three", modality="XR",
                 classes=("Normal", "Viral", "COVID")),
@@ -149,9 +149,10 @@ def xray_models(tmp_path_factory):
 
 
 def test_xray_pipeline_with_lung_mask(xray_models):
-    image, truth = xray_phantom()
+    image, truth = xray_phantom((128, 112))
     analysis = analyze_study(image, choose_models(xray_models, "XR"))
     assert analysis.lung_mask.model_id == "xr_unet" and analysis.lung_mask.labels.shape == image.shape
+    # a thresholding "U-Net" misses the lung behind the heart, but right and left land where they belong
     assert min(dice(analysis.lung_mask.labels, truth, (1, 2)).values()) > 0.7
     assert {o.model_id for o in analysis.opinions} == {"xr_three", "xr_masked"}
     three = analysis.opinion("xr_three")
