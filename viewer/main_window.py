@@ -123,6 +123,9 @@ class ShortcutsDialog(QDialog):
             for c, text in enumerate(row):
                 table.setItem(r, c, QTableWidgetItem(text))
         table.verticalHeader().hide()
+        table.verticalHeader().setDefaultSectionSize(22)
+        table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        table.setSelectionMode(QTableWidget.SelectionMode.NoSelection)
         table.horizontalHeader().setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
         table.resizeColumnsToContents()
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
@@ -329,7 +332,7 @@ class MainWindow(QMainWindow):
     def _on_progress(self, done: int, total: int, what: str) -> None:
         self.progress.setRange(0, max(total, 0))
         self.progress.setValue(done)
-        self.progress.setFormat(f"{what} %v/%m" if what else "%v/%m")
+        self.progress.setFormat(f"{what} %v/%m" if what else "Loading %v/%m")
 
     def _on_loader_finished(self) -> None:
         loader, self._loader = self._loader, None

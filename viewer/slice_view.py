@@ -46,13 +46,19 @@ class _PaneViewBox(pg.ViewBox):
     def __init__(self, pane: "SliceView") -> None:
         super().__init__(lockAspect=True, invertY=True, enableMenu=False, defaultPadding=0.02)
         self._pane = pane
+        self._wheel = 0
 
     def wheelEvent(self, ev, axis=None):
         self._pane.activated.emit(self._pane)
         if ev.modifiers() & Qt.KeyboardModifier.ControlModifier:
             super().wheelEvent(ev, axis)
             return
-        self._pane.scroll(-1 if ev.delta() > 0 else 1)
+        # One slice per wheel notch (120); touchpads send many small deltas that add up to notches.
+        self._wheel += ev.delta()
+        steps = int(self._wheel / 120)
+        self._wheel -= steps * 120
+        if steps:
+            self._pane.scroll(-steps)
         ev.accept()
 
     def mouseDragEvent(self, ev, axis=None):

@@ -57,11 +57,18 @@ def ct_volume() -> CTVolume:
     return make_ct()
 
 
+@pytest.fixture(autouse=True)
+def private_settings(tmp_path_factory, monkeypatch) -> str:
+    """Every viewer test gets its own settings file, never the user's."""
+    path = str(tmp_path_factory.mktemp("settings") / "settings.ini")
+    monkeypatch.setenv("LUNGLENS_SETTINGS", path)
+    return path
+
+
 @pytest.fixture
-def settings(tmp_path, monkeypatch):
+def settings(private_settings):
     from viewer.settings import ViewerSettings
 
-    monkeypatch.setenv("LUNGLENS_SETTINGS", str(tmp_path / "settings.ini"))
     return ViewerSettings()
 
 

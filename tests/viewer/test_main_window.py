@@ -305,3 +305,16 @@ def test_length_tool_by_mouse_and_crosshair_tool(window, ct_volume, qtbot):
     qtbot.mouseClick(pane.graphics.viewport(), Qt.MouseButton.LeftButton, pos=_widget_point(pane, 9, 21))
     assert window.state.cursor[1:] == (9, 21)
     assert window.grid.panes["coronal"].slice_index == 9 and window.grid.panes["sagittal"].slice_index == 21
+
+
+def test_touchpad_wheel_deltas_add_up_to_one_slice_per_notch(window, ct_volume):
+    window.open_images([ct_volume])
+    pane = window.grid.active
+    viewport = pane.graphics.viewport()
+    centre = QPointF(viewport.rect().center())
+    start = pane.slice_index
+    for _ in range(6):  # six 40-unit touchpad events = two notches
+        event = QWheelEvent(centre, QPointF(viewport.mapToGlobal(centre.toPoint())), QPoint(0, 0), QPoint(0, -40),
+                            Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier, Qt.ScrollPhase.NoScrollPhase, False)
+        QApplication.sendEvent(viewport, event)
+    assert pane.slice_index == start + 2

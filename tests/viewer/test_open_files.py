@@ -145,3 +145,18 @@ def test_view_command_renders_a_screenshot_headless(ct_folder, tmp_path):
 
     picture = np.asarray(Image.open(out).convert("L"), dtype=float)
     assert picture.shape[0] > 500 and picture.std() > 20
+
+
+def test_a_mixed_folder_lists_every_series_and_the_skipped_files(window, qtbot, tmp_path):
+    from inference.phantoms import write_mixed_folder
+
+    mixed = write_mixed_folder(tmp_path / "study", shape=(6, 32, 32))
+    _open_and_wait(window, qtbot, mixed.root)
+    loaded = [key for key in range(10) if window.browser.is_loaded(key)]
+    assert len(loaded) == 3  # two CT series and the X-ray
+    assert {type(window.images[k]).__name__ for k in loaded} == {"CTVolume", "XRayImage"}
+    skipped = {Path(path).name for path, _ in window.message_bar.details}
+    assert {mixed.report.name, mixed.presentation_state.name, mixed.text.name, mixed.truncated.name} <= skipped
+    xray_key = next(k for k in loaded if type(window.images[k]).__name__ == "XRayImage")
+    window.show_series(xray_key)
+    assert window.grid.active.plane_name == "projection"
