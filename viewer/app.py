@@ -31,6 +31,21 @@ def application():
     return app
 
 
+def report_errors_in(window) -> None:
+    """Show an unexpected error from a Qt callback in the window's message bar (and on stderr) instead
+    of losing it; the session, and whatever is open, carry on."""
+    previous = sys.excepthook
+
+    def hook(kind, error, trace) -> None:
+        previous(kind, error, trace)
+        try:
+            window.message_bar.show_message(f"Unexpected error: {kind.__name__}: {error}", "error")
+        except RuntimeError:  # the window is already gone
+            pass
+
+    sys.excepthook = hook
+
+
 def preset_key(name: str) -> int:
     """'lung', 'mediastinum', 'bone', 'soft_tissue', 'full' or '1'..'5' -> preset key."""
     text = name.strip().lower()
@@ -61,6 +76,7 @@ def run_viewer(
 
     if screenshot is None:
         window = MainWindow(ViewerSettings(open_settings()))
+        report_errors_in(window)
         if layout:
             window.set_layout(layout)
         window.show()

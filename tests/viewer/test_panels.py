@@ -99,3 +99,17 @@ def test_single_slice_ct_shows_one_axial_pane(window):
 
     window.open_images([replace(one, hu=one.hu[:1].copy(), slice_positions=one.slice_positions[:1])])
     assert [p.plane_name for p in window.grid.visible_panes()] == ["axial"]
+
+
+def test_unexpected_errors_reach_the_message_bar(window, monkeypatch):
+    import sys
+
+    from viewer.app import report_errors_in
+
+    monkeypatch.setattr(sys, "excepthook", lambda *args: None)
+    report_errors_in(window)
+    try:
+        raise ValueError("broken overlay")
+    except ValueError as exc:
+        sys.excepthook(type(exc), exc, exc.__traceback__)
+    assert "ValueError: broken overlay" in window.message_bar.text()
