@@ -30,7 +30,6 @@ class RasterItem(QGraphicsItem):
         self._pixels: np.ndarray | None = None
         self._qimage: QImage | None = None
         self._rect = QRectF()
-        self.smooth = False
 
     def set_pixels(self, pixels: np.ndarray, rect: QRectF, overlays: Sequence[np.ndarray] = ()) -> None:
         """Show ``pixels`` (RGB32, or premultiplied ARGB32) with ``overlays`` (premultiplied ARGB32, same
@@ -64,5 +63,4 @@ class RasterItem(QGraphicsItem):
 
     def paint(self, painter: QPainter, option, widget=None) -> None:
         if self._qimage is not None:
-            painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, self.smooth)
             painter.drawImage(self._rect, self._qimage)
