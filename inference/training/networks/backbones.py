@@ -83,6 +83,19 @@ def create_backbone(
     return model
 
 
+def _pretrained_by_backbone(pretrained: str | Path | Mapping[str, str | Path] | None, names: Sequence[str]) -> dict:
+    """Accept one file for a single-backbone network, a {backbone: file} mapping for several."""
+    if pretrained is None:
+        return {}
+    if isinstance(pretrained, Mapping):
+        return dict(pretrained)
+    if len(names) != 1:
+        raise PretrainedWeightsError(
+            f"this network has {len(names)} backbones ({', '.join(names)}): give pretrained as {{backbone name: file}}"
+        )
+    return {names[0]: pretrained}
+
+
 class BackboneMaps(nn.Module):
     """One or several timm backbones on the same image; returns each one's last feature map.
 
@@ -112,16 +125,3 @@ class BackboneMaps(nn.Module):
 
     def forward(self, image: torch.Tensor) -> list[torch.Tensor]:
         return [backbone(image)[-1] for backbone in self.backbones]
-
-
-def _pretrained_by_backbone(pretrained: str | Path | Mapping[str, str | Path] | None, names: Sequence[str]) -> dict:
-    """Accept one file for a single-backbone network, a {backbone: file} mapping for several."""
-    if pretrained is None:
-        return {}
-    if isinstance(pretrained, Mapping):
-        return dict(pretrained)
-    if len(names) != 1:
-        raise PretrainedWeightsError(
-            f"this network has {len(names)} backbones ({', '.join(names)}): give pretrained as {{backbone name: file}}"
-        )
-    return {names[0]: pretrained}
