@@ -122,6 +122,16 @@ def _table(values: Mapping[str, Any]) -> str:
     return "| measure | value |\n|---|---|\n" + "\n".join(rows) + "\n"
 
 
+HEADLINE = ("accuracy", "macro_sensitivity", "macro_specificity", "macro_f1", "macro_auc", "dice_mean")
+
+
+def _headline(metrics: Mapping[str, Any]) -> str:
+    """The held-out test figures (or the only split recorded) in the papers' terms."""
+    split = metrics.get("test", metrics)
+    figures = [f"{name.replace('macro_', 'macro ')} {split[name]:.3f}" for name in HEADLINE if isinstance(split.get(name), float)]
+    return ", ".join(figures) + " (held-out test split)" if figures else "no held-out figures recorded"
+
+
 def render_model_card(manifest: ModelManifest, verification: dict[str, Any], int8: dict[str, Any] | None = None) -> str:
     """Markdown for ``<id>.md``. ``verification`` holds the export's parity figures."""
     training = manifest.training
@@ -156,7 +166,7 @@ def render_model_card(manifest: ModelManifest, verification: dict[str, Any], int
         "\n## Held-out metrics\n",
         _table(manifest.metrics),
         "## Published figures of the seed paper (not comparable)\n",
-        f"| | |\n|---|---|\n| published | {PUBLISHED[manifest.method]} |\n"
+        f"| | |\n|---|---|\n| published | {PUBLISHED[manifest.method]} |\n| ours | {_headline(manifest.metrics)} |\n"
         f"| why not comparable | {NOT_COMPARABLE[manifest.method]} |\n",
         "## Known limits\n",
         "\n".join(f"- {limit}" for limit in known_limits(manifest)),

@@ -11,15 +11,9 @@ from inference.preprocessing import InputSpec
 from inference.training.augment import METHOD_AUGMENTATION, build_augmentation
 from inference.training.datasets import ClassificationDataset, MaskPairDataset, mask_pairs
 from inference.training.lung_masks import window_image_lung_mask
+from inference.training.provenance import provenance
 from inference.training.splits import Split, list_class_folders, make_split
-from inference.training.train import (
-    CLASSIFIER_METHODS,
-    ClassificationTask,
-    Run,
-    SegmentationTask,
-    TrainConfig,
-    git_commit,
-)
+from inference.training.train import CLASSIFIER_METHODS, ClassificationTask, Run, SegmentationTask, TrainConfig
 
 DATA_TERMS = {
     "XR": "COVID-19 Radiography Database v4 (Chowdhury et al. 2020; Rahman et al. 2020), research use",
@@ -51,28 +45,6 @@ def _split(config: TrainConfig, items, classes) -> Split:
     return split
 
 
-def _provenance(config: TrainConfig, split: Split | None, data_terms: str) -> dict:
-    """The checkpoint's ``extra`` keys that export turns into the manifest and the model card."""
-    return {
-        "data_terms": data_terms,
-        "git_commit": git_commit(),
-        "training": {
-            "data": str(Path(config.data).resolve()),
-            "split_rule": split.rule if split else "",
-            "split_counts": split.summary() if split else {},
-            "split_file": "split.json",
-            "epochs_max": config.epochs,
-            "batch_size": config.batch_size,
-            "learning_rate": config.lr,
-            "image_size": config.image_size,
-            "augmentation": config.augment,
-            "pretrained": config.pretrained or "none (trained from scratch)",
-            "seed": config.seed,
-            "torch": str(torch.__version__),
-        },
-    }
-
-
 def classification_run(config: TrainConfig, lung_mask_fn=None) -> Run:
     classes, items = list_class_folders(Path(config.data))
     split = _split(config, items, classes)
@@ -88,7 +60,7 @@ def classification_run(config: TrainConfig, lung_mask_fn=None) -> Run:
     task = ClassificationTask(classes, weights, uses_mask=lung_mask_fn is not None, bf16=config.bf16)
     model_config = {"num_classes": len(classes), "pretrained": config.pretrained, **config.model_config}
     return Run(train_set, val_set, test_set, task, spec, classes, model_config,
-               _provenance(config, split, DATA_TERMS.get(config.modality, config.data)))
+               provenance(config, split, DATA_TERMS.get(config.modality, config.data)))
 
 
 def unet2d_run(config: TrainConfig) -> Run:
@@ -113,7 +85,7 @@ def unet2d_run(config: TrainConfig) -> Run:
     model_config = {"num_labels": 3, **config.model_config}
     return Run(dataset(train_items, _augment(config)), dataset(split.val, None), dataset(split.test, None), task, spec,
                ("background", "right lung", "left lung"), model_config,
-               _provenance(config, split, DATA_TERMS["XR"] + "; masks from the same database (Viral Pneumonia subset only)"))
+               provenance(config, split, DATA_TERMS["XR"] + "; masks from the same database (Viral Pneumonia subset only)"))
 
 
 def build_run(config: TrainConfig) -> Run:
@@ -122,7 +94,7 @@ def build_run(config: TrainConfig) -> Run:
     if config.method == "unet2d":
         return unet2d_run(config)
     if config.method == "unet3d":
-        from inference.training.volumes import unet3d_run
+        from inference.training.volumes import unet3d_run  # builds CT cubes: only this method needs the loaders
 
         return unet3d_run(config)
     raise ValueError(f"unknown method {config.method!r}")

@@ -16,7 +16,6 @@ import csv
 import json
 import math
 import os
-import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -30,9 +29,10 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from tqdm import tqdm
 
+from inference.metrics import classification_metrics, dice, softmax
 from inference.preprocessing import InputSpec
 from inference.training import checkpoint as ckpt
-from inference.training.augment import METHOD_AUGMENTATION, build_augmentation
+from inference.training.evaluate import calibrate_and_report
 from inference.training.networks import build_network
 
 CLASSIFIER_METHODS = ("baseline", "M1", "M2", "M3", "M4", "M5")
@@ -91,16 +91,6 @@ def _barrier(env: Distributed) -> None:
         dist.barrier()
 
 
-def git_commit() -> str:
-    try:
-        return subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True,
-            cwd=Path(__file__).resolve().parent,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
 def _gather(tensor: torch.Tensor, env: Distributed) -> torch.Tensor:
     """Concatenate per-rank results (equal sizes are not guaranteed, so pad to the largest)."""
     if env.world == 1:
@@ -153,8 +143,6 @@ class ClassificationTask(Task):
         return self._forward(model, batch, device)
 
     def summarise(self, outputs, targets):
-        from inference.metrics import classification_metrics, softmax
-
         probs = softmax(outputs.numpy(), 1.0)
         metrics = classification_metrics(targets.numpy(), probs, self.classes)
         return {"accuracy": metrics["accuracy"], "macro_auc": metrics.get("macro_auc")}
@@ -190,8 +178,6 @@ class SegmentationTask(Task):
         return logits.argmax(1).to(torch.uint8), target
 
     def summarise(self, outputs, targets):
-        from inference.metrics import dice
-
         scores = dice(outputs.numpy(), targets.numpy(), labels=(1, 2))
         return {"dice_right": scores[1], "dice_left": scores[2], "dice_mean": float(np.mean([scores[1], scores[2]]))}
 
@@ -329,8 +315,6 @@ def train(config: TrainConfig, run: Run) -> Path:
 
 def finalise(best_path: Path, run: Run, config: TrainConfig, env: Distributed) -> None:
     """Calibrate the best model on validation, test it once, and store both in the checkpoint."""
-    from inference.training.evaluate import calibrate_and_report
-
     saved = ckpt.load_checkpoint(best_path)
     model = ckpt.build_from_checkpoint(saved).to(env.device)
     single = Distributed(device=env.device)
