@@ -8,7 +8,7 @@ import pydicom
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
-from viewer.main_window import ShortcutsDialog
+from viewer.dialogs import ShortcutsDialog
 from viewer.shortcuts import SHORTCUTS
 
 from .conftest import CT_SHAPE, make_ct

@@ -1,0 +1,105 @@
+"""The small dialogs and bars around the views: the message bar, a details list, the shortcuts help."""
+
+from __future__ import annotations
+
+from PySide6.QtWidgets import (
+    QDialog, QDialogButtonBox, QFrame, QHBoxLayout, QHeaderView, QLabel, QPushButton, QTableWidget, QTableWidgetItem,
+    QToolButton, QVBoxLayout, QWidget,
+)
+
+from viewer.shortcuts import SHORTCUTS
+
+_MESSAGE_COLOURS = {"info": ("#1d3a57", "#cfe3f7"), "warning": ("#4a3812", "#f5d9a0"), "error": ("#541c1c", "#f7c6c6")}
+
+
+class MessageBar(QFrame):
+    """A strip above the views for what the user must know (errors, warnings, skipped files)."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.label = QLabel()
+        self.label.setObjectName("messageBar")
+        self.label.setWordWrap(True)
+        self.details_button = QPushButton("Details\u2026")
+        close = QToolButton()
+        close.setText("\u2715")
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(4, 2, 4, 2)
+        layout.addWidget(self.label, 1)
+        layout.addWidget(self.details_button)
+        layout.addWidget(close)
+        close.clicked.connect(self.hide)
+        self.details_button.clicked.connect(self._show_details)
+        self.details: list[tuple[str, str]] = []
+        self.level = "info"
+        self.hide()
+
+    def show_message(self, text: str, level: str = "info", details: list[tuple[str, str]] | None = None) -> None:
+        background, foreground = _MESSAGE_COLOURS[level]
+        self.level = level
+        self.setStyleSheet(f"MessageBar {{ background: {background}; }} QLabel {{ color: {foreground}; background: {background}; }}")
+        self.label.setText(text)
+        self.details = list(details or [])
+        self.details_button.setVisible(bool(self.details))
+        self.show()
+
+    def text(self) -> str:
+        return self.label.text() if self.isVisible() else ""
+
+    def _show_details(self) -> None:
+        DetailsDialog(self.label.text(), self.details, self).exec()
+
+
+class DetailsDialog(QDialog):
+    """A two-column list (file, reason) the user can read and copy."""
+
+    def __init__(self, title: str, rows: list[tuple[str, str]], parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Details")
+        self.resize(900, 420)
+        table = QTableWidget(len(rows), 2)
+        table.setHorizontalHeaderLabels(["File / item", "Reason"])
+        for r, (what, why) in enumerate(rows):
+            table.setItem(r, 0, QTableWidgetItem(what))
+            table.setItem(r, 1, QTableWidgetItem(why))
+        table.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        table.resizeColumnToContents(0)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        heading = QLabel(title)
+        heading.setWordWrap(True)
+        layout.addWidget(heading)
+        layout.addWidget(table)
+        layout.addWidget(buttons)
+
+
+class ShortcutsDialog(QDialog):
+    """Help: every shortcut and mouse gesture, grouped."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("LungLens shortcuts")
+        self.resize(620, 720)
+        mouse = [("Mouse", "Wheel", "Scroll slices"), ("Mouse", "Ctrl + wheel", "Zoom"),
+                 ("Mouse", "Middle drag", "Pan"), ("Mouse", "Right drag", "Window (left/right) and level (up/down)"),
+                 ("Mouse", "Left drag", "The active tool (W/L by default)"),
+                 ("Mouse", "Double click", "Maximise a pane / back to the layout")]
+        rows = [(s.group, " / ".join(s.keys), s.text) for s in SHORTCUTS] + mouse
+        table = QTableWidget(len(rows), 3)
+        table.setHorizontalHeaderLabels(["Group", "Keys", "Action"])
+        for r, row in enumerate(rows):
+            for c, text in enumerate(row):
+                table.setItem(r, c, QTableWidgetItem(text))
+        table.verticalHeader().hide()
+        table.verticalHeader().setDefaultSectionSize(22)
+        table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        table.setSelectionMode(QTableWidget.SelectionMode.NoSelection)
+        table.horizontalHeader().setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
+        table.resizeColumnsToContents()
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(table)
+        layout.addWidget(buttons)
+        self.table = table
