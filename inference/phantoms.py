@@ -151,11 +151,12 @@ def make_ct_phantom(
     return hu, mask
 
 
-def _file_meta(sop_class: str, sop_uid: str, transfer_syntax: str) -> FileMetaDataset:
+def _file_meta(sop_class: str, sop_uid: str) -> FileMetaDataset:
+    """File meta for native pixels; ``_save`` sets the final transfer syntax when it encodes."""
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = sop_class
     meta.MediaStorageSOPInstanceUID = sop_uid
-    meta.TransferSyntaxUID = transfer_syntax
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
     meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
     return meta
 
@@ -290,7 +291,7 @@ def write_ct_series(
     for order, k in enumerate(slices):
         slope = 0.5 if vary_rescale and k % 2 else 1.0
         ds = _base_dataset(CTImageStorage, "CT", study_uid, series_uid, series_number)
-        ds.file_meta = _file_meta(CTImageStorage, ds.SOPInstanceUID, transfer_syntax)
+        ds.file_meta = _file_meta(CTImageStorage, ds.SOPInstanceUID)
         ds.SeriesDescription = description
         ds.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL"]
         ds.FrameOfReferenceUID = frame_of_reference
@@ -342,6 +343,7 @@ def write_enhanced_ct(path: str | Path, series_files: Sequence[str | Path]) -> P
         instance_number=1,
     )
     path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     enhanced.save_as(path, enforce_file_format=True)
     return path
 
@@ -401,7 +403,7 @@ def write_xray_dicom(
         stored = (top - stored).astype(np.uint16)
     series_uid = series_uid or generate_uid()
     ds = _base_dataset(DigitalXRayImageStorageForPresentation, "DX", study_uid or generate_uid(), series_uid, 1)
-    ds.file_meta = _file_meta(DigitalXRayImageStorageForPresentation, ds.SOPInstanceUID, transfer_syntax)
+    ds.file_meta = _file_meta(DigitalXRayImageStorageForPresentation, ds.SOPInstanceUID)
     ds.SeriesDescription = f"Phantom chest PA {photometric}"
     ds.ImageType = ["ORIGINAL", "PRIMARY"]
     ds.PresentationIntentType = "FOR PRESENTATION"
@@ -430,20 +432,23 @@ def write_xray_dicom(
 
 
 def write_xray_png(path: str | Path, image: np.ndarray, bits: int = 8) -> Path:
-    """Write a display-intensity image as an 8- or 16-bit grey PNG (or JPEG for 8 bits, by suffix)."""
+    """Write a display-intensity image as an 8- or 16-bit grey PNG; a .jpg/.jpeg name gives an 8-bit JPEG."""
     if bits not in (8, 16):
         raise ValueError(f"bits must be 8 or 16, not {bits}")
     top = 2**bits - 1
     values = np.rint(np.clip(image, 0.0, 1.0) * top).astype(np.uint8 if bits == 8 else np.uint16)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    PILImage.fromarray(values).save(path)
+    jpeg = path.suffix.lower() in (".jpg", ".jpeg")
+    if jpeg and bits != 8:
+        raise ValueError("JPEG files are 8-bit here")
+    PILImage.fromarray(values).save(path, format="JPEG" if jpeg else "PNG", quality=95)
     return path
 
 
 def _non_image_dataset(sop_class: str, modality: str, study_uid: str) -> Dataset:
     ds = _base_dataset(sop_class, modality, study_uid, generate_uid(), 99)
-    ds.file_meta = _file_meta(sop_class, ds.SOPInstanceUID, ExplicitVRLittleEndian)
+    ds.file_meta = _file_meta(sop_class, ds.SOPInstanceUID)
     ds.InstanceNumber = 1
     return ds
 

@@ -8,7 +8,9 @@ radiograph. Values that do not look like HU are loaded anyway, with a warning.
 
 from __future__ import annotations
 
+import gzip
 import os
+import struct
 
 import numpy as np
 import SimpleITK as sitk
@@ -18,10 +20,42 @@ from inference.loading.xray import percentile_window
 from inference.study import CTVolume, Modality, SeriesHeader, XRayImage
 
 
-def _first_line(exc: Exception) -> str:
+def _itk_reason(exc: Exception) -> str:
+    """The sentence inside an ITK exception ("File cannot be read: ..."), without its source location."""
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    useful = [line for line in lines if not line.lower().startswith(("itk::", "exception", "/"))]
-    return (useful or lines or [type(exc).__name__])[-1]
+    for line in lines:
+        if "ITK ERROR" in line and "): " in line:
+            return line.split("): ", 1)[1]
+    return lines[-1] if lines else type(exc).__name__
+
+
+def _nifti_shortfall(path: str) -> str | None:
+    """SimpleITK reads a truncated NIfTI without complaint (zeros or garbage): check the data length.
+
+    NIfTI-1 header: sizeof_hdr 348, dim (int16 x 8) at byte 40, bitpix (int16) at 72, vox_offset
+    (float32) at 108. Other formats (and NIfTI-2) return None and are left to SimpleITK.
+    """
+    with open(path, "rb") as fp:
+        compressed = fp.read(2) == b"\x1f\x8b"
+    try:
+        with (gzip.open if compressed else open)(path, "rb") as fp:
+            header = fp.read(348)
+            order = next((o for o in "<>" if len(header) == 348 and struct.unpack(o + "i", header[:4])[0] == 348), None)
+            if order is None:
+                return None
+            if compressed:
+                size = len(header) + sum(len(block) for block in iter(lambda: fp.read(1 << 20), b""))
+            else:
+                size = os.path.getsize(path)
+    except (OSError, EOFError) as exc:
+        return f"truncated or damaged NIfTI data ({exc})"
+    dims = struct.unpack(order + "8h", header[40:56])
+    bitpix = struct.unpack(order + "h", header[72:74])[0]
+    offset = int(struct.unpack(order + "f", header[108:112])[0])
+    expected = int(np.prod([max(1, d) for d in dims[1 : dims[0] + 1]])) * bitpix // 8
+    if size - offset < expected:
+        return f"truncated: the NIfTI file holds {max(0, size - offset)} of {expected} data bytes"
+    return None
 
 
 def volume_header(path: str, uid: str) -> SeriesHeader:
@@ -31,7 +65,7 @@ def volume_header(path: str, uid: str) -> SeriesHeader:
     try:
         reader.ReadImageInformation()
     except RuntimeError as exc:
-        raise LoadError(f"not a readable NIfTI/MetaImage/NRRD volume ({_first_line(exc)})") from exc
+        raise LoadError(f"not a readable NIfTI/MetaImage/NRRD volume ({_itk_reason(exc)})") from exc
     size = reader.GetSize()
     if reader.GetNumberOfComponents() != 1:
         raise LoadError(f"the volume has {reader.GetNumberOfComponents()} components per voxel; only grey images are read")
@@ -50,10 +84,12 @@ def volume_header(path: str, uid: str) -> SeriesHeader:
 
 
 def _read(path: str) -> sitk.Image:
+    if shortfall := _nifti_shortfall(path):
+        raise LoadError(f"the volume could not be read ({shortfall})")
     try:
         image = sitk.ReadImage(path)
     except RuntimeError as exc:
-        raise LoadError(f"the volume could not be read ({_first_line(exc)})") from exc
+        raise LoadError(f"the volume could not be read ({_itk_reason(exc)})") from exc
     if image.GetDimension() == 4:
         image = image[:, :, :, 0]
     return image
@@ -74,7 +110,7 @@ def load_volume_file(header: SeriesHeader) -> CTVolume | XRayImage:
     path = header.files[0]
     image = _read(path)
     warnings = list(header.warnings)
-    values = sitk.GetArrayViewFromImage(image)
+    values = sitk.GetArrayFromImage(image)  # a copy: a view dies with the sitk.Image
     if image.GetDimension() == 2:
         pixels = np.ascontiguousarray(values, dtype=np.float32)
         spacing = image.GetSpacing()
@@ -83,7 +119,7 @@ def load_volume_file(header: SeriesHeader) -> CTVolume | XRayImage:
             default_window=percentile_window(pixels), uid=header.uid, description=header.description,
             source_file=path, warnings=tuple(warnings),
         )
-    hu = _hu(np.asarray(values), warnings)
+    hu = _hu(values, warnings)
     if hu.size and (hu.min() > -200 or hu.max() - hu.min() < 200):
         warnings.append(
             f"Values {int(hu.min())}..{int(hu.max())} do not look like CT Hounsfield units "

@@ -70,10 +70,13 @@ def _voi(values: np.ndarray, header: Dataset, reader: TagReader, warnings: list[
         function = reader.text("VOILUTFunction").upper()
         if function == "SIGMOID":
             warnings.append("The file asks for a SIGMOID VOI function; it is shown with the equivalent linear window.")
-        return values, Window(width=float(width), level=float(center))
+        return values.astype(np.float32), Window(width=float(width), level=float(center))
     if "VOILUTSequence" in header:
-        mapped = np.asarray(apply_voi_lut(values, header, prefer_lut=True), dtype=np.float32)
+        # A LUT is indexed by integer input; a rescale with integer results keeps it exact.
+        whole = np.issubdtype(values.dtype, np.integer) or np.array_equal(values, np.rint(values))
+        mapped = np.asarray(apply_voi_lut(values.astype(np.int64) if whole else values, header, prefer_lut=True), dtype=np.float32)
         return mapped, Window(width=max(float(mapped.max() - mapped.min()), 1.0), level=float(mapped.max() + mapped.min()) / 2.0)
+    values = values.astype(np.float32)
     return values, percentile_window(values)
 
 
@@ -94,8 +97,7 @@ def load_xray_dicom(header: SeriesHeader) -> XRayImage:
     reader = TagReader(dataset, os.path.basename(path))
     photometric = instance.pixels.photometric
     values = _grey(stored, photometric, dataset, warnings)
-    values = np.asarray(apply_modality_lut(values, dataset), dtype=np.float32)
-    values, window = _voi(values, dataset, reader, warnings)
+    values, window = _voi(np.asarray(apply_modality_lut(values, dataset)), dataset, reader, warnings)
     return XRayImage(
         pixels=np.ascontiguousarray(values, dtype=np.float32),
         spacing=_dicom_spacing(reader, warnings),
