@@ -141,6 +141,7 @@ def test_manifest_and_model_card_carry_calibration_provenance_and_caveats(tmp_pa
     assert "COVID-19 Radiography Database" in manifest.licence and manifest.licence.startswith("research use")
     card = Path(report.card_path).read_text()
     assert "paediatric" in card and "77.2 %" in card and "not comparable" in card
+    assert "| ours | accuracy 0.810 (held-out test split) |" in card
     assert "| test accuracy | 0.81 |" in card and "| test per_class COVID sensitivity | 0.9 |" in card
 
     ct = export_checkpoint(_checkpoint(tmp_path, "M4", "CT", backbone="resnet18"), tmp_path / "models")
