@@ -437,7 +437,9 @@ def export_checkpoint(
     model = build_from_checkpoint(checkpoint)
     spec = checkpoint_input_spec(checkpoint)
     uses_lung_mask = bool(getattr(model, "uses_lung_mask", False))
-    calibration = read_calibration_set(calibration_dir, spec, tuple(checkpoint["classes"])) if int8 else None
+    # accuracy needs image-level labels: classifiers only
+    labels = () if segmentation else tuple(checkpoint["classes"])
+    calibration = read_calibration_set(calibration_dir, spec, labels) if int8 else None
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".export-", dir=out_dir) as staging_name:
