@@ -11,7 +11,7 @@ import pydicom
 import pytest
 from pydicom.data import get_testdata_file
 
-from inference.loading import load_path, scan_path
+from inference.loading import load_path
 from inference.phantoms import make_ct_phantom, write_ct_series
 
 SHAPE, SPACING = (8, 32, 32), (5.0, 10.0, 10.0)

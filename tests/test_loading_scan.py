@@ -183,3 +183,33 @@ def test_a_single_file_path_scans_just_that_file(tmp_path, chest):
     files = write_ct_series(tmp_path, chest[:3], SPACING)
     scan = scan_path(files[1])
     assert [h.files for h in scan.series] == [(str(files[1]),)] and os.path.samefile(scan.root, files[1])
+
+
+@pytest.mark.filterwarnings("ignore:Expected explicit VR")
+@pytest.mark.parametrize(
+    "name", ["CT_small.dcm", "MR_small_bigendian.dcm", "eCT_Supplemental.dcm", "RG1_UNCR.dcm", "SC_rgb_jpeg.dcm", "explicit_VR-UN.dcm"]
+)
+def test_fast_header_values_equal_pydicoms_conversion(monkeypatch, name):
+    from pydicom.data import get_testdata_file
+
+    from inference.loading import dicom_header
+
+    path = get_testdata_file(name)
+    fast = dicom_header.read_instance_header(path)
+    monkeypatch.setattr(dicom_header, "fast_values", lambda element, tag: None)
+    assert dicom_header.read_instance_header(path) == fast
+
+
+def test_fast_header_values_on_a_phantom_with_odd_values(tmp_path, chest, monkeypatch):
+    from inference.loading import dicom_header
+
+    [path] = write_ct_series(tmp_path, chest[:1], SPACING, signed=True, vary_rescale=True)
+    ds = pydicom.dcmread(path)
+    ds.ImagePositionPatient = ["-1.5e2", " 3 ", "+0.25"]
+    ds.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL", ""]
+    ds.InstanceNumber = " 7"
+    ds.save_as(path)
+    fast = dicom_header.read_instance_header(path)
+    assert fast.placement.position == (-150.0, 3.0, 0.25) and fast.placement.instance_number == 7
+    monkeypatch.setattr(dicom_header, "fast_values", lambda element, tag: None)
+    assert dicom_header.read_instance_header(path) == fast

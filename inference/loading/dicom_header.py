@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pydicom
+from pydicom.datadict import dictionary_VR, tag_for_keyword
+from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.tag import Tag
 from pydicom.uid import UID, DeflatedExplicitVRLittleEndian
@@ -113,6 +115,46 @@ def _as_list(value) -> list:
     return list(value) if isinstance(value, (list, tuple, pydicom.multival.MultiValue)) else [value]
 
 
+_TEXT_VRS = {"UI", "CS", "DS", "IS"}
+_BINARY_VRS = {"US": "H", "SS": "h"}
+
+
+def fast_values(element: RawDataElement, tag: int) -> list | None:
+    """The values of a not-yet-converted element of a plain VR, decoded straight from its bytes.
+
+    pydicom's generic conversion costs about 10 us per element, as much as reading the header, so
+    the scan decodes the few plain VRs it needs (UI, CS, DS, IS, US, SS) itself. Anything else, or
+    any surprise (another VR than the dictionary's, non-ASCII text), returns None and goes to pydicom.
+    """
+    try:
+        vr = dictionary_VR(tag)
+    except KeyError:
+        return None
+    if element.VR not in (None, vr) or element.value is None:
+        return None
+    if vr in _TEXT_VRS:
+        try:
+            text = element.value.decode("ascii")
+        except UnicodeDecodeError:
+            return None
+        return [v.strip(" \x00") for v in text.split("\\")] if text.strip(" \x00") else []
+    code = _BINARY_VRS.get(vr)
+    if code is None or len(element.value) % 2:
+        return None
+    order = "<" if element.is_little_endian else ">"
+    return list(struct.unpack(f"{order}{len(element.value) // 2}{code}", element.value))
+
+
+def _to_int(value) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        number = float(value)
+        if not number.is_integer():
+            raise
+        return int(number)
+
+
 class TagReader:
     """Tolerant tag access: a malformed value becomes None plus a note, never an exception."""
 
@@ -122,6 +164,7 @@ class TagReader:
         self.issues: list[str] = []
 
     def raw(self, keyword: str, source: Dataset | None = None):
+        """The value as pydicom converts it (sequences, person names, anything not plain)."""
         source = self.ds if source is None else source
         try:
             element = source.get(keyword)
@@ -132,33 +175,48 @@ class TagReader:
             return None
         return element
 
-    def number(self, keyword: str, cast=float, source: Dataset | None = None):
+    def values(self, keyword: str, source: Dataset | None = None) -> list | None:
+        """The element's values as a list (None when absent or empty), decoded fast where plain."""
+        source = self.ds if source is None else source
+        tag = tag_for_keyword(keyword)
+        if tag not in source:
+            return None
+        element = source.get_item(tag)
+        if isinstance(element, RawDataElement):
+            fast = fast_values(element, tag)
+            if fast is not None:
+                return fast if any(v != "" for v in fast) else None
         value = self.raw(keyword, source)
-        if value is None:
+        return None if value is None else _as_list(value)
+
+    def number(self, keyword: str, cast=float, source: Dataset | None = None):
+        values = self.values(keyword, source)
+        if values is None:
             return None
         try:
-            return cast(_as_list(value)[0])
+            return (_to_int if cast is int else cast)(values[0])
         except (TypeError, ValueError):
-            self.issues.append(f"{self.name}: {keyword} {value!r} is not a number")
+            self.issues.append(f"{self.name}: {keyword} {values[0]!r} is not a number")
             return None
 
     def numbers(self, keyword: str, count: int, source: Dataset | None = None) -> tuple[float, ...] | None:
-        value = self.raw(keyword, source)
-        if value is None:
+        values = self.values(keyword, source)
+        if values is None:
             return None
         try:
-            values = tuple(float(v) for v in _as_list(value))
+            numbers = tuple(float(v) for v in values)
         except (TypeError, ValueError):
-            self.issues.append(f"{self.name}: {keyword} {value!r} is not numeric")
+            shown = "\\".join(map(str, values))
+            self.issues.append(f"{self.name}: {keyword} {shown!r} is not numeric")
             return None
-        if len(values) != count:
-            self.issues.append(f"{self.name}: {keyword} has {len(values)} values, expected {count}")
+        if len(numbers) != count:
+            self.issues.append(f"{self.name}: {keyword} has {len(numbers)} values, expected {count}")
             return None
-        return values
+        return numbers
 
     def text(self, keyword: str) -> str:
-        value = self.raw(keyword)
-        return "" if value is None else str(value).strip()
+        values = self.values(keyword)
+        return "" if values is None else "\\".join(str(v) for v in values).strip()
 
 
 def _functional_group_orientation(reader: TagReader) -> tuple[float, ...] | None:
@@ -269,14 +327,14 @@ def read_instance_header(path: str | Path) -> InstanceHeader:
     )
     slope = reader.number("RescaleSlope")
     intercept = reader.number("RescaleIntercept")
-    image_type = reader.raw("ImageType") or ()
+    image_type = reader.values("ImageType") or ()
     return InstanceHeader(
         path=path,
         sop_uid=reader.text("SOPInstanceUID"),
         sop_class=sop_class,
         modality=reader.text("Modality").upper(),
         series_uid=reader.text("SeriesInstanceUID"),
-        image_type=tuple(str(v).upper() for v in _as_list(image_type)),
+        image_type=tuple(str(v).upper() for v in image_type),
         acquisition_number=reader.number("AcquisitionNumber", int),
         placement=placement,
         rescale_slope=1.0 if slope is None or slope == 0 else slope,
