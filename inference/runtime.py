@@ -171,10 +171,6 @@ class SessionPool:
                 self._sessions[key] = load_session(model.manifest, model.onnx_path, device)
             return self._sessions[key]
 
-    def clear(self) -> None:
-        with self._lock:
-            self._sessions.clear()
-
 
 SESSIONS = SessionPool()
 

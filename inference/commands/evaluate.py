@@ -119,11 +119,12 @@ class Sample:
     lung: np.ndarray | None
 
 
-def load_samples(files: list[tuple[Path, int]], manifest: ModelManifest) -> tuple[list[Sample], list[dict]]:
+def load_samples(files: list[tuple[Path, int]], manifest: ModelManifest, job: Job) -> tuple[list[Sample], list[dict]]:
     """Each file as the model's square 8-bit input (and its lung mask for M4); unreadable ones skipped."""
     spec = manifest.preprocessing
     samples, skipped = [], []
-    for path, label in files:
+    for n, (path, label) in enumerate(files):
+        job.report(n / len(files), f"reading images: {n + 1}/{len(files)}")
         try:
             pixels = read_8bit(path, manifest)
         except (UnreadableImage, OSError, ValueError) as exc:
@@ -144,7 +145,8 @@ def evaluate_classifier(session: ModelSession, data: Path, renames: list[str], p
     if not folders:
         raise ValueError(f"no folder in {data} matches a class of {manifest.id} ({', '.join(manifest.classes)})")
     files = [(path, label) for folder, label in folders.items() for path in image_files(folder)]
-    samples, skipped = load_samples(files, manifest)
+    job = Job(progress)
+    samples, skipped = load_samples(files, manifest, job.part(0.0, 0.5))
     if not samples:
         raise ValueError(f"no readable image in {data}")
     probs, _ = run_classifier(
@@ -152,7 +154,7 @@ def evaluate_classifier(session: ModelSession, data: Path, renames: list[str], p
         len(samples),
         lambda part: normalise(np.stack([s.square for s in samples[part]]), manifest.preprocessing),
         lambda part: np.stack([s.lung for s in samples[part]])[:, None].astype(np.float32) / 255.0,
-        Job(progress),
+        job.part(0.5, 1.0),
     )
     labels = np.array([s.label for s in samples])
     report = {

@@ -57,7 +57,12 @@ def run_classifier(
 
 
 def opinion(
-    session: ModelSession, probabilities: np.ndarray, cams: np.ndarray, image_shape: tuple[int, int], weights: np.ndarray
+    session: ModelSession,
+    probabilities: np.ndarray,
+    cams: np.ndarray,
+    image_shape: tuple[int, int],
+    weights: np.ndarray,
+    warnings: tuple[str, ...] = (),
 ) -> ModelOpinion:
     """A model's opinion on a study from its per-slice outputs and the slices' weights for the verdict."""
     manifest = session.manifest
@@ -74,4 +79,5 @@ def opinion(
         resize=manifest.preprocessing.resize,
         verdict=study_verdict(probabilities, weights, manifest),
         device=session.device,
+        warnings=warnings,
     )

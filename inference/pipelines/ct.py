@@ -42,8 +42,8 @@ AIR_HU = -900
 SANITY_SLICES = 16
 
 
-def input_warnings(volume: CTVolume, classifiers: list[ModelManifest]) -> list[str]:
-    """What about this series differs from what the models were trained and validated on."""
+def input_warnings(volume: CTVolume) -> list[str]:
+    """What about this series differs from what CT models are trained on, whatever the model."""
     warnings = [f"series: {w}" for w in volume.warnings]
     sample = volume.hu[:: max(1, volume.shape[0] // SANITY_SLICES)]
     if sample.min() > -500 or np.mean(sample < AIR_HU) < 0.01:
@@ -51,14 +51,16 @@ def input_warnings(volume: CTVolume, classifiers: list[ModelManifest]) -> list[s
             "the series does not look like CT in Hounsfield units (no air below -900 HU): "
             "lung mask and opinions are unreliable"
         )
-    thickness = volume.slice_thickness_mm or float(volume.spacing[0])
-    for manifest in classifiers:
-        limit = manifest.max_slice_thickness_mm
-        if limit is not None and thickness > limit:
-            warnings.append(
-                f"model {manifest.id}: slices are {thickness:.1f} mm thick, over the {limit:g} mm it was validated on"
-            )
     return warnings
+
+
+def model_warnings(volume: CTVolume, manifest: ModelManifest) -> tuple[str, ...]:
+    """What about this series is outside what one model was validated on (M4 excludes slices over 3 mm)."""
+    thickness = volume.slice_thickness_mm or float(volume.spacing[0])
+    limit = manifest.max_slice_thickness_mm
+    if limit is not None and thickness > limit:
+        return (f"model {manifest.id}: slices are {thickness:.1f} mm thick, over the {limit:g} mm it was validated on",)
+    return ()
 
 
 def lung_mask(volume: CTVolume, segmenter: ModelSession | None, job: Job) -> LungMask:
@@ -130,7 +132,9 @@ def classify(volume: CTVolume, mask: LungMask, session: ModelSession, job: Job) 
     all_cams = np.zeros((volume.shape[0], k, *cams.shape[2:]), dtype=np.float16)
     all_probs[slices] = probs
     all_cams[slices] = cams
-    return opinion(session, all_probs, all_cams, (volume.shape[1], volume.shape[2]), areas)
+    return opinion(
+        session, all_probs, all_cams, (volume.shape[1], volume.shape[2]), areas, model_warnings(volume, manifest)
+    )
 
 
 def quantify(volume: CTVolume, mask: LungMask) -> LungQuantification:

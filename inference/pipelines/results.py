@@ -47,22 +47,33 @@ def jsonable(value: Any) -> Any:
 
 @dataclass(frozen=True, eq=False)
 class LungMask:
-    """Lung labels on the image's native grid (0 background, 1 right, 2 left) and where they came from."""
+    """Lung labels on the image's native grid (0 background, 1 right, 2 left) and where they came from.
+
+    ``note`` says why the mask is not the one asked for (e.g. the U-Net's was refused as implausible).
+    """
 
     labels: np.ndarray
     source: str
     model_id: str | None = None
     version: str = ""
+    note: str = ""
 
     def to_json(self) -> dict:
-        return {"source": self.source, "model": self.model_id, "version": self.version, "labels": MASK_LABELS}
+        return {
+            "source": self.source,
+            "model": self.model_id,
+            "version": self.version,
+            "note": self.note or None,
+            "labels": MASK_LABELS,
+        }
 
     def to_record(self) -> tuple[dict[str, np.ndarray], dict]:
-        return {"labels": self.labels}, {"source": self.source, "model_id": self.model_id, "version": self.version}
+        meta = {"source": self.source, "model_id": self.model_id, "version": self.version, "note": self.note}
+        return {"labels": self.labels}, meta
 
     @classmethod
     def from_record(cls, arrays: dict[str, np.ndarray], meta: dict) -> "LungMask":
-        return cls(arrays["labels"].astype(np.uint8), meta["source"], meta["model_id"], meta["version"])
+        return cls(arrays["labels"].astype(np.uint8), meta["source"], meta["model_id"], meta["version"], meta["note"])
 
 
 @dataclass(frozen=True, eq=False)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import numpy as np
 
 from inference.jobs import Job
-from inference.manifest import ModelManifest
 from inference.metrics import softmax
 from inference.pipelines.classify import mask_batch, opinion, run_classifier
 from inference.pipelines.results import LungMask, ModelOpinion
@@ -24,7 +23,7 @@ MIN_SIDE_PX = 64
 MIN_LUNG_SHARE = 0.05
 
 
-def input_warnings(image: XRayImage, classifiers: list[ModelManifest]) -> list[str]:
+def input_warnings(image: XRayImage) -> list[str]:
     warnings = [f"image: {w}" for w in image.warnings]
     if min(image.shape) < MIN_SIDE_PX:
         warnings.append(f"the image is only {image.shape[1]}x{image.shape[0]} pixels: too small to judge")
@@ -52,7 +51,7 @@ def lung_mask(image: XRayImage, segmenter: ModelSession | None, job: Job) -> Lun
 
 def mask_warnings(image: XRayImage, mask: LungMask | None) -> list[str]:
     if mask is None:
-        return ["no X-ray lung segmentation model installed: no lung mask"]
+        return ["no X-ray lung segmentation model in use: no lung mask"]
     if np.mean(mask.labels > 0) < MIN_LUNG_SHARE:
         return ["almost no lung found in the image: is this a chest X-ray?"]
     return []

@@ -8,6 +8,7 @@ import threading
 import numpy as np
 import pytest
 
+from inference.cache import ResultCache
 from inference.jobs import Cancelled
 from inference.metrics import dice
 from inference.pipelines.analysis import analyze_study, choose_models
@@ -78,8 +79,9 @@ def test_ct_input_warnings(ct_models, tmp_path):
     hu, _ = chest_phantom()
     thick = install(tmp_path, classifier_onnx(32, [-1.0, 1.0]), "thin_only", max_slice_thickness_mm=3.0)
     choice = choose_models([thick, *ct_models.values()], "CT", ["thin_only"], "classical")
-    warnings = analyze_study(ct_volume(hu), choice).warnings
-    assert any("5.0 mm thick, over the 3 mm" in w for w in warnings)
+    analysis = analyze_study(ct_volume(hu), choice)
+    assert any("5.0 mm thick, over the 3 mm" in w for w in analysis.warnings)
+    assert analysis.opinion("thin_only").warnings == ("model thin_only: slices are 5.0 mm thick, over the 3 mm it was validated on",)
     not_hu = ct_volume((hu.astype(np.int32) + 1024).clip(0).astype(np.int16))
     warnings = analyze_study(not_hu, choice).warnings
     assert any("does not look like CT in Hounsfield units" in w for w in warnings)
@@ -125,7 +127,9 @@ def test_broken_model_is_reported_and_the_others_still_run(ct_models, phantom, t
 
 def test_choose_models_rules(ct_models, tmp_path):
     xr = install(tmp_path, classifier_onnx(32, [-1.0, 1.0]), "xr_model", modality="XR")
-    statuses = [*ct_models.values(), xr]
+    twin = install(tmp_path, classifier_onnx(32, [-1.0, 1.0]), "ct_plain-int8")
+    statuses = [*ct_models.values(), xr, twin]
+    assert [c.id for c in choose_models(statuses, "CT").classifiers] == ["ct_masked", "ct_plain-int8"]
     choice = choose_models(statuses, "CT", ["ct_plain", "xr_model"])
     assert [c.id for c in choice.classifiers] == ["ct_plain"] and choice.segmenter.id == "ct_unet"
     assert "model xr_model is for XR images, this study is CT: skipped" in choice.warnings
@@ -167,7 +171,7 @@ def test_xray_without_unet_skips_mask_weighted_models(xray_models):
     analysis = analyze_study(image, choose_models(xray_models, "XR", ["xr_three", "xr_masked"], lung_mask="classical"))
     assert analysis.lung_mask is None
     assert [o.model_id for o in analysis.opinions] == ["xr_three"]
-    assert "no X-ray lung segmentation model installed: no lung mask" in analysis.warnings
+    assert "no X-ray lung segmentation model in use: no lung mask" in analysis.warnings
     assert any("xr_masked" in w and "lung mask" in w for w in analysis.warnings)
 
 
@@ -175,7 +179,14 @@ def test_implausible_unet_mask_falls_back_to_classical(ct_models, phantom, tmp_p
     volume, truth = phantom
     everything = install(tmp_path, segmenter_onnx(32, 3, (-10.0, 10.0)), "all_lung", task="segmentation",
                          method="unet3d", spec=ct_models["ct_unet"].manifest.preprocessing)
-    analysis = analyze_study(volume, choose_models([everything, ct_models["ct_plain"]], "CT", lung_mask="all_lung"))
+    choice = choose_models([everything, ct_models["ct_plain"]], "CT", lung_mask="all_lung")
+    cache = ResultCache(tmp_path / "cache")
+    analysis = analyze_study(volume, choice, cache=cache)
     assert analysis.lung_mask.source == "classical"
-    assert any("all_lung: implausible lung mask" in w and "falling back" in w for w in analysis.warnings)
+    assert any("all_lung: implausible lung mask" in w and "classical lung segmentation instead" in w for w in analysis.warnings)
+    assert "implausible" in analysis.lung_mask.note
+    # the refusal is cached with the mask: the next analysis neither reruns the U-Net nor forgets why
+    again = analyze_study(volume, choice, cache=cache)
+    assert again.lung_mask.note == analysis.lung_mask.note and analysis.lung_mask.note in again.warnings
+    assert again.opinion("ct_plain").from_cache
     assert min(dice(analysis.lung_mask.labels, truth, (1, 2)).values()) > 0.95
