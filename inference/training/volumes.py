@@ -41,8 +41,9 @@ def phantom_volume(seed: int) -> tuple[CTVolume, np.ndarray]:
     rng = np.random.default_rng(seed)
     slices = int(rng.integers(40, 161))
     side = int(rng.choice([192, 256]))
-    spacing = (float(rng.uniform(1.0, 5.0)), float(rng.uniform(0.6, 0.95)), float(rng.uniform(0.6, 0.95)))
-    spacing = (spacing[0], spacing[1], spacing[1])
+    # The phantom chest is 340 x 240 mm: a 380-480 mm field of view holds it with room air around.
+    in_plane = float(rng.uniform(380.0, 480.0)) / side
+    spacing = (float(rng.uniform(1.0, 5.0)), in_plane, in_plane)
     hu, labels = make_ct_phantom(shape=(slices, side, side), spacing=spacing, lesions=bool(rng.integers(0, 2)), seed=seed)
     volume = CTVolume(
         hu=hu, spacing=spacing, origin=(0.0, 0.0, 0.0), direction=np.eye(3),
@@ -105,8 +106,8 @@ def unet3d_run(config: TrainConfig, phantoms: int = 36, every_nth_for_validation
     validation = synthetic[::every_nth_for_validation]
     train = [c for c in synthetic if c not in validation] + real_cubes(Path(config.data), cache)
     model_config = {"num_labels": 3, **config.model_config}
-    provenance = provenance(config, None, "TCIA Lung-PET-CT-Dx (CC BY 4.0) with classical labels, and synthetic phantoms")
-    provenance["training"]["volumes"] = {"train": [c.name for c in train], "val": [c.name for c in validation]}
+    source = provenance(config, None, "TCIA Lung-PET-CT-Dx (CC BY 4.0) with classical labels, and synthetic phantoms")
+    source["training"]["volumes"] = {"train": [c.name for c in train], "val": [c.name for c in validation]}
     return Run(CubeDataset(train, augment=config.augment != "none", seed=config.seed), CubeDataset(validation, augment=False), None,
                SegmentationTask(num_labels=3, bf16=config.bf16, volumetric=True), UNET3D_SPEC,
-               ("background", "right lung", "left lung"), model_config, provenance)
+               ("background", "right lung", "left lung"), model_config, source)
