@@ -256,3 +256,14 @@ def test_single_ct_slice_is_a_one_slice_volume(tmp_path, chest):
     volume = only_volume(tmp_path)
     assert volume.shape == (1, *SHAPE[1:]) and volume.spacing[0] == pytest.approx(SPACING[0])
 
+
+
+def test_missing_rescale_is_said_once_and_stored_values_taken_as_hu(tmp_path, chest):
+    files = write_ct_series(tmp_path, chest[:3], SPACING, signed=True)
+    for path in files:
+        ds = pydicom.dcmread(path)
+        del ds.RescaleSlope, ds.RescaleIntercept, ds.RescaleType
+        ds.save_as(path)
+    volume = only_volume(tmp_path)
+    assert np.array_equal(volume.hu, chest[:3])
+    assert volume.warnings == ("RescaleSlope and RescaleIntercept are missing: stored values are taken as HU.",)

@@ -213,3 +213,21 @@ def test_fast_header_values_on_a_phantom_with_odd_values(tmp_path, chest, monkey
     assert fast.placement.position == (-150.0, 3.0, 0.25) and fast.placement.instance_number == 7
     monkeypatch.setattr(dicom_header, "fast_values", lambda element, tag: None)
     assert dicom_header.read_instance_header(path) == fast
+
+
+def test_a_ct_dose_screen_capture_is_a_2d_image_not_a_volume(tmp_path, chest):
+    [path] = write_ct_series(tmp_path, chest[:1], SPACING)
+    ds = pydicom.dcmread(path)
+    ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID = pydicom.uid.SecondaryCaptureImageStorage
+    ds.ImageType = ["DERIVED", "SECONDARY", "OTHER"]
+    ds.save_as(path)
+    [image], _ = load_path(tmp_path)
+    assert isinstance(image, XRayImage)
+
+
+def test_load_path_progress_only_moves_forward_to_its_total(tmp_path):
+    mixed = write_mixed_folder(tmp_path / "study", shape=(6, 32, 32))
+    seen = []
+    load_path(mixed.root, progress=lambda done, total: seen.append((done, total)))
+    done = [d for d, _ in seen]
+    assert done == sorted(done) and seen[-1][0] == seen[-1][1]

@@ -18,7 +18,7 @@ from pydicom.datadict import dictionary_VR, tag_for_keyword
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.tag import Tag
-from pydicom.uid import UID, DeflatedExplicitVRLittleEndian
+from pydicom.uid import UID, CTImageStorage, DeflatedExplicitVRLittleEndian
 
 from inference.loading.control import LoadError
 from inference.loading.geometry import SlicePlacement
@@ -282,6 +282,17 @@ def _pixel_info(reader: TagReader, syntax: UID, element, file_size: int) -> tupl
     return info, None
 
 
+def _rescale_issues(slope: float | None, intercept: float | None, sop_class: str, modality: str) -> tuple[str, ...]:
+    """Notes on a CT rescale that is absent or zero; worded without file names so a series shows each once."""
+    if slope == 0:
+        return ("RescaleSlope is 0 in some files; it is taken as 1.",)
+    # Enhanced CT keeps its rescale in the functional groups; only single-frame CT needs it at the top.
+    single_frame_ct = sop_class == CTImageStorage or (not sop_class and modality.upper() == "CT")
+    if single_frame_ct and slope is None and intercept is None:
+        return ("RescaleSlope and RescaleIntercept are missing: stored values are taken as HU.",)
+    return ()
+
+
 def read_instance_header(path: str | Path) -> InstanceHeader:
     """Read one file's header (no pixels); raises LoadError when it is not a readable DICOM dataset."""
     path = str(path)
@@ -342,7 +353,7 @@ def read_instance_header(path: str | Path) -> InstanceHeader:
         has_modality_lut="ModalityLUTSequence" in ds,
         pixels=pixels,
         unusable=unusable,
-        issues=tuple(reader.issues) + ((f"{name}: RescaleSlope is 0; treated as 1",) if slope == 0 else ()),
+        issues=tuple(reader.issues) + _rescale_issues(slope, intercept, sop_class, reader.text("Modality")),
     )
 
 

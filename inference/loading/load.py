@@ -23,6 +23,11 @@ from inference.study import Image, Modality, SeriesHeader, SkippedFile
 log = logging.getLogger(__name__)
 
 
+def images_in(header: SeriesHeader) -> int:
+    """How many images (slices or frames) loading ``header`` decodes: the unit of its progress."""
+    return max(len(header.files), header.frames, 1)
+
+
 def _source(header: SeriesHeader) -> FileKind:
     if header.instances:
         return FileKind.DICOM
@@ -63,7 +68,7 @@ def load_series(header: SeriesHeader, progress: Progress | None = None, cancel: 
     except Exception as exc:  # a loader bug must surface as this series' failure, with its cause
         log.exception("unexpected failure loading series %s", header.uid)
         raise LoadError(f"unexpected error ({type(exc).__name__}: {exc})") from exc
-    report(progress, max(1, len(header.files)), max(1, len(header.files)))
+    report(progress, images_in(header), images_in(header))
     log.info("loaded series %s %s in %.2f s", header.uid, image.shape, time.perf_counter() - started)
     return image
 
@@ -87,10 +92,6 @@ def _series_place(header: SeriesHeader) -> str:
     return os.path.commonpath(header.files) if header.files else header.uid
 
 
-def _images_in(header: SeriesHeader) -> int:
-    return max(len(header.files), header.frames, 1)
-
-
 def load_path(
     path: str | Path, progress: Progress | None = None, cancel: Cancel | None = None
 ) -> tuple[list[Image], list[SkippedFile]]:
@@ -106,7 +107,7 @@ def load_path(
 
     scan = scan_path(path, scanning, cancel)
     done = files_seen[0]
-    total = done + sum(_images_in(h) for h in scan.series)
+    total = done + sum(images_in(h) for h in scan.series)
     images, skipped = [], list(scan.skipped)
     for header in scan.series:
         offset = done
@@ -115,6 +116,6 @@ def load_path(
         except LoadError as exc:
             what = header.description or header.uid
             skipped.append(SkippedFile(_series_place(header), f"series '{what}' could not be loaded: {exc}"))
-        done += _images_in(header)
+        done += images_in(header)
         report(progress, done, total)
     return images, skipped

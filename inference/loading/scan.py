@@ -64,10 +64,16 @@ def file_uid(paths: Iterable[str | Path]) -> str:
 
 
 def _clinical_modality(instance: InstanceHeader) -> str | None:
-    """CT or XR for what LungLens reads; None for images of other modalities."""
+    """CT or XR for what LungLens reads; None for images of other modalities.
+
+    Only CT Image Storage classes (or a CT file with no SOP Class at all) become HU volumes. A CT
+    localizer is a projection radiograph, and a CT-modality secondary capture (dose report, screen
+    shot) is a 2D picture, not HU: both are shown as 2D images.
+    """
     modality = instance.modality or ("CT" if instance.sop_class in CT_SOP_CLASSES else "")
     if modality == "CT":
-        return Modality.XRAY.value if "LOCALIZER" in instance.image_type else Modality.CT.value
+        stack = instance.sop_class in CT_SOP_CLASSES or not instance.sop_class
+        return Modality.CT.value if stack and "LOCALIZER" not in instance.image_type else Modality.XRAY.value
     if modality in UNSUPPORTED_MODALITIES:
         return None
     return Modality.XRAY.value
