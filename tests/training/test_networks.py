@@ -158,7 +158,7 @@ def test_unet3d_follows_the_m4_specification():
 
 
 def test_network_config_rejects_unknown_methods_and_options():
-    assert network_config("M3")["backbones"] == ("resnet18", "densenet121")
+    assert network_config("M3")["backbones"] == ("resnet50", "densenet121")
     with pytest.raises(ValueError, match="unknown method"):
         network_config("M9")
     with pytest.raises(ValueError, match="no option"):
@@ -201,7 +201,7 @@ def test_pretrained_for_a_multi_backbone_network_is_given_per_backbone(tmp_path)
     source = torchvision.models.densenet121()  # torchvision names: timm's own converter renames them
     path = tmp_path / "densenet121_tv.pth"
     torch.save(source.state_dict(), path)
-    model = build_network("M3", pretrained={"densenet121": path})
+    model = build_network("M3", backbones=("resnet18", "densenet121"), pretrained={"densenet121": path})
     torch.testing.assert_close(model.features.backbones[1].features_conv0.weight, source.features.conv0.weight)
     with pytest.raises(PretrainedWeightsError, match="give pretrained as"):
         build_network("M3", pretrained=str(path))
