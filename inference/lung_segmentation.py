@@ -201,15 +201,21 @@ def _interior(mask: np.ndarray) -> np.ndarray:
     return inner
 
 
-def working_factors(spacing_zyx: tuple[float, float, float]) -> list[int]:
-    """Integer shrink factors (z, y, x) that bring each axis near WORKING_SPACING_MM."""
-    return [max(1, int(round(WORKING_SPACING_MM / s))) for s in spacing_zyx]
+def _shrink_factors(spacing: tuple[float, ...], target_mm: float, sizes: tuple[int, ...], rounding) -> list[int]:
+    """Whole shrink factors bringing each axis near ``target_mm``, never more than the axis holds
+    (a one-slice series stays one slice)."""
+    return [int(min(max(1, rounding(target_mm / s)), n)) for s, n in zip(spacing, sizes)]
+
+
+def working_factors(volume: CTVolume) -> list[int]:
+    """Shrink factors (z, y, x) of the classical method's ~2.5 mm working grid."""
+    return _shrink_factors(volume.spacing, WORKING_SPACING_MM, volume.shape, round)
 
 
 def segment_lungs_classical(volume: CTVolume) -> np.ndarray:
     """Right (1) and left (2) lung labels on the volume's native (z, y, x) grid, uint8; all 0 if none found."""
     native = volume_image(volume.hu, volume)
-    factors = working_factors(volume.spacing)
+    factors = working_factors(volume)
     working = sitk.BinShrink(native, factors[::-1]) if max(factors) > 1 else native
     air = sitk.BinaryThreshold(working, -32768, AIR_BELOW_HU - 1, 1, 0)
     ranked, body = _inner_air(air)
@@ -242,7 +248,7 @@ def resample_to_cube(volume: CTVolume, size: int = 128) -> np.ndarray:
     """
     reference = cube_reference(volume, size)
     native = volume_image(volume.hu, volume)
-    factors = [max(1, int(reference.GetSpacing()[0] // s)) for s in native.GetSpacing()]
+    factors = _shrink_factors(native.GetSpacing(), reference.GetSpacing()[0], native.GetSize(), np.floor)
     source = sitk.BinShrink(native, factors) if max(factors) > 1 else native
     cube = sitk.Resample(source, reference, sitk.Transform(), sitk.sitkLinear, -1024.0, sitk.sitkInt16)
     return _array(cube)

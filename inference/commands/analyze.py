@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 import tempfile
@@ -37,6 +38,8 @@ from inference.pipelines.results import ModelOpinion, StudyAnalysis
 from inference.registry import discover_models
 from inference.runtime import DEVICES, DeviceUnavailable
 from inference.study import CTVolume, Image, SkippedFile
+
+log = logging.getLogger(__name__)
 
 HELP = "analyse a CT series or chest X-ray with the installed models; JSON report, lung mask and Grad-CAM files"
 
@@ -146,7 +149,8 @@ def summary(doc: dict) -> str:
         volumes = lung["volume_ml"]
         text = f"lung mask: {source}"
         if volumes.get("right") is not None:
-            text += f"; right {volumes['right']:.0f} ml, left {volumes['left']:.0f} ml, severity {lung['severity_percent']:.1f} %"
+            severity = "n/a" if lung["severity_percent"] is None else f"{lung['severity_percent']:.1f} %"
+            text += f"; right {volumes['right']:.0f} ml, left {volumes['left']:.0f} ml, severity {severity}"
         lines.append(text)
     for model in doc["models"]:
         verdict = doc["results"][model["id"]]["verdict"]
@@ -195,6 +199,9 @@ def run(args: argparse.Namespace) -> int:
         return _fail(str(exc))
     except Cancelled:
         return _fail("cancelled", 130)
+    except Exception as exc:  # a bug must not lose the user's batch run: say so, keep the traceback in the log
+        log.exception("analysis failed")
+        return _fail(f"the analysis failed unexpectedly ({type(exc).__name__}: {exc}); please report it", 1)
     outputs = write_outputs(analysis, image, args.out) if args.out is not None else {}
     doc = analysis.to_json(outputs)
     doc["warnings"] = notes + _skipped_note(list(skipped)) + doc["warnings"]

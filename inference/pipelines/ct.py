@@ -33,7 +33,7 @@ from inference.runtime import ModelError, ModelSession
 from inference.study import CTVolume
 
 MIN_LUNG_AREA_MM2 = 300.0
-MIN_LUNG_VOLUME_ML = 200.0
+MIN_PEAK_LUNG_AREA_MM2 = 2500.0
 MAX_LUNG_VOLUME_ML = 12000.0
 MIN_AERATED_SHARE = 0.3
 AERATED_BELOW_HU = -400
@@ -105,12 +105,11 @@ def lung_areas_mm2(volume: CTVolume, mask: LungMask) -> np.ndarray:
 
 
 def mask_warnings(volume: CTVolume, mask: LungMask) -> list[str]:
-    counts = [0, *(int(np.count_nonzero(mask.labels == label)) for label in (1, 2))]
-    voxel_ml = float(np.prod(volume.spacing)) / 1000.0
-    total = float(counts[1] + counts[2]) * voxel_ml
-    if total < MIN_LUNG_VOLUME_ML:
-        return [f"no lung found ({total:.0f} ml of lung): is this a chest CT?"]
-    missing = [side for side, label in (("right", 1), ("left", 2)) if counts[label] == 0]
+    """"No lung" is judged by the largest lung cross-section, so a series of a few slices still counts."""
+    peak_area = float(lung_areas_mm2(volume, mask).max(initial=0.0))
+    if peak_area < MIN_PEAK_LUNG_AREA_MM2:
+        return [f"no lung found (largest lung cross-section {peak_area / 100:.0f} cm^2): is this a chest CT?"]
+    missing = [side for side, label in (("right", 1), ("left", 2)) if not np.any(mask.labels == label)]
     return [f"only one lung found: no {missing[0]} lung in the mask"] if missing else []
 
 

@@ -190,3 +190,14 @@ def test_implausible_unet_mask_falls_back_to_classical(ct_models, phantom, tmp_p
     assert again.lung_mask.note == analysis.lung_mask.note and analysis.lung_mask.note in again.warnings
     assert again.opinion("ct_plain").from_cache
     assert min(dice(analysis.lung_mask.labels, truth, (1, 2)).values()) > 0.95
+
+
+@pytest.mark.parametrize("slices", [1, 2])
+def test_one_or_two_slice_ct_is_analysed(ct_models, slices):
+    hu, truth = chest_phantom(shape=(24, 64, 64), spacing=(1.25, 6.0, 6.0))
+    volume = ct_volume(hu[12 : 12 + slices], spacing=(1.25, 6.0, 6.0))
+    for lung_mask in ("ct_unet", "classical"):
+        analysis = analyze_study(volume, choose_models(list(ct_models.values()), "CT", ["ct_plain"], lung_mask))
+        assert analysis.lung_mask.labels.shape == volume.shape
+        assert analysis.opinion("ct_plain").probabilities.shape == (slices, 2)
+    assert min(dice(analysis.lung_mask.labels, truth[12 : 12 + slices], (1, 2)).values()) > 0.9
