@@ -181,7 +181,9 @@ def load_ct_series(header: SeriesHeader, progress: Progress | None = None, cance
     return _volume(header, hu, geometry, ordered, [*header.warnings, *warnings, *geometry.warnings])
 
 
-def _volume(header: SeriesHeader, hu: np.ndarray, geometry: StackGeometry, ordered: Sequence[CTSlice], warnings: list[str]) -> CTVolume:
+def _volume(
+    header: SeriesHeader, hu: np.ndarray, geometry: StackGeometry, ordered: Sequence[CTSlice], warnings: list[str]
+) -> CTVolume:
     return CTVolume(
         hu=hu,
         spacing=geometry.spacing,

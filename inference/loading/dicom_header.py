@@ -276,7 +276,8 @@ def _pixel_info(reader: TagReader, syntax: UID, element, file_size: int) -> tupl
         if offset + length > file_size:
             return info, f"truncated: pixel data has {max(0, file_size - offset)} of {length} bytes"
         if not syntax.is_compressed and length < info.expected_bytes:
-            return info, f"pixel data has {length} bytes but {info.rows}x{info.columns}x{info.frames} pixels need {info.expected_bytes}"
+            size = f"{info.rows}x{info.columns}x{info.frames}"
+            return info, f"pixel data has {length} bytes but {size} pixels need {info.expected_bytes}"
     if offset is not None and length is None and file_size - offset < 16:
         return info, "truncated: compressed pixel data is empty"
     return info, None
@@ -321,7 +322,8 @@ def read_instance_header(path: str | Path) -> InstanceHeader:
     reader = TagReader(ds, name)
     sop_class = reader.text("SOPClassUID")
     if not sop_class and reader.raw("Rows") is None:
-        missing = " (its file meta information lacks the Transfer Syntax UID)" if meta is not None and "TransferSyntaxUID" not in meta else ""
+        no_syntax = meta is not None and "TransferSyntaxUID" not in meta
+        missing = " (its file meta information lacks the Transfer Syntax UID)" if no_syntax else ""
         raise LoadError(f"not a DICOM image: no SOP Class UID and no image attributes{missing}")
 
     element = _pixel_element(head, at, little) if syntax != DeflatedExplicitVRLittleEndian else None

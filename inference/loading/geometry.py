@@ -207,7 +207,8 @@ def stack_geometry(slices: Sequence[SlicePlacement]) -> StackGeometry:
     normal = slice_normal(orientation)
     (row_spacing, column_spacing), spacing_warnings = _pixel_spacing(slices)
     warnings += spacing_warnings
-    negative = [s.spacing_between_slices for s in slices if s.spacing_between_slices is not None and s.spacing_between_slices < 0]
+    stated = [s.spacing_between_slices for s in slices if s.spacing_between_slices is not None]
+    negative = [value for value in stated if value < 0]
     if negative:
         warnings.append(
             f"SpacingBetweenSlices is negative ({negative[0]:g}) in {len(negative)} file(s): "
@@ -227,7 +228,8 @@ def stack_geometry(slices: Sequence[SlicePlacement]) -> StackGeometry:
         warnings += _tilt_warning(positions, normal, slices) if len(slices) > 1 else []
         step = median if median is not None else (nominal or 1.0)
     else:
-        order = np.asarray(sorted(range(len(slices)), key=lambda i: (slices[i].instance_number is None, slices[i].instance_number or 0, i)))
+        numbers = [s.instance_number for s in slices]
+        order = np.asarray(sorted(range(len(slices)), key=lambda i: (numbers[i] is None, numbers[i] or 0, i)))
         step = nominal or 1.0
         source = "SpacingBetweenSlices/SliceThickness" if nominal else "an assumed 1 mm"
         first = next((s.position for s in slices if s.position is not None), (0.0, 0.0, 0.0))

@@ -69,7 +69,9 @@ def _read_native(path: str, pixels: PixelInfo, frame: int | None) -> np.ndarray:
         data = fp.read(count)
     if len(data) < count:
         raise LoadError(f"truncated: pixel data has {len(data)} of {count} bytes")
-    shape = (pixels.rows, pixels.columns) if frame is not None or pixels.frames == 1 else (pixels.frames, pixels.rows, pixels.columns)
+    shape = (pixels.rows, pixels.columns)
+    if frame is None and pixels.frames > 1:
+        shape = (pixels.frames, *shape)
     array = np.frombuffer(data, dtype=dtype).reshape(shape)
     if endian == ">":
         array = array.astype(dtype.newbyteorder("="))

@@ -243,7 +243,8 @@ def _group_dicom(instances: Sequence[InstanceHeader], skipped: list[SkippedFile]
             )
         except Exception as exc:  # a grouping bug must cost this series, not the scan
             log.exception("unexpected failure grouping series %s", uid)
-            skipped += [SkippedFile(m.path, f"unexpected error while grouping its series ({type(exc).__name__}: {exc})") for m in members]
+            reason = f"unexpected error while grouping its series ({type(exc).__name__}: {exc})"
+            skipped += [SkippedFile(m.path, reason) for m in members]
     return series
 
 

@@ -74,8 +74,10 @@ def _voi(values: np.ndarray, header: Dataset, reader: TagReader, warnings: list[
     if "VOILUTSequence" in header:
         # A LUT is indexed by integer input; a rescale with integer results keeps it exact.
         whole = np.issubdtype(values.dtype, np.integer) or np.array_equal(values, np.rint(values))
-        mapped = np.asarray(apply_voi_lut(values.astype(np.int64) if whole else values, header, prefer_lut=True), dtype=np.float32)
-        return mapped, Window(width=max(float(mapped.max() - mapped.min()), 1.0), level=float(mapped.max() + mapped.min()) / 2.0)
+        mapped = apply_voi_lut(values.astype(np.int64) if whole else values, header, prefer_lut=True)
+        mapped = np.asarray(mapped, dtype=np.float32)
+        low, high = float(mapped.min()), float(mapped.max())
+        return mapped, Window(width=max(high - low, 1.0), level=(low + high) / 2.0)
     values = values.astype(np.float32)
     return values, percentile_window(values)
 
