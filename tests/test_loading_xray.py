@@ -136,3 +136,24 @@ def test_multiframe_radiograph_is_skipped_with_a_reason(tmp_path, radiograph):
     ds.save_as(path)
     images, skipped = load_path(path)
     assert images == [] and skipped[0].reason.startswith("multi-frame DX (2 frames")
+
+
+@pytest.mark.parametrize(
+    ("photometric", "shape", "inverted"),
+    [("MONOCHROME1", "INVERSE", True), ("MONOCHROME1", None, True), ("MONOCHROME2", "INVERSE", True), ("MONOCHROME2", "IDENTITY", False)],
+)
+def test_presentation_lut_shape_inverse_is_one_inversion(tmp_path, radiograph, photometric, shape, inverted):
+    path = write_xray_dicom(tmp_path / "xr.dcm", radiograph[0], photometric=photometric)
+    ds = pydicom.dcmread(path)
+    if shape:
+        ds.PresentationLUTShape = shape
+    ds.save_as(path)
+    assert only_xray(path).invert is inverted
+
+
+def test_for_processing_radiograph_is_flagged(tmp_path, radiograph):
+    path = write_xray_dicom(tmp_path / "xr.dcm", radiograph[0])
+    ds = pydicom.dcmread(path)
+    ds.PresentationIntentType = "FOR PROCESSING"
+    ds.save_as(path)
+    assert any("'For Processing'" in w for w in only_xray(path).warnings)

@@ -82,6 +82,13 @@ def _voi(values: np.ndarray, header: Dataset, reader: TagReader, warnings: list[
     return values, percentile_window(values)
 
 
+def _displays_inverted(photometric: str, reader: TagReader) -> bool:
+    """MONOCHROME1 shows low values bright; a MONOCHROME2 image asks for the same with Presentation
+    LUT Shape INVERSE. MONOCHROME1 with INVERSE (what DX For Presentation requires) is one inversion."""
+    inverse_lut = reader.text("PresentationLUTShape").upper() == "INVERSE"
+    return photometric == "MONOCHROME1" or (photometric == "MONOCHROME2" and inverse_lut)
+
+
 def load_xray_dicom(header: SeriesHeader) -> XRayImage:
     """One radiograph file: decoded, Modality LUT applied, default window and inversion flag set."""
     path = header.files[0]
@@ -100,10 +107,12 @@ def load_xray_dicom(header: SeriesHeader) -> XRayImage:
     photometric = instance.pixels.photometric
     values = _grey(stored, photometric, dataset, warnings)
     values, window = _voi(np.asarray(apply_modality_lut(values, dataset)), dataset, reader, warnings)
+    if reader.text("PresentationIntentType").upper() == "FOR PROCESSING":
+        warnings.append("This is a 'For Processing' radiograph (raw detector data, not meant for viewing): it may look flat.")
     return XRayImage(
         pixels=np.ascontiguousarray(values, dtype=np.float32),
         spacing=_dicom_spacing(reader, warnings),
-        invert=photometric == "MONOCHROME1",
+        invert=_displays_inverted(photometric, reader),
         default_window=window,
         uid=header.uid,
         description=header.description,
