@@ -132,3 +132,15 @@ def test_xray_png_with_mask_and_human_summary(capsys, env):
     labels = np.asarray(Image.open(out / "lung_mask.png"))
     assert labels.shape == truth.shape and set(np.unique(labels)) <= {0, 1, 2}
     assert np.asarray(Image.open(out / "cam_xr_cls.png")).shape == truth.shape
+
+
+@pytest.mark.realdata
+def test_real_series(capsys, env, shared_data):
+    code, stdout, stderr = analyze(capsys, shared_data / "ct_series" / "Lung_Dx-A0001", "--model", "ct_plain",
+                                   "--lung-mask", "classical", "--json")
+    assert code == 0, stderr
+    doc = json.loads(stdout)
+    rows = doc["results"]["ct_plain"]["per_slice"]
+    assert len(rows) == 64 and 40 <= sum(r[0] is not None for r in rows) < 64
+    assert 1000 < doc["lung"]["volume_ml"]["right"] < 4500 and 1000 < doc["lung"]["volume_ml"]["left"] < 4500
+    assert not any("no lung" in w for w in doc["warnings"])

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from inference import lung_segmentation as ls
+from inference.loading import load_path
 from inference.metrics import dice
 from inference.phantoms import make_ct_phantom
 from inference.preprocessing import InputSpec
@@ -67,9 +68,9 @@ def test_cube_round_trip_keeps_the_lungs_and_their_sides():
     assert x.shape == (1, 1, 32, 32, 32) and x.dtype == np.float32 and 0 <= x.min() and x.max() <= 1
 
 
+@pytest.mark.realdata
 def test_real_series_lungs_are_plausible(shared_data):
-    loading = pytest.importorskip("inference.loading")
-    images, _ = loading.load_path(shared_data / "ct_series" / "Lung_Dx-A0001")
+    images, _ = load_path(shared_data / "ct_series" / "Lung_Dx-A0001")
     volume = images[0]
     labels = ls.segment_lungs_classical(volume)
     voxel_ml = float(np.prod(volume.spacing)) / 1000

@@ -54,6 +54,7 @@ def volume():
                     slice_positions=np.array([[0.0, 0.0, z * SPACING[0]] for z in range(24)]), series_uid="2.25.4")
 
 
+@pytest.mark.slow
 def test_ct_pipeline_matches_torch_on_an_exported_m4(tmp_path, volume):
     spec = InputSpec(size=64, window=(1500.0, -600.0))
     checkpoint, status = _export(tmp_path, "M4", spec, backbone="resnet18")
