@@ -12,9 +12,9 @@ import argparse
 import json
 import tempfile
 import time
+from dataclasses import asdict
 from pathlib import Path
 
-import numpy as np
 import onnxruntime
 import torch
 
@@ -35,9 +35,14 @@ def make_checkpoint(folder: Path, method: str, size: int) -> Path:
     trained_like(model, *(torch.from_numpy(v) for v in feeds.values()))
     classes = tuple(MASK_LABELS.values()) if is_segmentation(method) else ("COVID", "Normal", "Viral_Pneumonia")
     return save_checkpoint(
-        folder / f"{method}.pt", model=model, method=method, model_config=config,
-        classes=classes[: config.get("num_classes", 3)], modality="CT" if method in ("M1", "M3", "M4", "unet3d") else "XR",
-        input_spec=spec, epoch=1,
+        folder / f"{method}.pt",
+        model=model,
+        method=method,
+        model_config=config,
+        classes=classes[: config.get("num_classes", 3)],
+        modality="CT" if method in ("M1", "M3", "M4", "unet3d") else "XR",
+        input_spec=spec,
+        epoch=1,
     )
 
 
@@ -50,42 +55,45 @@ def images_per_second(run, repeats: int = 20) -> float:
     return repeats / (time.perf_counter() - started)
 
 
+def speeds(folder: Path, size: int, calibration: str | None) -> None:
+    """ResNet50 (the baseline) at batch 1: torch eager vs onnxruntime FP32, then INT8 vs FP32."""
+    checkpoint = folder / "baseline.pt"
+    model = build_from_checkpoint(checkpoint)
+    image = example_feeds(InputSpec(size=size), "baseline", False, count=1)["image"]
+    fp32 = onnxruntime.InferenceSession(str(folder / "models" / "baseline.onnx"), providers=["CPUExecutionProvider"])
+    with torch.no_grad():
+        eager = images_per_second(lambda: model(torch.from_numpy(image)))
+    ort = images_per_second(lambda: fp32.run(None, {"image": image}))
+    print(f"ResNet50 {size}px batch 1: torch eager (logits) {eager:.1f} img/s, onnxruntime (logits + cam) {ort:.1f} img/s")
+    if not calibration:
+        return
+    report = export_checkpoint(checkpoint, folder / "int8", model_id="baseline", int8=True, calibration_dir=calibration)
+    int8 = onnxruntime.InferenceSession(report.int8.onnx_path, providers=["CPUExecutionProvider"])
+    fp32_speed = images_per_second(lambda: fp32.run(None, {"image": image}))
+    int8_speed = images_per_second(lambda: int8.run(None, {"image": image}))
+    sizes = [Path(path).stat().st_size / 1e6 for path in (report.onnx_path, report.int8.onnx_path)]
+    figures = {key: value for key, value in asdict(report.int8).items() if not key.endswith("path")}
+    print(f"INT8 batch 1: FP32 {fp32_speed:.1f} img/s, INT8 {int8_speed:.1f} img/s; {sizes[0]:.0f} MB -> {sizes[1]:.0f} MB")
+    print("INT8 report:", json.dumps(figures))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--size", type=int, default=224)
     parser.add_argument("--methods", nargs="*", default=list(ALL_METHODS))
     parser.add_argument("--calibration", help="folder-per-class images: also export INT8 of the baseline")
+    parser.add_argument("--torch-threads", type=int, default=2, help="1 is faster on an oversubscribed machine")
     args = parser.parse_args()
-    results = {}
+    torch.set_num_threads(args.torch_threads)
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(scratch)
         for method in args.methods:
             report = export_checkpoint(make_checkpoint(folder, method, args.size), folder / "models", model_id=method.lower())
-            row = {k: v for k, v in report.to_json().items() if isinstance(v, float)}
+            row = {key: value for key, value in report.to_json().items() if isinstance(value, float)}
             row["onnx_mb"] = Path(report.onnx_path).stat().st_size / 1e6
-            results[method] = row
-            print(method, json.dumps({k: float(f"{v:.3g}") for k, v in row.items()}), flush=True)
+            print(method, json.dumps({key: float(f"{value:.3g}") for key, value in row.items()}), flush=True)
         if "baseline" in args.methods:
-            checkpoint = folder / "baseline.pt"
-            model = build_from_checkpoint(checkpoint)
-            image = example_feeds(InputSpec(size=args.size), "baseline", False, count=1)["image"]
-            session = onnxruntime.InferenceSession(str(folder / "models" / "baseline.onnx"), providers=["CPUExecutionProvider"])
-            with torch.no_grad():
-                eager = images_per_second(lambda: model(torch.from_numpy(image)))
-            ort = images_per_second(lambda: session.run(None, {"image": image}))
-            print(f"ResNet50 {args.size}px batch 1 (logits + Grad-CAM): torch eager {eager:.1f} img/s, onnxruntime {ort:.1f} img/s")
-            if args.calibration:
-                report = export_checkpoint(checkpoint, folder / "int8", model_id="baseline", int8=True, calibration_dir=args.calibration)
-                int8 = onnxruntime.InferenceSession(report.int8.onnx_path, providers=["CPUExecutionProvider"])
-                fp32_speed = images_per_second(lambda: session.run(None, {"image": image}))
-                int8_speed = images_per_second(lambda: int8.run(None, {"image": image}))
-                sizes = [Path(p).stat().st_size / 1e6 for p in (report.onnx_path, report.int8.onnx_path)]
-                print(
-                    f"INT8: FP32 {fp32_speed:.1f} img/s vs INT8 {int8_speed:.1f} img/s at batch 1; "
-                    f"{sizes[0]:.0f} MB -> {sizes[1]:.0f} MB; "
-                    + json.dumps({k: v for k, v in report.int8.__dict__.items() if not str(k).endswith("path")})
-                )
-    print(json.dumps(results, indent=1, default=lambda v: float(np.round(v, 6))))
+            speeds(folder, args.size, args.calibration)
 
 
 if __name__ == "__main__":

