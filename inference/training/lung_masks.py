@@ -3,8 +3,9 @@
 The slices are figures from papers, tightly cropped, with the lungs often running into the figure's
 edge, so the rule of inference's 3D classical segmentation ("air touching the border is outside the
 body") would throw the lungs away. Here the mask is every sizeable region below about -400 HU
-(inverting the lung window) inside the figure, closed and hole-filled so vessels and lesions count.
-It is a superset of the lungs (it keeps what little room air a crop shows); at 7x7 after Gaussian
+(inverting the lung window) inside the figure, closed and hole-filled so vessels and lesions count,
+except room air that wraps around the body (a region touching all four edges of the figure).
+It is a superset of the lungs (it keeps room air a crop shows in a corner); at 7x7 after Gaussian
 smoothing that still puts M4's pooling weight on the lungs rather than the mediastinum. At run time
 M4 gets the proper lung mask of the 3D segmentation. Where nothing is found the mask is empty and
 M4's pooling falls back to plain GAP, as at run time.
@@ -39,7 +40,12 @@ def window_image_lung_mask(image: np.ndarray, min_fraction: float = 0.01) -> np.
     if figure.size == 0:
         return mask
     dark = sitk.GetImageFromArray((figure < _DARK_BELOW).astype(np.uint8))
-    sizeable = sitk.RelabelComponent(sitk.ConnectedComponent(dark), minimumObjectSize=int(min_fraction * figure.size)) > 0
-    filled = sitk.BinaryFillhole(sitk.BinaryMorphologicalClosing(sitk.Cast(sizeable, sitk.sitkUInt8), [3, 3]))
-    mask[rows, cols] = sitk.GetArrayFromImage(filled)
+    components = sitk.GetArrayFromImage(
+        sitk.RelabelComponent(sitk.ConnectedComponent(dark), minimumObjectSize=int(min_fraction * figure.size))
+    )
+    edges = (components[0], components[-1], components[:, 0], components[:, -1])
+    wrapping = set.intersection(*(set(np.unique(edge[edge > 0])) for edge in edges))
+    kept = (components > 0) & ~np.isin(components, list(wrapping))
+    closed = sitk.BinaryMorphologicalClosing(sitk.GetImageFromArray(kept.astype(np.uint8)), [3, 3])
+    mask[rows, cols] = sitk.GetArrayFromImage(sitk.BinaryFillhole(closed))
     return mask

@@ -1,0 +1,147 @@
+"""Training as an ML engineer relies on it: identical inputs to inference, leak-free splits, a loop that
+learns, resumes, and runs unchanged under torchrun."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from inference.cli import main as lunglens
+from inference.preprocessing import InputSpec, prepare_batch
+from inference.training.datasets import ClassificationDataset, load_grey_uint8
+from inference.training.lung_masks import window_image_lung_mask
+from inference.training.splits import LabelledImage, Split, list_class_folders, make_split, source_key
+from inference.training.train import TrainConfig, train
+from inference.training.runs import build_run
+
+torch.set_num_threads(1)
+
+
+def _blob_image(rng: np.random.Generator, bright: bool, size: int = 48) -> np.ndarray:
+    """Noise, plus a bright disc for the 'COVID' class: learnable in a few epochs from scratch."""
+    image = rng.normal(70, 20, (size, size))
+    if bright:
+        cy, cx = rng.integers(12, size - 12, 2)
+        y, x = np.ogrid[:size, :size]
+        image[(y - cy) ** 2 + (x - cx) ** 2 < 49] += 120
+    return np.clip(image, 0, 255).astype(np.uint8)
+
+
+@pytest.fixture(scope="module")
+def blob_folder(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("blobs")
+    rng = np.random.default_rng(0)
+    for name, bright in (("COVID", True), ("Normal", False)):
+        (root / name).mkdir()
+        for i in range(60):
+            Image.fromarray(_blob_image(rng, bright)).save(root / name / f"{name}-{i}.png")
+    return root
+
+
+def _config(data: Path, out: Path, **overrides) -> TrainConfig:
+    settings = dict(
+        method="baseline", data=str(data), out=str(out), epochs=4, batch_size=8, lr=1e-3, image_size=32,
+        workers=0, threads=1, patience=10, augment="none", model_config={"backbone": "resnet18"},
+    )
+    return TrainConfig(**{**settings, **overrides})
+
+
+def test_training_samples_equal_what_inference_feeds_the_model(blob_folder):
+    classes, items = list_class_folders(blob_folder)
+    spec = InputSpec(size=40)
+    labelled = [LabelledImage(path, label, "g") for path, label in items[:3]]
+    dataset = ClassificationDataset(labelled, spec)
+    expected = prepare_batch([load_grey_uint8(item.path) for item in labelled], spec)
+    for i in range(3):
+        image, label = dataset[i]
+        assert label == labelled[i].label
+        np.testing.assert_array_equal(image.numpy(), expected[i])
+
+
+def test_near_duplicates_and_same_paper_figures_never_straddle_the_split(tmp_path):
+    rng = np.random.default_rng(1)
+    (tmp_path / "A").mkdir()
+    (tmp_path / "B").mkdir()
+    for i in range(30):
+        image = Image.fromarray(_blob_image(rng, i % 2 == 0, size=96))
+        image.save(tmp_path / "A" / f"img{i}.png")
+        # the same picture again, resized and brighter: a near-duplicate in the other class folder
+        Image.fromarray(np.clip(np.asarray(image.resize((80, 80))) * 1.1, 0, 255).astype(np.uint8)).save(tmp_path / "B" / f"copy{i}.png")
+    for panel in range(4):
+        Image.fromarray(_blob_image(rng, True, size=96)).save(tmp_path / "A" / f"2020.02.10.20021584-p6-52_{panel}.png")
+    classes, items = list_class_folders(tmp_path)
+    split = make_split(items, classes, val_fraction=0.3, test_fraction=0.3)
+    side = {Path(item.path).name: name for name in ("train", "val", "test") for item in getattr(split, name)}
+    assert all(side[f"img{i}.png"] == side[f"copy{i}.png"] for i in range(30))
+    assert len({side[f"2020.02.10.20021584-p6-52_{p}.png"] for p in range(4)}) == 1
+    assert source_key("2020.02.10.20021584-p6-52_3.png") == "2020.02.10.20021584"
+    assert {name for name in side.values()} == {"train", "val", "test"}
+    again = make_split(items, classes, val_fraction=0.3, test_fraction=0.3)
+    assert again == split
+    split.save(tmp_path / "split.json")
+    assert Split.load(tmp_path / "split.json") == split
+
+
+def test_a_short_run_learns_resumes_and_calibrates(blob_folder, tmp_path):
+    config = _config(blob_folder, tmp_path / "run", epochs=2)
+    train(config, build_run(config))
+    history = json.loads((tmp_path / "run" / "history.json").read_text())
+    assert [row["epoch"] for row in history] == [1, 2]
+    resumed = _config(blob_folder, tmp_path / "run", epochs=6, resume=True)
+    best = train(resumed, build_run(resumed))
+    history = json.loads((tmp_path / "run" / "history.json").read_text())
+    assert [row["epoch"] for row in history] == [1, 2, 3, 4, 5, 6]
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["metrics"]["test"]["accuracy"] > 0.8, metrics["metrics"]["test"]  # chance is 0.5
+    assert metrics["temperature"] > 0 and 0 < metrics["threshold"]["value"] < 1
+    saved = torch.load(best, weights_only=True)
+    assert saved["extra"]["temperature"] == metrics["temperature"]
+    assert saved["extra"]["training"]["split_rule"].startswith("pHash")
+    assert (tmp_path / "run" / "report.html").read_text().count("<img") == 4
+
+
+def test_lunglens_train_command_writes_a_checkpoint(blob_folder, tmp_path):
+    code = lunglens([
+        "train", "--method", "M2", "--data", str(blob_folder), "--out", str(tmp_path / "cli"), "--epochs", "1",
+        "--image-size", "32", "--batch-size", "16", "--workers", "0", "--augment", "none",
+        "--model-config", '{"backbone": "resnet18", "hidden": 32}',
+    ])
+    assert code == 0
+    saved = torch.load(tmp_path / "cli" / "best.pt", weights_only=True)
+    assert saved["method"] == "M2" and saved["classes"] == ["COVID", "Normal"]
+
+
+@pytest.mark.slow
+def test_the_same_script_runs_under_torchrun_with_two_processes(blob_folder, tmp_path):
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    command = [
+        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517",
+        "-m", "inference.cli", "train", "--method", "baseline", "--data", str(blob_folder), "--out", str(tmp_path / "ddp"),
+        "--epochs", "2", "--image-size", "32", "--batch-size", "8", "--workers", "0", "--threads", "1",
+        "--augment", "none", "--model-config", '{"backbone": "resnet18"}',
+    ]
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    history = json.loads((tmp_path / "ddp" / "history.json").read_text())
+    assert [row["epoch"] for row in history] == [1, 2]
+    assert (tmp_path / "ddp" / "best.pt").exists() and (tmp_path / "ddp" / "metrics.json").exists()
+
+
+def test_m4_training_masks_cover_the_lungs_of_a_lung_window_slice():
+    from inference.phantoms import make_ct_phantom
+    from inference.preprocessing import ct_to_uint8
+
+    hu, truth = make_ct_phantom(shape=(3, 128, 128), spacing=(5.0, 3.0, 3.0), seed=2)
+    mask = window_image_lung_mask(ct_to_uint8(hu[1]))
+    lungs = truth[1] > 0
+    overlap = (mask.astype(bool) & lungs).sum() / lungs.sum()
+    assert overlap > 0.9
+    assert mask[lungs].mean() > 0.9 and mask[~lungs].mean() < 0.5
