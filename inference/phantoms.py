@@ -410,7 +410,8 @@ def write_xray_dicom(
     ds.BodyPartExamined = "CHEST"
     ds.ViewPosition = "PA"
     ds.InstanceNumber = 1
-    ds.PatientOrientation = ["R", "F"]
+    # Rows run towards the patient's left, columns towards the feet: the PA view with the right lung on the image's left.
+    ds.PatientOrientation = ["L", "F"]
     if pixel_spacing is not None:
         ds.PixelSpacing = list(pixel_spacing)
     if imager_pixel_spacing is not None:
