@@ -48,6 +48,7 @@ from onnxruntime.quantization.shape_inference import quant_pre_process
 from PIL import Image as PILImage
 from torch import nn
 
+from inference.cam import normalise_cams
 from inference.manifest import ModelManifest, Threshold, file_sha256
 from inference.preprocessing import InputSpec, prepare_batch
 from inference.training.checkpoint import build_from_checkpoint, checkpoint_input_spec, load_checkpoint
@@ -81,6 +82,7 @@ class Int8Report:
     evaluation_images: int
     probability_max_abs_diff: float
     top1_agreement: float
+    cam_mean_abs_diff: float | None  # INT8 vs FP32 Grad-CAM as displayed: each map scaled to [0, 1]
     fp32_accuracy: float | None
     int8_accuracy: float | None
     fp32_ms_per_image: float
@@ -185,13 +187,13 @@ def _torch_run(model: nn.Module, feeds: Mapping[str, np.ndarray], dtype: torch.d
     return probabilities, cams
 
 
-def _normalised_cam_diff(cams: np.ndarray, reference: np.ndarray) -> float:
-    """Max |difference| after dividing each map by the reference map's max; maps under 1e-3 of the
+def _normalised_cam_errors(cams: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """|difference| after dividing each map by the reference map's max; maps under 1e-3 of the
     image's strongest map are measured on that scale instead (they show as blank either way)."""
     own = reference.max(axis=(2, 3), keepdims=True)
     strongest = own.max(axis=1, keepdims=True)
     scale = np.maximum(np.maximum(own, 1e-3 * strongest), 1e-12)
-    return float(np.max(np.abs(cams - reference) / scale))
+    return np.abs(cams - reference) / scale
 
 
 def verify_onnx(
@@ -212,8 +214,8 @@ def verify_onnx(
         "cam_tolerance": None,
     }
     if not segmentation:
-        figures["cam_max_abs_diff"] = _normalised_cam_diff(onnx_outputs[1].astype(np.float64), cams32)
-        figures["cam_float32_noise"] = _normalised_cam_diff(cams32, cams64)
+        figures["cam_max_abs_diff"] = float(_normalised_cam_errors(onnx_outputs[1].astype(np.float64), cams32).max())
+        figures["cam_float32_noise"] = float(_normalised_cam_errors(cams32, cams64).max())
         figures["cam_tolerance"] = max(CAM_TOLERANCE, NOISE_FACTOR * figures["cam_float32_noise"])
     problems = []
     if not probability_diff <= figures["probability_tolerance"]:
@@ -381,14 +383,19 @@ def _feeds_for(images: np.ndarray, uses_lung_mask: bool) -> dict[str, np.ndarray
 
 
 def _run_timed(session: onnxruntime.InferenceSession, images: np.ndarray, uses_lung_mask: bool, chunk: int = 8):
-    """(probabilities [N, K, ...], milliseconds per image) over ``images`` in small batches."""
+    """(probabilities [N, K, ...], cams or None, milliseconds per image) over ``images`` in small batches."""
     started = time.perf_counter()
-    logits = [
-        session.run(["logits"], _feeds_for(images[i : i + chunk], uses_lung_mask))[0]
-        for i in range(0, len(images), chunk)
-    ]
+    batches = range(0, len(images), chunk)
+    chunks = [session.run(None, _feeds_for(images[i : i + chunk], uses_lung_mask)) for i in batches]
     elapsed = time.perf_counter() - started
-    return _softmax(np.concatenate(logits).astype(np.float64)), 1000.0 * elapsed / len(images)
+    outputs = [np.concatenate(parts).astype(np.float64) for parts in zip(*chunks)]
+    cams = outputs[1] if len(outputs) > 1 else None
+    return _softmax(outputs[0]), cams, 1000.0 * elapsed / len(images)
+
+
+def _displayed_cam_difference(cams: np.ndarray, reference: np.ndarray) -> float:
+    """Mean |difference| of the maps as the viewer shows them (each divided by its own maximum)."""
+    return float(np.abs(normalise_cams(cams) - normalise_cams(reference)).mean())
 
 
 def quantize_int8(
@@ -409,14 +416,15 @@ def quantize_int8(
         op_types_to_quantize=sorted(set(QDQRegistry) - {"MatMul"}),
     )
     prepared.unlink()
-    fp32, fp32_ms = _run_timed(_session(fp32_path), calibration.evaluation, uses_lung_mask)
-    int8, int8_ms = _run_timed(_session(int8_path), calibration.evaluation, uses_lung_mask)
+    fp32, fp32_cams, fp32_ms = _run_timed(_session(fp32_path), calibration.evaluation, uses_lung_mask)
+    int8, int8_cams, int8_ms = _run_timed(_session(int8_path), calibration.evaluation, uses_lung_mask)
     labels = calibration.labels
     return {
         "calibration_images": len(calibration.calibration),
         "evaluation_images": len(calibration.evaluation),
         "probability_max_abs_diff": float(np.abs(fp32 - int8).max()),
         "top1_agreement": float((fp32.argmax(axis=1) == int8.argmax(axis=1)).mean()),
+        "cam_mean_abs_diff": None if fp32_cams is None else _displayed_cam_difference(int8_cams, fp32_cams),
         "fp32_accuracy": None if labels is None else float((fp32.argmax(axis=1) == labels).mean()),
         "int8_accuracy": None if labels is None else float((int8.argmax(axis=1) == labels).mean()),
         "fp32_ms_per_image": fp32_ms,
