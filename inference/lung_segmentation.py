@@ -283,14 +283,26 @@ def window_image_lung_mask(image: np.ndarray, min_fraction: float = 0.01) -> np.
     CT slice images (figures from papers, or exported slices) have no HU and no third dimension, and
     their lungs often run into the figure's edge, so the 3D rule "air touching the border is outside"
     does not apply. The mask is every region darker than -400 HU in the lung window holding at least
-    ``min_fraction`` of the figure (the image minus letterbox padding), closed (3 px) and hole-filled.
-    Training builds M4's masks for its slice images with the same rule (and must keep using this
-    function), so ``lunglens evaluate`` of M4 on slice images sees what training saw.
+    ``min_fraction`` of the figure (the image minus letterbox padding), except room air wrapping around
+    the body (a region touching all four edges of the figure), closed (3 px) and hole-filled. It is a
+    superset of the lungs where a crop shows room air in a corner; at M4's 7x7 pooling grid that still
+    weights the lungs. Training builds M4's masks for its slice images with this function, so
+    ``lunglens evaluate`` of M4 on slice images sees what training saw.
     """
     mask = np.zeros(image.shape, dtype=np.uint8)
     rows, cols = np.nonzero(image.any(axis=1))[0], np.nonzero(image.any(axis=0))[0]
     if not len(rows):
         return mask
+    box = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
+    figure = image[box]
+    dark = sitk.GetImageFromArray((figure < ct_to_uint8(np.array(AIR_BELOW_HU))).astype(np.uint8))
+    regions = _array(sitk.RelabelComponent(sitk.ConnectedComponent(dark), minimumObjectSize=int(min_fraction * figure.size)))
+    edges = (regions[0], regions[-1], regions[:, 0], regions[:, -1])
+    wrapping = set.intersection(*(set(np.unique(edge[edge > 0]).tolist()) for edge in edges))
+    kept = (regions > 0) & ~np.isin(regions, list(wrapping))
+    closed = sitk.BinaryMorphologicalClosing(sitk.GetImageFromArray(kept.astype(np.uint8)), [3, 3])
+    mask[box] = _array(sitk.BinaryFillhole(closed))
+    return mask
     box = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
     figure = image[box]
     dark = sitk.GetImageFromArray((figure < ct_to_uint8(np.array(AIR_BELOW_HU))).astype(np.uint8))

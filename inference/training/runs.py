@@ -10,7 +10,7 @@ import torch
 from inference.preprocessing import InputSpec
 from inference.training.augment import METHOD_AUGMENTATION, build_augmentation
 from inference.training.datasets import ClassificationDataset, MaskPairDataset, mask_pairs
-from inference.training.lung_masks import window_image_lung_mask
+from inference.lung_segmentation import window_image_lung_mask
 from inference.training.provenance import provenance
 from inference.training.splits import Split, list_class_folders, make_split
 from inference.training.train import CLASSIFIER_METHODS, ClassificationTask, Run, SegmentationTask, TrainConfig

@@ -17,7 +17,7 @@ from PIL import Image
 from inference.cli import main as lunglens
 from inference.preprocessing import InputSpec, prepare_batch
 from inference.training.datasets import ClassificationDataset, load_grey_uint8
-from inference.training.lung_masks import window_image_lung_mask
+from inference.lung_segmentation import window_image_lung_mask
 from inference.training.splits import LabelledImage, Split, list_class_folders, make_split, source_key
 from inference.training.train import TrainConfig, train
 from inference.training.runs import build_run
