@@ -466,7 +466,10 @@ def export_checkpoint(
         staging = Path(staging_name)
         onnx_path = staging / f"{model_id}.onnx"
         started = time.perf_counter()
-        export_onnx(model, example_feeds(spec, method, uses_lung_mask, count=1), onnx_path, segmentation)
+        try:
+            export_onnx(model, example_feeds(spec, method, uses_lung_mask, count=1), onnx_path, segmentation)
+        except Exception as exc:  # the exporter raises many types; all mean the same thing to the user
+            raise ExportError(f"torch could not export this {method} network to ONNX: {str(exc)[:300]}") from exc
         export_seconds = time.perf_counter() - started
         started = time.perf_counter()
         feeds = example_feeds(spec, method, uses_lung_mask, count=VERIFY_BATCH, seed=1)
@@ -480,7 +483,8 @@ def export_checkpoint(
             int8_card = {**int8_figures, "skipped_files": len(calibration.skipped)}
             _write_model_files(staging, int8_manifest, card_figures, int8_card)
         _write_model_files(staging, manifest, card_figures)
-        for staged in staging.iterdir():
+        # models first, manifests last: a registry scanning the folder never sees a manifest without its model
+        for staged in sorted(staging.iterdir(), key=lambda path: (path.suffix == ".json", path.name)):
             os.replace(staged, out_dir / staged.name)
     int8_report = None
     if int8_figures is not None:
@@ -507,7 +511,10 @@ def _export_int8(staging: Path, manifest: ModelManifest, calibration: Calibratio
     int8_id = f"{manifest.id}-int8"
     int8_path = staging / f"{int8_id}.onnx"
     started = time.perf_counter()
-    figures = quantize_int8(staging / f"{manifest.id}.onnx", int8_path, calibration, uses_lung_mask)
+    try:
+        figures = quantize_int8(staging / f"{manifest.id}.onnx", int8_path, calibration, uses_lung_mask)
+    except Exception as exc:  # onnxruntime.quantization raises many types; the FP32 model is not written either
+        raise ExportError(f"INT8 quantization failed: {str(exc)[:300]}") from exc
     figures["seconds"] = time.perf_counter() - started
     int8_manifest = replace(
         manifest,
