@@ -7,18 +7,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from inference.lung_segmentation import window_image_lung_mask
 from inference.preprocessing import InputSpec
 from inference.training.augment import METHOD_AUGMENTATION, build_augmentation
 from inference.training.datasets import ClassificationDataset, MaskPairDataset, mask_pairs
-from inference.lung_segmentation import window_image_lung_mask
+from inference.training.model_card import DATA_TERMS
 from inference.training.provenance import provenance
 from inference.training.splits import Split, list_class_folders, make_split
 from inference.training.train import CLASSIFIER_METHODS, ClassificationTask, Run, SegmentationTask, TrainConfig
-
-DATA_TERMS = {
-    "XR": "COVID-19 Radiography Database v4 (Chowdhury et al. 2020; Rahman et al. 2020), research use",
-    "CT": "UCSD-AI4H COVID-CT (Yang et al. 2020), image copyright with the source papers, research use",
-}
 
 
 def _augment(config: TrainConfig):
