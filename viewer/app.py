@@ -64,11 +64,18 @@ def run_viewer(
     layout: str | None = None,
     whole_window: bool = False,
     after_open=None,
+    analyze: bool = False,
+    compare: bool = False,
+    report: str | None = None,
 ) -> int:
     """Open ``path`` in the viewer; with ``screenshot`` render headless to that PNG and return.
 
     ``after_open(window)`` runs once the study has loaded (the demo adds its ground-truth mask there).
+    ``analyze`` runs the installed models once it has loaded; headless, the picture is then the whole
+    window (views with overlays, model panel, curves, verdict), in compare mode with ``compare``, and
+    ``report`` also exports the report there (with its view PNG and results JSON beside it).
     """
+    analyze = analyze or compare or report is not None
     ensure_display(headless=screenshot is not None)
     app = application()
     from viewer.main_window import MainWindow
@@ -82,21 +89,32 @@ def run_viewer(
         window.show()
         if after_open is not None:
             window.loadingFinished.connect(lambda: after_open(window))
+        if analyze:
+            window.loadingFinished.connect(lambda: _analyse_once(window, compare))
         if path:
             window.open_path(path)
         return app.exec()
     if os.environ.get("LUNGLENS_SETTINGS"):
         return _render(MainWindow(ViewerSettings(open_settings())), path, screenshot, preset, slice_number, layout,
-                       whole_window, after_open)
+                       whole_window, after_open, analyze, compare, report)
     # Headless renders start from the defaults and leave the user's settings (recent list...) alone.
     from PySide6.QtCore import QSettings
 
     with tempfile.TemporaryDirectory(prefix="lunglens-headless-") as scratch:
         settings = ViewerSettings(QSettings(str(Path(scratch) / "settings.ini"), QSettings.Format.IniFormat))
-        return _render(MainWindow(settings), path, screenshot, preset, slice_number, layout, whole_window, after_open)
+        return _render(MainWindow(settings), path, screenshot, preset, slice_number, layout, whole_window, after_open,
+                       analyze, compare, report)
 
 
-def _render(window, path, screenshot, preset, slice_number, layout, whole_window, after_open) -> int:
+def _analyse_once(window, compare: bool) -> None:
+    if window.image is not None and window.opinions.analysis is None and not window.opinions.running:
+        window.opinions.analyze()
+        if compare:
+            window.set_compare(True)
+
+
+def _render(window, path, screenshot, preset, slice_number, layout, whole_window, after_open, analyze=False,
+            compare=False, report=None) -> int:
     app = application()
     window.resize(1600, 1000)
     if layout:
@@ -117,6 +135,20 @@ def _render(window, path, screenshot, preset, slice_number, layout, whole_window
             window.apply_preset(preset_key(preset))
         if slice_number is not None:
             window.grid.active.set_slice(slice_number - 1)
+        if analyze:
+            if not window.opinions.analyze() or not window.opinions.wait_until_done():
+                print("lunglens view: the analysis did not finish in time", file=sys.stderr)
+                return 1
+            if window.opinions.analysis is None:
+                print(f"lunglens view: the analysis failed: {window.opinions.status}", file=sys.stderr)
+                return 1
+            print(window.opinions.status)
+            whole_window = True
+            if compare:
+                window.set_compare(True)
+            if report is not None:
+                files = window.opinions.export_report(report)
+                print(f"wrote {files.report}, {files.view.name}, {files.results.name}")
         app.processEvents()
         written = window.save_screenshot(Path(screenshot), whole_window=whole_window)
         print(f"wrote {written}")

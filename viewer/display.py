@@ -88,6 +88,26 @@ def quantised(values: np.ndarray) -> np.ndarray:
     return scaled.astype(np.uint8)
 
 
+def heatmap_steps(values: np.ndarray) -> np.ndarray:
+    """A heatmap slice as 0..255 steps: uint8 maps already are, float maps are quantised."""
+    return values if values.dtype == np.uint8 else quantised(values)
+
+
+def label_edges(labels: np.ndarray, width: int = 2) -> np.ndarray:
+    """A 2D label slice keeping only a ``width``-pixel band along each region's edge, 0 elsewhere.
+
+    Two pixels, because a slice is usually drawn at about one screen pixel per image pixel or less,
+    where a one-pixel line breaks up.
+    """
+    edge = np.zeros(labels.shape, dtype=bool)
+    for d in range(1, width + 1):
+        edge[d:] |= labels[d:] != labels[:-d]
+        edge[:-d] |= labels[:-d] != labels[d:]
+        edge[:, d:] |= labels[:, d:] != labels[:, :-d]
+        edge[:, :-d] |= labels[:, :-d] != labels[:, d:]
+    return np.where(edge, labels, 0).astype(np.uint8)
+
+
 def full_range_window(values: np.ndarray) -> Window:
     """The window spanning the data from its minimum to its maximum (preset 5)."""
     low, high = float(values.min()), float(values.max())

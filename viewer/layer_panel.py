@@ -50,6 +50,7 @@ class LayerRow(QFrame):
         self.colormap: QComboBox | None = None
         self.threshold: QSlider | None = None
         self.colour_buttons: dict[int, QPushButton] = {}
+        self.contour: QCheckBox | None = None
         if isinstance(layer, HeatmapLayer):
             self.colormap = QComboBox()
             self.colormap.addItems(COLORMAPS)
@@ -68,6 +69,10 @@ class LayerRow(QFrame):
                 swatches.addWidget(button)
             swatches.addStretch(1)
             box.addLayout(swatches)
+            self.contour = QCheckBox("Outline only")
+            self.contour.setToolTip("Draw only the edge of each region, so the tissue under the mask stays readable")
+            self.contour.toggled.connect(lambda on: self._update(contour=on))
+            box.addWidget(self.contour)
         self.show_layer(layer)
 
     @staticmethod
@@ -81,7 +86,7 @@ class LayerRow(QFrame):
 
     def show_layer(self, layer: Layer) -> None:
         self.name = layer.name
-        widgets = [self.visible, self.opacity, self.colormap, self.threshold, *self.colour_buttons.values()]
+        widgets = [self.visible, self.opacity, self.colormap, self.threshold, self.contour, *self.colour_buttons.values()]
         for widget in widgets:
             if widget is not None:
                 widget.blockSignals(True)
@@ -91,6 +96,7 @@ class LayerRow(QFrame):
             self.colormap.setCurrentText(layer.colormap)
             self.threshold.setValue(round(layer.threshold * 100))
         else:
+            self.contour.setChecked(layer.contour)
             for value, button in self.colour_buttons.items():
                 r, g, b = layer.colour(value)
                 text = "#000" if (r * 299 + g * 587 + b * 114) / 1000 > 128 else "#fff"

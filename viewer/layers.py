@@ -7,6 +7,7 @@ layer panel) only listens, so models, scripts and tests drive overlays with plai
     from viewer.layers import HeatmapLayer, LabelLayer
     window.layers.add(LabelLayer("lung mask", mask_uint8, label_names={1: "right lung", 2: "left lung"}))
     window.layers.add(HeatmapLayer("Grad-CAM M4 COVID", cam_float01, colormap="jet", threshold=0.3))
+    window.layers.add(HeatmapLayer("Grad-CAM M1 COVID", LazyMap(shape, compute_uint8)))  # built when first shown
     window.layers.update("lung mask", opacity=0.3, visible=False)
     window.layers.remove("lung mask")
 
@@ -17,6 +18,7 @@ exactly as they slice the image, so a mask lines up in axial, coronal and sagitt
 from __future__ import annotations
 
 import dataclasses
+import threading
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Callable, Iterator, Literal, Mapping
@@ -47,6 +49,7 @@ class LabelLayer:
     colours: RGB per label value; labels without an entry take ``LABEL_PALETTE``.
     label_names: what each value means, shown in the layer panel (e.g. 1 "right lung").
     opacity: 0..1 for the whole layer.
+    contour: draw only the edge of each region, so the tissue under a mask stays readable.
     """
 
     name: str
@@ -55,6 +58,7 @@ class LabelLayer:
     label_names: Mapping[int, str] = field(default_factory=dict)
     opacity: float = 0.4
     visible: bool = True
+    contour: bool = False
 
     def __post_init__(self) -> None:
         labels = np.asarray(self.labels)
@@ -79,16 +83,49 @@ class LabelLayer:
         return tuple(int(v) for v in np.flatnonzero(counts[1:]) + 1)
 
 
+class LazyMap:
+    """A heatmap computed the first time a view draws it, then kept: uint8 steps, 255 = 1.0.
+
+    Grad-CAM volumes of every class of every model would take gigabytes on a 500-slice study;
+    built on demand, only the maps someone looks at cost memory. ``compute`` may run on any thread
+    (a worker can build the maps shown by default before the GUI asks); it runs once.
+    """
+
+    def __init__(self, shape: tuple[int, ...], compute: Callable[[], np.ndarray]) -> None:
+        self._shape = tuple(shape)
+        self._compute: Callable[[], np.ndarray] | None = compute
+        self._array: np.ndarray | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self._shape
+
+    @property
+    def ready(self) -> bool:
+        return self._array is not None
+
+    def array(self) -> np.ndarray:
+        with self._lock:
+            if self._array is None:
+                array = _as_c_array(self._compute(), np.uint8)
+                if array.shape != self._shape:
+                    raise ValueError(f"lazy map computed shape {array.shape}, announced {self._shape}")
+                self._array, self._compute = array, None
+            return self._array
+
+
 @dataclass(frozen=True, eq=False)
 class HeatmapLayer:
-    """A float map in [0, 1] (a probability or a Grad-CAM) coloured by a colormap.
+    """A map in [0, 1] (a probability or a Grad-CAM) coloured by a colormap.
 
-    values: float32 shaped like the image; values outside [0, 1] are clipped when drawn.
+    values: shaped like the image; float (clipped to [0, 1] when drawn), or uint8 steps where
+    255 = 1.0 (a quarter of the memory, drawn without quantising), or a LazyMap of such steps.
     threshold: values below it are transparent, so a CAM does not tint the whole slice.
     """
 
     name: str
-    values: np.ndarray
+    values: np.ndarray | LazyMap
     colormap: str = "jet"
     opacity: float = 0.5
     threshold: float = 0.2
@@ -97,13 +134,19 @@ class HeatmapLayer:
     def __post_init__(self) -> None:
         if self.colormap not in COLORMAPS:
             raise ValueError(f"layer {self.name!r}: unknown colormap {self.colormap!r}; known: {', '.join(COLORMAPS)}")
-        object.__setattr__(self, "values", _as_c_array(self.values, np.float32))
+        if not isinstance(self.values, LazyMap):
+            dtype = np.uint8 if np.asarray(self.values).dtype == np.uint8 else np.float32
+            object.__setattr__(self, "values", _as_c_array(self.values, dtype))
         object.__setattr__(self, "opacity", _unit("opacity", self.opacity))
         object.__setattr__(self, "threshold", _unit("threshold", self.threshold))
 
     @property
     def shape(self) -> tuple[int, ...]:
         return self.values.shape
+
+    def volume(self) -> np.ndarray:
+        """The map as an array (float, or uint8 steps); a LazyMap is computed here on first use."""
+        return self.values.array() if isinstance(self.values, LazyMap) else self.values
 
 
 def _unit(what: str, value: float) -> float:

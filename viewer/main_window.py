@@ -9,6 +9,8 @@ Public API for other parts of the product (the model-opinions panels, scripts, t
     window.state                               # image, window/level, cursor shared by the panes
     window.grid.active                         # the active SliceView
     window.apply_preset(1); window.set_layout("2x2"); window.save_screenshot("out.png")
+    window.opinions.analyze(); window.opinions.wait_until_done()   # the models' opinions: viewer.opinions
+    window.set_compare(True)                   # the slice once per model, side by side
 """
 
 from __future__ import annotations
@@ -16,9 +18,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import QEventLoop, QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QActionGroup, QKeySequence
+from PySide6.QtGui import QAction, QActionGroup, QImage, QKeySequence
 from PySide6.QtWidgets import (
-    QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QProgressBar, QPushButton, QSpinBox, QVBoxLayout, QWidget,
+    QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QProgressBar, QPushButton, QSpinBox, QStackedWidget,
+    QVBoxLayout, QWidget,
 )
 
 from inference.study import CTVolume, Image, ScanResult, SkippedFile, XRayImage
@@ -29,6 +32,7 @@ from viewer.layer_panel import LayerPanel
 from viewer.layers import LayerList
 from viewer.loading import LoadedSeries, StudyLoadThread
 from viewer.mask_files import MaskFileError, read_mask_layer
+from viewer.opinions import Opinions
 from viewer.settings import ViewerSettings
 from viewer.shortcuts import SHORTCUTS
 from viewer.slice_view import SliceView
@@ -54,12 +58,18 @@ class MainWindow(QMainWindow):
         self.layers: LayerList = self.state.layers
         self.grid = ViewGrid(self.state)
         self.message_bar = MessageBar()
+        self.study_path: Path | None = None
+        self.opinions = Opinions(self)
+        self.compare = self.opinions.compare
+        self.views = QStackedWidget()  # the layout grid, or compare mode's one pane per model
+        self.views.addWidget(self.grid)
+        self.views.addWidget(self.compare)
         central = QWidget()
         box = QVBoxLayout(central)
         box.setContentsMargins(0, 0, 0, 0)
         box.setSpacing(0)
         box.addWidget(self.message_bar)
-        box.addWidget(self.grid, 1)
+        box.addWidget(self.views, 1)
         self.setCentralWidget(central)
 
         self.browser = StudyBrowser()
@@ -71,6 +81,16 @@ class MainWindow(QMainWindow):
         self.tabifyDockWidget(self.layer_dock, self.tag_dock)
         self.layer_dock.raise_()
         self.tag_dock.hide()
+        self.verdict_dock = self._dock("Verdict", self.opinions.card, Qt.DockWidgetArea.RightDockWidgetArea)
+        self.splitDockWidget(self.verdict_dock, self.layer_dock, Qt.Orientation.Vertical)
+        self.model_dock = self._dock("Models", self.opinions.panel, Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.curves_dock = self._dock("Per-slice probabilities", self.opinions.curves, Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.splitDockWidget(self.model_dock, self.curves_dock, Qt.Orientation.Horizontal)
+        # The image keeps most of the screen; the reading panels get a strip below and a column beside it.
+        self.resizeDocks([self.model_dock, self.curves_dock], [230, 230], Qt.Orientation.Vertical)
+        self.resizeDocks([self.model_dock, self.curves_dock], [640, 760], Qt.Orientation.Horizontal)
+        self.resizeDocks([self.verdict_dock, self.browser_dock], [380, 250], Qt.Orientation.Horizontal)
+        self.resizeDocks([self.verdict_dock, self.layer_dock], [420, 300], Qt.Orientation.Vertical)
 
         self.hover_label = QLabel("")
         self.progress = QProgressBar()
@@ -79,6 +99,8 @@ class MainWindow(QMainWindow):
         self.statusBar().addWidget(self.hover_label, 1)
         self.statusBar().addPermanentWidget(self.progress)
         self.statusBar().addPermanentWidget(self.cancel_button)
+        self.statusBar().addPermanentWidget(self.opinions.progress)
+        self.statusBar().addPermanentWidget(self.opinions.cancel_button)
         self.progress.hide()
         self.cancel_button.hide()
 
@@ -95,6 +117,8 @@ class MainWindow(QMainWindow):
 
         self.grid.hovered.connect(self._on_hover)
         self.grid.activePaneChanged.connect(self._on_active_pane)
+        self.compare.hovered.connect(self._on_hover)
+        self.compare.activePaneChanged.connect(self._on_active_pane)
         self.browser.seriesActivated.connect(self.show_series)
         self.state.cursorChanged.connect(self._update_tags)
         self.state.imageChanged.connect(self._update_tags)
@@ -127,6 +151,7 @@ class MainWindow(QMainWindow):
         self._clear_study()
         self.settings.add_recent(path)
         self.settings.last_folder = str(Path(path).parent if Path(path).is_file() else path)
+        self.study_path = Path(path)
         self.setWindowTitle(f"LungLens \u2014 {Path(path).name}")
         loader = StudyLoadThread(path, self)
 
@@ -152,6 +177,7 @@ class MainWindow(QMainWindow):
         """Show images already in memory (tests, scripts, other tools), the first one at once."""
         self.cancel_loading(wait=True)
         self._clear_study()
+        self.study_path = None
         for key, image in enumerate(images):
             self._on_series_loaded(LoadedSeries(key, None, image, thumbnail(image)))
         self.skipped = tuple(skipped)
@@ -195,11 +221,39 @@ class MainWindow(QMainWindow):
             )
         elif self.message_bar.level == "warning" and not self.skipped:
             self.message_bar.hide()
-        self.grid.active.graphics.setFocus()
+        self.active_pane.graphics.setFocus()
+        self.opinions.on_series_shown()
 
     @property
     def image(self) -> Image | None:
         return self.state.source.image if self.state.source is not None else None
+
+    @property
+    def showing_preview(self) -> bool:
+        """True while the quick look (one slice) stands in for a series that is still loading."""
+        return self._showing_preview
+
+    @property
+    def compare_mode(self) -> bool:
+        return self.views.currentWidget() is self.compare
+
+    @property
+    def active_pane(self) -> SliceView:
+        """The pane keys and tools act on: compare mode's active pane, else the layout's."""
+        if self.compare_mode and self.compare.active is not None:
+            return self.compare.active
+        return self.grid.active
+
+    def set_compare(self, on: bool) -> None:
+        """Compare mode: the current slice once per model, side by side, linked (viewer.compare_view)."""
+        if on:
+            self.views.setCurrentWidget(self.compare)
+            self.opinions.refresh_compare()
+        else:
+            self.views.setCurrentWidget(self.grid)
+            self.compare.set_models((), {}, {})
+        self.actions_by_command["compare"].setChecked(on)
+        self.active_pane.graphics.setFocus()
 
     def _clear_study(self) -> None:
         self.images.clear()
@@ -274,6 +328,8 @@ class MainWindow(QMainWindow):
     # --- commands ------------------------------------------------------------------------------
 
     def set_layout(self, name: str) -> None:
+        if self.compare_mode:
+            self.set_compare(False)
         self.grid.set_layout(name)
         self.settings.layout = name
         action = self.actions_by_command.get(f"layout_{name}")
@@ -303,11 +359,11 @@ class MainWindow(QMainWindow):
             return
         self.state.set_window(source.default_window)
         self.state.set_invert(source.default_invert)
-        for pane in self.grid.visible_panes():
+        for pane in (*self.grid.visible_panes(), *self.compare.visible_panes()):
             pane.fit()
 
     def set_tool(self, tool: str) -> None:
-        for pane in self.grid.panes.values():
+        for pane in (*self.grid.panes.values(), *self.compare.panes.values()):
             pane.set_tool(tool)
         action = self.actions_by_command.get(f"tool_{tool}")
         if action is not None:
@@ -316,12 +372,12 @@ class MainWindow(QMainWindow):
     def toggle_cine(self) -> None:
         if self.cine_timer.isActive():
             self.cine_timer.stop()
-        elif self.state.source is not None and self.grid.active.slice_count > 1:
+        elif self.state.source is not None and self.active_pane.slice_count > 1:
             self.cine_timer.start(int(1000 / self.fps.value()))
         self.actions_by_command["cine"].setChecked(self.cine_timer.isActive())
 
     def _cine_step(self) -> None:
-        pane = self.grid.active
+        pane = self.active_pane
         pane.set_slice((pane.slice_index + 1) % max(pane.slice_count, 1))
 
     def save_screenshot(self, path: str | Path, whole_window: bool = False) -> Path:
@@ -330,10 +386,14 @@ class MainWindow(QMainWindow):
         if path.suffix.lower() != ".png":
             path = path.with_suffix(".png")
         path.parent.mkdir(parents=True, exist_ok=True)
-        pixmap = (self if whole_window else self.grid).grab()
-        if not pixmap.save(str(path), "PNG"):
+        picture = self.grab().toImage() if whole_window else self.views_picture()
+        if not picture.save(str(path), "PNG"):
             raise OSError(f"could not write {path}")
         return path
+
+    def views_picture(self) -> QImage:
+        """The views as on screen (the layout grid, or the compare panes)."""
+        return self.views.currentWidget().grab().toImage()
 
     def load_mask_file(self, path: str | Path) -> bool:
         """Add a mask or heatmap file as a layer on the open image; a clear message when it does not fit."""
@@ -424,7 +484,7 @@ class MainWindow(QMainWindow):
         return dock
 
     def _build_actions(self) -> None:
-        active = lambda: self.grid.active  # noqa: E731 - the pane changes, so look it up at trigger time
+        active = lambda: self.active_pane  # noqa: E731 - the pane changes, so look it up at trigger time
         commands = {
             "open": lambda: self._ask_open(folder=False),
             "open_folder": lambda: self._ask_open(folder=True),
@@ -451,6 +511,9 @@ class MainWindow(QMainWindow):
             "tags": self._toggle_tags,
             "help": lambda: ShortcutsDialog(self).exec(),
             "default_tool": lambda: self.set_tool("wl"),
+            "analyze": self.opinions.analyze,
+            "compare": lambda: self.set_compare(not self.compare_mode),
+            "export_report": self.opinions.ask_export,
         }
         for name in LAYOUTS:
             commands[f"layout_{name}"] = lambda n=name: self.set_layout(n)
@@ -467,10 +530,10 @@ class MainWindow(QMainWindow):
             action.triggered.connect(lambda _checked=False, command=commands[item.command]: command())
             if item.command in _VIEW_ONLY_KEYS:
                 action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
-                self.grid.addAction(action)
+                self.views.addAction(action)
             else:
                 self.addAction(action)
-            if item.command.startswith("tool_") or item.command.startswith("layout_") or item.command in ("cine", "crosshair_lines"):
+            if item.command.startswith("tool_") or item.command.startswith("layout_") or item.command in ("cine", "crosshair_lines", "compare"):
                 action.setCheckable(True)
                 (tools if item.command.startswith("tool_") else layouts if item.command.startswith("layout_") else self).addAction(action)
             self.actions_by_command[item.command] = action
@@ -523,6 +586,21 @@ class MainWindow(QMainWindow):
         tools_menu.addSeparator()
         tools_menu.addActions([a["delete_measurement"], a["clear_measurements"], a["tags"]])
 
+        models_menu = menu.addMenu("&Models")
+        models_menu.addAction(a["analyze"])
+        cancel = models_menu.addAction("Cancel the analysis")
+        cancel.triggered.connect(self.opinions.cancel)
+        self.analyse_on_open_action = models_menu.addAction("Analyse on open")
+        self.analyse_on_open_action.setCheckable(True)
+        self.analyse_on_open_action.setChecked(self.settings.analyse_on_open)
+        self.analyse_on_open_action.setToolTip("Run the ticked models as soon as a series is shown")
+        self.analyse_on_open_action.toggled.connect(self._set_analyse_on_open)
+        models_menu.addSeparator()
+        models_menu.addActions([a["compare"], a["export_report"]])
+        models_menu.addSeparator()
+        for dock in (self.model_dock, self.curves_dock, self.verdict_dock):
+            models_menu.addAction(dock.toggleViewAction())
+
         help_menu = menu.addMenu("&Help")
         help_menu.addAction(a["help"])
         about = help_menu.addAction("About LungLens")
@@ -551,6 +629,10 @@ class MainWindow(QMainWindow):
         bar.addSeparator()
         bar.addAction(a["cine"])
         a["cine"].setIconText("Cine")
+        bar.addSeparator()
+        for command, label in (("analyze", "Analyse"), ("compare", "Compare"), ("export_report", "Export")):
+            bar.addAction(a[command])
+            a[command].setIconText(label)
         self.fps = QSpinBox()
         self.fps.setRange(1, 60)
         self.fps.setValue(int(self.settings.store.value("cine_fps", 10)))
@@ -560,6 +642,9 @@ class MainWindow(QMainWindow):
         bar.addWidget(self.fps)
         bar.addAction(a["help"])
         a["help"].setIconText("?")
+
+    def _set_analyse_on_open(self, on: bool) -> None:
+        self.settings.analyse_on_open = on
 
     def _on_fps(self, value: int) -> None:
         self.settings.store.setValue("cine_fps", value)
@@ -595,6 +680,7 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event) -> None:
         self.cancel_loading(wait=True)
+        self.opinions.shutdown()
         self.cine_timer.stop()
         self.settings.store.setValue("window/geometry", self.saveGeometry())
         self.settings.store.setValue("window/state", self.saveState())

@@ -21,12 +21,28 @@ def _qimage(pixels: np.ndarray, image_format: QImage.Format) -> QImage:
     return QImage(pixels.data, cols, rows, cols * 4, image_format)
 
 
+def blend(pixels: np.ndarray, overlays: Sequence[np.ndarray], opaque: bool = True) -> tuple[np.ndarray, QImage]:
+    """``pixels`` (RGB32, or premultiplied ARGB32) with ``overlays`` (premultiplied ARGB32, same shape)
+    drawn on in order: the new buffer and a QImage that borrows it (keep the buffer alive, or copy)."""
+    pixels = np.ascontiguousarray(pixels, dtype=np.uint32)
+    if overlays:
+        pixels = pixels.copy()
+    qimage = _qimage(pixels, QImage.Format.Format_RGB32 if opaque else QImage.Format.Format_ARGB32_Premultiplied)
+    if overlays:
+        painter = QPainter(qimage)
+        for overlay in overlays:
+            overlay = np.ascontiguousarray(overlay, dtype=np.uint32)
+            painter.drawImage(0, 0, _qimage(overlay, QImage.Format.Format_ARGB32_Premultiplied))
+        painter.end()
+    return pixels, qimage
+
+
 class RasterItem(QGraphicsItem):
     """Paints a (rows, cols) uint32 pixel buffer stretched over ``rect`` (scene units, e.g. mm)."""
 
     def __init__(self, opaque: bool) -> None:
         super().__init__()
-        self._format = QImage.Format.Format_RGB32 if opaque else QImage.Format.Format_ARGB32_Premultiplied
+        self._opaque = opaque
         self._pixels: np.ndarray | None = None
         self._qimage: QImage | None = None
         self._rect = QRectF()
@@ -34,16 +50,7 @@ class RasterItem(QGraphicsItem):
     def set_pixels(self, pixels: np.ndarray, rect: QRectF, overlays: Sequence[np.ndarray] = ()) -> None:
         """Show ``pixels`` (RGB32, or premultiplied ARGB32) with ``overlays`` (premultiplied ARGB32, same
         shape) blended on top in order; ``pixels`` itself is left untouched."""
-        pixels = np.ascontiguousarray(pixels, dtype=np.uint32)
-        if overlays:
-            pixels = pixels.copy()
-        qimage = _qimage(pixels, self._format)
-        if overlays:
-            painter = QPainter(qimage)
-            for overlay in overlays:
-                overlay = np.ascontiguousarray(overlay, dtype=np.uint32)
-                painter.drawImage(0, 0, _qimage(overlay, QImage.Format.Format_ARGB32_Premultiplied))
-            painter.end()
+        pixels, qimage = blend(pixels, overlays, self._opaque)
         self._pixels, self._qimage = pixels, qimage  # the QImage borrows the numpy buffer
         if rect != self._rect:
             self.prepareGeometryChange()

@@ -1,4 +1,5 @@
-"""Persistent viewer settings (last folder, recent studies, layout, window presets) in QSettings.
+"""Persistent viewer settings (last folder, recent studies, layout, window presets, model choices,
+export folder) in QSettings.
 
 ``LUNGLENS_SETTINGS`` may name an .ini file to use instead of the user's native store; tests and
 headless runs set it so they never touch a radiologist's own settings.
@@ -45,12 +46,15 @@ class ViewerSettings:
     def last_folder(self, folder: str) -> None:
         self.store.setValue("last_folder", folder)
 
-    @property
-    def recent(self) -> list[str]:
-        value = self.store.value("recent", [])
+    def _strings(self, key: str) -> list[str]:
+        value = self.store.value(key, [])
         if isinstance(value, str):  # QSettings returns a lone string for a one-item list in .ini files
             value = [value]
         return [str(v) for v in value or []]
+
+    @property
+    def recent(self) -> list[str]:
+        return self._strings("recent")
 
     def add_recent(self, path: str) -> None:
         paths = [path] + [p for p in self.recent if p != path]
@@ -66,6 +70,32 @@ class ViewerSettings:
     @layout.setter
     def layout(self, name: str) -> None:
         self.store.setValue("layout", name)
+
+    @property
+    def analyse_on_open(self) -> bool:
+        """Run the selected models as soon as a series is shown."""
+        return str(self.store.value("models/analyse_on_open", "false")).lower() in ("true", "1")
+
+    @analyse_on_open.setter
+    def analyse_on_open(self, on: bool) -> None:
+        self.store.setValue("models/analyse_on_open", bool(on))
+
+    @property
+    def skipped_models(self) -> frozenset[str]:
+        """Model ids the user unticked: the next analyses leave them out."""
+        return frozenset(self._strings("models/skipped"))
+
+    @skipped_models.setter
+    def skipped_models(self, ids: frozenset[str]) -> None:
+        self.store.setValue("models/skipped", sorted(ids))
+
+    @property
+    def export_folder(self) -> str:
+        return str(self.store.value("export_folder", "") or "")
+
+    @export_folder.setter
+    def export_folder(self, folder: str) -> None:
+        self.store.setValue("export_folder", folder)
 
     def preset(self, key: int) -> tuple[str, Window]:
         """Window preset on key 1-4 (name, window), as saved or the default."""

@@ -57,6 +57,9 @@ SHORTCUTS: tuple[Shortcut, ...] = (
     Shortcut("delete_measurement", ("Del", "Backspace"), "Delete the selected measurement", "Tools"),
     Shortcut("clear_measurements", ("Ctrl+Del",), "Delete every measurement", "Tools"),
     Shortcut("tags", ("T",), "DICOM tags of the current slice", "Panels"),
+    Shortcut("analyze", ("A", "Ctrl+R"), "Analyse the study with the ticked models (in the background)", "Models"),
+    Shortcut("compare", ("V",), "Compare mode: the slice once per model, side by side", "Models"),
+    Shortcut("export_report", ("Ctrl+E",), "Export a report (HTML/PDF), the view (PNG) and the results (JSON)", "Models"),
     Shortcut("help", ("F1", "?"), "This list", "Help"),
 )
 

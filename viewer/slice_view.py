@@ -22,7 +22,7 @@ from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtWidgets import QFrame, QLabel, QVBoxLayout, QWidget
 
 from inference.study import Window
-from viewer.display import grey_of, heatmap_table, label_table, quantised, windowed_rgb32
+from viewer.display import grey_of, heatmap_steps, heatmap_table, label_edges, label_table, windowed_rgb32
 from viewer.layers import HeatmapLayer, Layer, LayerEvent, LayerList
 from viewer.measure import distance, roi_mask, roi_stats
 from viewer.planes import MPR_PLANES, PROJECTION, Plane, edge_labels, mpr_plane, radiograph_edge_labels
@@ -144,6 +144,7 @@ class SliceView(QFrame):
         self.plane: Plane = PROJECTION
         self.layers = layers if layers is not None else state.layers
         self.tool = "wl"
+        self.caption = ""
         self.show_crosshair = True
         self.measurements: list[Measurement] = []
         self.selected: Measurement | None = None
@@ -265,6 +266,11 @@ class SliceView(QFrame):
         self.show_crosshair = visible
         self._update_crosshair()
 
+    def set_caption(self, html: str) -> None:
+        """Rich text under the pane's title, in place of the series description (e.g. a model's reading)."""
+        self.caption = html
+        self._update_text()
+
     def set_active(self, active: bool) -> None:
         colour = PLANE_COLOURS.get(self.plane_name, "#9aa4b1") if active else "#2a2f36"
         self.setStyleSheet(f"QFrame#pane {{ border: 1px solid {colour}; background: black; }}")
@@ -355,9 +361,11 @@ class SliceView(QFrame):
             table = heatmap_table(layer) if isinstance(layer, HeatmapLayer) else label_table(layer)
             self._layer_tables[layer.name] = table
         if isinstance(layer, HeatmapLayer):
-            steps = quantised(self.plane.view(layer.values)[self._shown_slice])
+            steps = heatmap_steps(self.plane.view(layer.volume())[self._shown_slice])
         else:
             steps = self.plane.view(layer.labels)[self._shown_slice]
+            if layer.contour:
+                steps = label_edges(steps)
         self._layer_pixels[layer.name] = table[steps]
 
     def _compose(self) -> None:
@@ -381,7 +389,7 @@ class SliceView(QFrame):
             image, info, window = source.image, source.image.info, self.state.window
             title = self.plane_name.upper() if source.is_ct else f"X-RAY ({image.photometric})"
             inverted = "  INV" if self.state.invert else ""
-            texts["tl"] = f"<b>{title}</b><br>{_escape(image.description)}"
+            texts["tl"] = f"<b>{title}</b><br>{self.caption or _escape(image.description)}"
             texts["tr"] = "<br>".join(_escape(t) for t in (info.patient_name, info.patient_id, info.study_date) if t)
             texts["bl"] = f"W {window.width:.0f}  L {window.level:.0f}{inverted}<br>Zoom {self.zoom_factor():.2f}x"
             texts["br"] = self._slice_text()

@@ -65,6 +65,14 @@ def private_settings(tmp_path_factory, monkeypatch) -> str:
     return path
 
 
+@pytest.fixture(autouse=True)
+def private_models_and_cache(tmp_path_factory, monkeypatch) -> None:
+    """No viewer test reads the user's models or writes the user's result cache (opening a study lists
+    the installed models; analysing one caches the results)."""
+    monkeypatch.setenv("LUNGLENS_MODEL_DIR", str(tmp_path_factory.mktemp("no-models")))
+    monkeypatch.setenv("LUNGLENS_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+
+
 @pytest.fixture
 def settings(private_settings):
     from viewer.settings import ViewerSettings

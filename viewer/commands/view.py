@@ -11,6 +11,14 @@ LAYOUT_CHOICES = ("1x1", "1x3", "2x2")
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("path", nargs="?", help="DICOM file or folder, PNG/JPEG X-ray, NIfTI/MHA/NRRD volume")
     add_view_options(parser)
+    parser.add_argument("--analyze", action="store_true",
+                        help="run the installed models once the study has loaded; with --screenshot the "
+                             "picture is the whole window (overlays, model panel, curves, verdict)")
+    parser.add_argument("--compare", action="store_true",
+                        help="compare mode: the slice once per model, side by side (implies --analyze)")
+    parser.add_argument("--report", metavar="OUT.html",
+                        help="with --screenshot: also export the report (.html or .pdf), its view PNG and the "
+                             "results JSON (implies --analyze; never inside the study folder)")
 
 
 def add_view_options(parser: argparse.ArgumentParser) -> None:
@@ -36,4 +44,8 @@ def run(args: argparse.Namespace) -> int:
     if args.screenshot and not args.path:
         print("lunglens view: --screenshot needs a PATH to open")
         return 2
-    return run_viewer(args.path, args.screenshot, args.preset, args.slice_number, args.layout, args.whole_window)
+    if args.report and not args.screenshot:
+        print("lunglens view: --report is for headless runs, with --screenshot; in the viewer use Models > Export")
+        return 2
+    return run_viewer(args.path, args.screenshot, args.preset, args.slice_number, args.layout, args.whole_window,
+                      analyze=args.analyze, compare=args.compare, report=args.report)

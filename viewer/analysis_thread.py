@@ -1,0 +1,117 @@
+"""Analysing the open study off the GUI thread: which models there are, then the pipeline part by part.
+
+The GUI only receives finished, immutable objects through queued signals: the model catalogue, the
+lung mask, each model's opinion (with its Grad-CAM maps, the default one already built here) and
+the StudyAnalysis. The pipeline checks cancel between batches (``inference.jobs.Job``); a cancelled
+thread sends nothing more, and a result that arrives for a study no longer open is dropped by the
+receiver.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+from PySide6.QtCore import QThread, Signal
+
+from inference.cache import ResultCache
+from inference.jobs import Cancelled
+from inference.pipelines.analysis import ModelChoice, analyze_study, choose_models
+from inference.pipelines.results import LungMask, ModelOpinion
+from inference.registry import ModelStatus, discover_models
+from inference.runtime import DeviceUnavailable
+from inference.study import Image
+from viewer.opinion_data import CamMaps, finding_class
+
+
+@dataclass(frozen=True)
+class ModelCatalogue:
+    """The installed models as seen for one modality.
+
+    ``candidates``: the classifiers that can run on it (an FP32 model with an INT8 twin is represented
+    by the twin); ``segmenter``: the lung-mask model, None for the classical method (CT) or no mask
+    (X-ray); ``skipped``: models the registry refused, with their reason in ``problem``.
+    """
+
+    modality: str
+    candidates: tuple[ModelStatus, ...]
+    segmenter: ModelStatus | None
+    skipped: tuple[ModelStatus, ...]
+    notes: tuple[str, ...] = ()
+
+    def choice(self, skip: frozenset[str] = frozenset()) -> ModelChoice:
+        """What to run: every candidate not in ``skip``, and the segmenter."""
+        return ModelChoice(tuple(m for m in self.candidates if m.id not in skip), self.segmenter, self.notes)
+
+
+def find_catalogue(modality: str, statuses: list[ModelStatus] | None = None) -> ModelCatalogue:
+    """The catalogue from the model directories (the registry hashes each .onnx once per file)."""
+    statuses = discover_models() if statuses is None else statuses
+    default = choose_models(statuses, modality)
+    skipped = tuple(
+        s for s in statuses if not s.usable and (s.manifest is None or s.manifest.modality == modality)
+    )
+    return ModelCatalogue(modality, default.classifiers, default.segmenter, skipped, default.warnings)
+
+
+@dataclass(frozen=True, eq=False)
+class OpinionReady:
+    """One model's opinion and its Grad-CAM maps on the image grid."""
+
+    opinion: ModelOpinion
+    cams: CamMaps
+
+
+class AnalysisThread(QThread):
+    """Runs ``analyze_study`` on ``image`` with every candidate model not in ``skip``."""
+
+    catalogued = Signal(object)  # ModelCatalogue
+    progress = Signal(float, str)  # fraction 0..1, stage
+    maskReady = Signal(object)  # LungMask
+    opinionReady = Signal(object)  # OpinionReady
+    analysed = Signal(object)  # StudyAnalysis
+    failed = Signal(str)
+
+    def __init__(self, image: Image, skip: frozenset[str] = frozenset(), device: str = "auto", parent=None) -> None:
+        super().__init__(parent)
+        self.image = image
+        self.skip = frozenset(skip)
+        self.device = device
+        self._cancel = threading.Event()
+        self.cancelled = False
+
+    def cancel(self) -> None:
+        self._cancel.set()
+
+    def run(self) -> None:
+        try:
+            catalogue = find_catalogue(self.image.modality.value)
+            self.catalogued.emit(catalogue)
+            analysis = analyze_study(
+                self.image,
+                catalogue.choice(self.skip),
+                self.device,
+                ResultCache(),
+                progress=lambda fraction, stage: self.progress.emit(float(fraction), str(stage)),
+                cancel=self._cancel,
+                on_result=self._on_result,
+            )
+        except Cancelled:
+            self.cancelled = True
+            return
+        except (LookupError, DeviceUnavailable) as exc:
+            self.failed.emit(str(exc))
+            return
+        except Exception as exc:  # never let a worker die silently: the window shows it
+            self.failed.emit(f"{type(exc).__name__}: {exc}")
+            return
+        self.analysed.emit(analysis)
+
+    def _on_result(self, part: LungMask | ModelOpinion) -> None:
+        if isinstance(part, LungMask):
+            self.maskReady.emit(part)
+            return
+        cams = CamMaps(part, self.image.shape)
+        cams.maps[finding_class(part)].array()  # the map shown by default: built here, not on the GUI thread
+        self.opinionReady.emit(OpinionReady(part, cams))
+

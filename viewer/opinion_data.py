@@ -1,0 +1,181 @@
+"""What the viewer derives from the models' opinions, Qt-free: overlay layers, the finding each model
+is read on, where models disagree along the series, and each model's key slice.
+
+Grad-CAM maps stay at the model's feature resolution in a ``ModelOpinion`` (a few KB per slice) and
+become image-sized layers only when drawn (``LazyMap``). Mapping a map onto a slice is bilinear
+resizing plus cropping (``inference.cam.cam_to_image``): linear and separable, so it equals
+``rows @ cam @ cols.T`` for two small matrices found once per model by feeding ``cam_to_image``
+one grid row (column) at a time. Measured here on a 300-slice 512 x 512 series with 7 x 7 maps:
+0.6 s for the volume in uint8 steps, against 1.3 s for 300 ``cam_on_slice`` calls plus quantising;
+tests check it against ``cam_on_slice`` step for step.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from inference.cam import cam_to_image
+from inference.pipelines.results import LungMask, ModelOpinion
+from viewer.display import quantised
+from viewer.layers import LUNG_LABEL_NAMES, HeatmapLayer, LabelLayer, LazyMap, Layer
+
+# Tableau 10: distinct on the dark viewer and on a white printed report alike.
+MODEL_COLOURS: tuple[str, ...] = (
+    "#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#b07aa1", "#76b7b2", "#edc948", "#ff9da7", "#9c755f", "#bab0ac",
+)
+CAM_COLORMAP = "jet"
+CAM_OPACITY = 0.45
+CAM_THRESHOLD = 0.25
+MASK_OPACITY = 0.8  # drawn as an outline (contour): the parenchyma and the Grad-CAM stay readable
+_CHUNK = 32  # slices mapped at once: bounds the float32 scratch to ~32 MB at 512 x 512
+
+
+def model_colour(index: int) -> str:
+    return MODEL_COLOURS[index % len(MODEL_COLOURS)]
+
+
+def finding_class(opinion: ModelOpinion) -> str:
+    """The class a model is read on: its positive finding (the class its operating threshold is
+    on), else its verdict's label, else its first class."""
+    verdict = opinion.verdict
+    for name in (verdict.positive_class, verdict.label):
+        if name in opinion.classes:
+            return name
+    return opinion.classes[0]
+
+
+def finding_probabilities(opinion: ModelOpinion) -> np.ndarray:
+    """(slices,) probability of the finding class per slice; NaN where the model did not look."""
+    return opinion.probabilities[:, opinion.classes.index(finding_class(opinion))].astype(np.float64)
+
+
+def disagreement(opinions: Sequence[ModelOpinion]) -> np.ndarray:
+    """(slices,) True where, among the models with an operating threshold that analysed the slice,
+    one reads it at or above its threshold and another below."""
+    voters = [o for o in opinions if o.verdict.threshold is not None]
+    if len(voters) < 2:
+        return np.zeros(len(opinions[0].probabilities) if opinions else 0, dtype=bool)
+    above = np.stack([finding_probabilities(o) >= o.verdict.threshold for o in voters])
+    looked = np.stack([o.analysed for o in voters])
+    any_above = (above & looked).any(axis=0)
+    any_below = (~above & looked).any(axis=0)
+    return any_above & any_below
+
+
+def runs(flags: np.ndarray) -> list[tuple[int, int]]:
+    """Contiguous runs of True as (first, last + 1) index pairs."""
+    padded = np.concatenate([[False], np.asarray(flags, dtype=bool), [False]])
+    edges = np.flatnonzero(padded[1:] != padded[:-1])
+    return [(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2])]
+
+
+def key_slice(opinion: ModelOpinion) -> int | None:
+    """The slice a model is most sure of its finding on (the verdict's peak), None if it looked at none."""
+    if opinion.verdict.peak_slice is not None:
+        return int(opinion.verdict.peak_slice)
+    values = finding_probabilities(opinion)
+    return None if np.isnan(values).all() else int(np.nanargmax(values))
+
+
+def lung_mask_layer_name(mask: LungMask) -> str:
+    return f"lung mask ({mask.model_id or mask.source})"
+
+
+def lung_mask_layer(mask: LungMask) -> LabelLayer:
+    """Right lung (label 1) and left lung (label 2) outlined in the palette's two colours."""
+    return LabelLayer(lung_mask_layer_name(mask), mask.labels, label_names=LUNG_LABEL_NAMES, opacity=MASK_OPACITY,
+                      contour=True)
+
+
+def cam_layer_name(model_id: str, cls: str) -> str:
+    return f"Grad-CAM {model_id}: {cls}"
+
+
+def _axis_operators(opinion: ModelOpinion) -> tuple[np.ndarray, np.ndarray]:
+    """(H, h) and (W, w) float32 matrices with ``cam_on_slice`` == ``rows @ cam @ cols.T``."""
+    h, w = opinion.cams.shape[-2:]
+    height, width = opinion.image_shape
+
+    def probe(axis: int, index: int) -> np.ndarray:
+        grid = np.zeros((h, w), dtype=np.float32)
+        if axis == 0:
+            grid[index, :] = 1.0
+        else:
+            grid[:, index] = 1.0
+        # A constant along the other axis stays 1 through bilinear resizing, so the mean recovers the column.
+        return cam_to_image(grid, opinion.image_shape, opinion.input_size, opinion.resize).mean(axis=1 - axis)
+
+    rows = np.stack([probe(0, i) for i in range(h)], axis=1) if h else np.zeros((height, 0), np.float32)
+    cols = np.stack([probe(1, j) for j in range(w)], axis=1) if w else np.zeros((width, 0), np.float32)
+    return rows.astype(np.float32), cols.astype(np.float32)
+
+
+class CamMaps:
+    """The Grad-CAMs of one opinion on the image grid, one LazyMap (uint8, 255 = 1.0) per class.
+
+    ``shape`` is the open image's: (slices, H, W) for CT, (H, W) for an X-ray.
+    """
+
+    def __init__(self, opinion: ModelOpinion, shape: tuple[int, ...]) -> None:
+        if tuple(shape[-2:]) != tuple(opinion.image_shape):
+            raise ValueError(f"model {opinion.model_id} mapped slices of {opinion.image_shape}, the image is {shape}")
+        self.opinion = opinion
+        self.shape = tuple(shape)
+        self._operators: tuple[np.ndarray, np.ndarray] | None = None
+        self.maps: dict[str, LazyMap] = {
+            cls: LazyMap(self.shape, lambda k=k: self._steps(k)) for k, cls in enumerate(opinion.classes)
+        }
+
+    def _steps(self, k: int) -> np.ndarray:
+        if self._operators is None:
+            self._operators = _axis_operators(self.opinion)
+        rows, cols = self._operators
+        out = np.zeros((len(self.opinion.probabilities), *self.opinion.image_shape), dtype=np.uint8)
+        analysed = np.flatnonzero(self.opinion.analysed)
+        h = rows.shape[1]
+        for start in range(0, len(analysed), _CHUNK):
+            index = analysed[start : start + _CHUNK]
+            right = self.opinion.cams[index, k].astype(np.float32) @ cols.T  # (n, h, W)
+            # One (H, h) x (h, n * W) product instead of n small ones: a single BLAS call.
+            maps = rows @ right.transpose(1, 0, 2).reshape(h, -1)
+            out[index] = quantised(maps).reshape(len(rows), len(index), -1).transpose(1, 0, 2)
+        return out[0] if len(self.shape) == 2 else out
+
+    def layers(self, visible_class: str | None) -> list[HeatmapLayer]:
+        """One heatmap layer per class; only ``visible_class`` (if any) starts visible."""
+        return [
+            HeatmapLayer(
+                cam_layer_name(self.opinion.model_id, cls),
+                lazy,
+                colormap=CAM_COLORMAP,
+                opacity=CAM_OPACITY,
+                threshold=CAM_THRESHOLD,
+                visible=cls == visible_class,
+            )
+            for cls, lazy in self.maps.items()
+        ]
+
+
+@dataclass(frozen=True)
+class CamKey:
+    """Which model and class a Grad-CAM layer shows."""
+
+    model_id: str
+    cls: str
+
+
+def compare_layers(layers: Iterable[Layer], cam_keys: dict[str, CamKey], model_id: str, cls: str) -> list[Layer]:
+    """A compare pane's layers: the shared overlays as they are in the main list, no other model's
+    Grad-CAM, and this model's map of ``cls`` shown (in the style the main list gives it)."""
+    chosen = []
+    for layer in layers:
+        key = cam_keys.get(layer.name)
+        if key is None:
+            chosen.append(layer)
+        elif key == CamKey(model_id, cls):
+            chosen.append(layer if layer.visible else dataclasses.replace(layer, visible=True))
+    return chosen

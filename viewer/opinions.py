@@ -1,0 +1,362 @@
+"""The models' opinions on the open study, in the viewer: running the analysis and showing what it finds.
+
+One object per main window ties the analysis thread to what the reader sees, as results arrive:
+
+- the lung mask (right and left lung in two colours) and a Grad-CAM layer per model and class in
+  the layer list; only the selected model's finding map starts visible;
+- the model panel (what runs, where, and what each model says), the per-slice curves, the verdict
+  card and, in compare mode, one pane per model;
+- the report export.
+
+A new image (another series, another study) cancels a running analysis and clears its results;
+results of a cancelled or superseded run are dropped on arrival, never shown on the wrong image.
+
+    window.opinions.analyze()                 # the ticked models, in the background
+    window.opinions.wait_until_done()         # headless runs and tests
+    window.opinions.analysis                  # StudyAnalysis once done, else None
+    window.opinions.select_model("m4-ct")     # its Grad-CAM becomes the visible one
+    window.opinions.export_report("~/report.html")
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QEventLoop, QObject, QStandardPaths, QTimer, Signal
+from PySide6.QtWidgets import QFileDialog, QProgressBar, QPushButton
+
+from inference.pipelines.results import LungMask, ModelOpinion, StudyAnalysis
+from viewer.analysis_thread import AnalysisThread, ModelCatalogue, OpinionReady, find_catalogue
+from viewer.compare_view import CompareView
+from viewer.curves import ProbabilityCurves
+from viewer.layers import LayerEvent
+from viewer.model_panel import ModelPanel
+from viewer.opinion_data import CamKey, compare_layers, finding_class, lung_mask_layer, model_colour
+from viewer.report import ExportError, ReportFiles, export_report
+from viewer.tasks import run_in_background
+from viewer.verdict_card import VerdictCard
+
+if TYPE_CHECKING:
+    from viewer.main_window import MainWindow
+
+
+class Opinions(QObject):
+    started = Signal()
+    finished = Signal()  # the analysis ended: done, failed or cancelled
+
+    def __init__(self, window: "MainWindow") -> None:
+        super().__init__(window)
+        self.window = window
+        self.state = window.state
+        self.layers = window.layers
+        self.settings = window.settings
+        self.panel = ModelPanel()
+        self.curves = ProbabilityCurves()
+        self.card = VerdictCard()
+        self.compare = CompareView(window.state)
+        self.progress = QProgressBar()
+        self.progress.setMaximumWidth(260)
+        self.progress.setRange(0, 1000)
+        self.cancel_button = QPushButton("Cancel analysis")
+        self.progress.hide()
+        self.cancel_button.hide()
+
+        self.worker: AnalysisThread | None = None
+        self._workers: set[AnalysisThread] = set()
+        self.catalogue: ModelCatalogue | None = None
+        self.colours: dict[str, str] = {}
+        self.mask: LungMask | None = None
+        self.results: dict[str, OpinionReady] = {}
+        self.analysis: StudyAnalysis | None = None
+        self.status = ""
+        self.selected: str | None = None
+        self.cam_keys: dict[str, CamKey] = {}
+        self.mask_layer: str | None = None
+
+        self.cancel_button.clicked.connect(self.cancel)
+        self.panel.modelSelected.connect(self.select_model)
+        self.panel.skipChanged.connect(self._on_skip_changed)
+        self.curves.sliceClicked.connect(self.show_slice)
+        self.state.imageChanged.connect(self._on_image)
+        self.state.cursorChanged.connect(self._on_cursor)
+        disconnect = self.layers.connect(self._on_layer_event)
+        self.destroyed.connect(lambda *_: disconnect())
+
+    # --- running -------------------------------------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        return self.worker is not None
+
+    @property
+    def opinions(self) -> list[ModelOpinion]:
+        """The opinions so far, in the catalogue's order (stable colours and rows)."""
+        order = [m.id for m in self.catalogue.candidates] if self.catalogue else []
+        ranked = sorted(self.results, key=lambda i: order.index(i) if i in order else len(order))
+        return [self.results[i].opinion for i in ranked]
+
+    def analyze(self) -> bool:
+        """Analyse the open series with the ticked models in the background; False if there is nothing to analyse."""
+        image = self.window.image
+        if image is None or self.window.showing_preview:
+            self.window.message_bar.show_message("Open a series before analysing it.", "error")
+            return False
+        self.cancel()
+        self._clear_results()
+        thread = AnalysisThread(image, self.settings.skipped_models, parent=self)
+
+        def current(slot):
+            return lambda *args: slot(*args) if thread is self.worker else None
+
+        thread.catalogued.connect(current(self._on_catalogue))
+        thread.progress.connect(current(self._on_progress))
+        thread.maskReady.connect(current(self._on_mask))
+        thread.opinionReady.connect(current(self._on_opinion))
+        thread.analysed.connect(current(self._on_analysed))
+        thread.failed.connect(current(self._on_failed))
+        thread.finished.connect(lambda: self._on_thread_finished(thread))
+        self.worker = thread
+        self._workers.add(thread)
+        self.progress.setValue(0)
+        self.progress.setFormat("Analysing %p%")
+        self.progress.show()
+        self.cancel_button.show()
+        self._set_status("Analysing\u2026")
+        self.started.emit()
+        thread.start()
+        return True
+
+    def cancel(self) -> None:
+        """Stop the running analysis; what already arrived stays on screen."""
+        thread = self.worker
+        if thread is None:
+            return
+        thread.cancel()
+        self.worker = None
+        self.progress.hide()
+        self.cancel_button.hide()
+        done = len(self.results)
+        self._set_status(f"Analysis cancelled; {done} model opinion(s) had arrived.")
+        self.finished.emit()
+
+    def shutdown(self) -> None:
+        """Cancel and wait for every analysis thread (the window is closing)."""
+        self.cancel()
+        for thread in list(self._workers):
+            thread.cancel()
+            thread.wait()
+
+    def wait_until_done(self, timeout_s: float = 600.0) -> bool:
+        """Process events until the analysis ends (headless runs); False on timeout."""
+        if not self.running:
+            return True
+        loop = QEventLoop()
+        self.finished.connect(loop.quit)
+        QTimer.singleShot(int(timeout_s * 1000), loop.quit)
+        loop.exec()
+        self.finished.disconnect(loop.quit)
+        return not self.running
+
+    def _on_thread_finished(self, thread: AnalysisThread) -> None:
+        self._workers.discard(thread)
+        thread.deleteLater()
+        if thread is self.worker:
+            self.worker = None
+            self.progress.hide()
+            self.cancel_button.hide()
+            self.finished.emit()
+
+    def _on_progress(self, fraction: float, stage: str) -> None:
+        self.progress.setValue(round(fraction * 1000))
+        self.progress.setFormat(f"{stage[:40]} %p%")
+
+    # --- results -------------------------------------------------------------------------------
+
+    def _on_catalogue(self, catalogue: ModelCatalogue) -> None:
+        self.catalogue = catalogue
+        self.colours = {m.id: model_colour(i) for i, m in enumerate(catalogue.candidates)}
+        skip = self.settings.skipped_models
+        self.panel.set_catalogue(catalogue, skip, self.colours)
+        for model in catalogue.choice(skip).classifiers:
+            self.panel.set_status(model.id, "queued\u2026")
+        if self.selected is None or self.selected in skip:
+            running = catalogue.choice(skip).classifiers
+            self.selected = running[0].id if running else None
+
+    def _on_mask(self, mask: LungMask) -> None:
+        self.mask = mask
+        layer = lung_mask_layer(mask)
+        if layer.name in self.layers:
+            self.layers.remove(layer.name)
+        self.layers.add(layer)
+        self.mask_layer = layer.name
+
+    def _on_opinion(self, ready: OpinionReady) -> None:
+        opinion = ready.opinion
+        self.results[opinion.model_id] = ready
+        shown = finding_class(opinion) if opinion.model_id == self.selected else None
+        for layer in ready.cams.layers(shown):
+            if layer.name in self.layers:
+                self.layers.remove(layer.name)
+            self.cam_keys[layer.name] = CamKey(opinion.model_id, layer.name.rsplit(": ", 1)[1])
+            self.layers.add(layer)
+        self.panel.set_opinion(opinion)
+        if opinion.model_id == self.selected:
+            self.panel.select_model(opinion.model_id)
+        self._refresh_views()
+
+    def _on_analysed(self, analysis: StudyAnalysis) -> None:
+        self.analysis = analysis
+        ran = {o.model_id for o in analysis.opinions}
+        chosen = self.catalogue.choice(self.settings.skipped_models).classifiers if self.catalogue else ()
+        for model in chosen:
+            if model.id not in ran:
+                reasons = [w for w in analysis.warnings if w.startswith(f"model {model.id}")]
+                self.panel.set_status(model.id, f"no opinion: {reasons[0] if reasons else 'the model did not run'}")
+        consensus = analysis.consensus
+        summary = f"consensus {consensus.label} ({consensus.positive_votes} of {consensus.voters} positive)" if consensus and consensus.voters else f"{len(analysis.opinions)} model opinion(s)"
+        self._set_status(f"Analysed: {summary}.")
+        self.window.statusBar().showMessage(f"Analysis done: {summary}", 8000)
+
+    def _on_failed(self, message: str) -> None:
+        self._set_status(f"Analysis failed: {message}")
+        self.window.message_bar.show_message(f"The analysis failed: {message}", "error")
+
+    def _set_status(self, status: str) -> None:
+        self.status = status
+        source = self.state.source
+        slices = source.shape[0] if source is not None and source.is_ct else 1
+        self.card.show_results(self.opinions, self.colours, slices, self.analysis, status)
+
+    def _refresh_views(self) -> None:
+        opinions = self.opinions
+        self.curves.show_opinions(opinions, self.colours)
+        self._set_status(self.status)
+        self.refresh_compare()
+
+    # --- what is shown -------------------------------------------------------------------------
+
+    def select_model(self, model_id: str) -> None:
+        """Show this model's finding map (and any other class of it already shown); hide other models' maps."""
+        self.selected = model_id
+        opinion = self.results[model_id].opinion if model_id in self.results else None
+        wanted = CamKey(model_id, finding_class(opinion)) if opinion is not None else None
+        for name, key in self.cam_keys.items():
+            if name not in self.layers:
+                continue
+            visible = self.layers[name].visible
+            show = key == wanted or (key.model_id == model_id and visible)
+            if show != visible:
+                self.layers.update(name, visible=show)
+        self.panel.select_model(model_id)
+
+    def show_slice(self, index: int) -> None:
+        """Move the viewer to array slice ``index`` (a click on the curves)."""
+        if self.state.source is not None and self.state.source.is_ct:
+            _, row, col = self.state.cursor
+            self.state.set_cursor((index, row, col))
+
+    def compare_panes_layers(self) -> dict[str, list]:
+        return {
+            o.model_id: compare_layers(self.layers, self.cam_keys, o.model_id, finding_class(o)) for o in self.opinions
+        }
+
+    def refresh_compare(self) -> None:
+        if self.window.compare_mode:
+            self.compare.set_models(self.opinions, self.colours, self.compare_panes_layers())
+
+    def _on_layer_event(self, event: LayerEvent) -> None:
+        if self.window.compare_mode and self.compare.panes:
+            self.compare.set_layers(self.compare_panes_layers())
+
+    def _on_cursor(self) -> None:
+        source = self.state.source
+        if source is not None and source.is_ct:
+            self.curves.set_current(self.state.cursor[0])
+
+    def _on_skip_changed(self, skip: frozenset[str]) -> None:
+        self.settings.skipped_models = skip
+
+    # --- a new image ---------------------------------------------------------------------------
+
+    def _on_image(self) -> None:
+        """Everything shown belonged to the previous image: cancel, clear, and list the models for this one."""
+        self.cancel()
+        self._clear_results()
+        self.catalogue = None
+        source = self.state.source
+        self.curves.reset(0 if source is None else (source.shape[0] if source.is_ct else 1))
+        self._on_cursor()
+        if source is None:
+            self.panel.clear("Open a study to see the models that can read it.")
+            self._set_status("Not analysed yet: Models > Analyse (A).")
+            return
+        self._set_status("Not analysed yet: Models > Analyse (A), or tick Models > Analyse on open.")
+        image = source.image
+        modality = image.modality.value
+        run_in_background(lambda: find_catalogue(modality), lambda catalogue: self._on_found(image, catalogue), self,
+                          lambda message: self.panel.clear(f"Could not list the models: {message}"))
+
+    def _on_found(self, image, catalogue: ModelCatalogue) -> None:
+        if self.window.image is image and self.catalogue is None:
+            self._on_catalogue(catalogue)
+
+    def on_series_shown(self) -> None:
+        """A series is on screen (not the quick look while loading): analyse it if the reader asked for that."""
+        if self.settings.analyse_on_open:
+            self.analyze()
+
+    def _clear_results(self) -> None:
+        for name in [*self.cam_keys, *([self.mask_layer] if self.mask_layer else [])]:
+            if name in self.layers:
+                self.layers.remove(name)
+        self.cam_keys.clear()
+        self.mask_layer, self.mask, self.analysis = None, None, None
+        self.results.clear()
+        self.curves.show_opinions([], {})
+        self.compare.set_models((), {}, {})
+
+    # --- export --------------------------------------------------------------------------------
+
+    def default_export_folder(self) -> Path:
+        folder = self.settings.export_folder
+        if folder and Path(folder).is_dir():
+            return Path(folder)
+        documents = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.DocumentsLocation)
+        return Path(documents) if documents and Path(documents).is_dir() else Path.home()
+
+    def export_report(self, path: str | Path) -> ReportFiles:
+        """Report + view PNG + results JSON (see viewer.report); ExportError when it may not go there."""
+        if self.analysis is None or self.window.image is None:
+            raise ExportError("Analyse the study before exporting a report.")
+        files = export_report(
+            Path(path).expanduser(),
+            self.window.image,
+            self.analysis,
+            self.opinions,
+            {model_id: ready.cams for model_id, ready in self.results.items()},
+            self.colours,
+            self.window.views_picture(),
+            self.window.study_path,
+        )
+        self.settings.export_folder = str(files.report.parent)
+        return files
+
+    def ask_export(self) -> None:
+        if self.analysis is None:
+            self.window.message_bar.show_message("Analyse the study (A) before exporting a report.", "warning")
+            return
+        start = str(self.default_export_folder() / f"lunglens-report-{datetime.now():%Y%m%d-%H%M}.html")
+        path, _ = QFileDialog.getSaveFileName(self.window, "Export a report", start,
+                                              "HTML report (*.html);;PDF report (*.pdf)")
+        if not path:
+            return
+        try:
+            files = self.export_report(path)
+        except (ExportError, OSError) as exc:
+            self.window.message_bar.show_message(str(exc), "error")
+            return
+        self.window.message_bar.show_message(
+            f"Exported {files.report.name}, {files.view.name} and {files.results.name} to {files.report.parent}", "info")

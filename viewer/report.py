@@ -1,0 +1,315 @@
+"""Exporting an analysis: a report (HTML or PDF), the current view (PNG) and the results (JSON).
+
+For a report saved as ``NAME.html`` (or ``NAME.pdf``) three files are written side by side:
+
+- ``NAME.html`` / ``NAME.pdf``: study summary, models and versions, verdicts and consensus, the
+  per-slice curves, each model's key slice (its most confident slice) without and with its Grad-CAM,
+  lung quantification, input warnings, and the rules behind the numbers. The HTML is one file with
+  the pictures embedded; the PDF is the same document printed by Qt.
+- ``NAME-view.png``: the views as they are on screen.
+- ``NAME-analysis.json``: ``StudyAnalysis.to_json`` (what ``lunglens analyze --json`` prints).
+
+The patient's name, ID and study date appear in the report only, as the viewer shows them; the JSON
+carries no patient identity. Nothing is ever written inside the study's folder, and every file is
+written to a temporary name and renamed, so an interrupted export leaves no half file.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import json
+import os
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QMarginsF, QRectF, QUrl
+from PySide6.QtGui import QColor, QImage, QPageLayout, QPageSize, QPainter, QPdfWriter, QTextDocument
+
+from inference import __version__
+from inference.commands.analyze import study_root
+from inference.manifest import INTENDED_USE
+from inference.pipelines.results import PER_SLICE_RULE, ModelOpinion, StudyAnalysis
+from inference.preprocessing import PREPROCESSING_VERSION
+from inference.study import WINDOW_PRESETS, CTVolume, Image
+from inference.verdict import CONSENSUS_RULE, VERDICT_RULE
+from viewer.curves import ProbabilityCurves
+from viewer.display import heatmap_table, windowed_rgb32
+from viewer.layers import HeatmapLayer
+from viewer.opinion_data import CAM_COLORMAP, CAM_THRESHOLD, CamMaps, finding_class, finding_probabilities, key_slice
+from viewer.raster import blend
+from viewer.summary_html import (
+    consensus_line, esc, lung_block, mask_source, number, verdict_table, warnings_block,
+)
+
+REPORT_SUFFIXES = (".html", ".pdf")
+KEY_SLICE_SIDE = 384  # px per panel in the report
+CURVES_SIZE = (960, 300)
+_CSS = """
+body { font-family: sans-serif; font-size: 10pt; color: #202020; max-width: 980px; margin: 16px auto; }
+h1 { font-size: 16pt; margin-bottom: 2px; } h2 { font-size: 12pt; margin-top: 18px; border-bottom: 1px solid #ccc; }
+th { text-align: left; background: #f0f0f0; } td, th { padding: 3px 8px 3px 0; vertical-align: top; }
+.banner { background: #fdf1d6; color: #5a4000; padding: 6px; font-weight: bold; }
+.muted { color: #6b737d; }
+"""
+
+
+class ExportError(ValueError):
+    """The export cannot go where asked; the message says why."""
+
+
+@dataclass(frozen=True)
+class ReportFiles:
+    report: Path
+    view: Path
+    results: Path
+
+
+def study_folders(image: Image, opened: str | Path | None) -> set[Path]:
+    """The folders the open study lives in: where it was opened from and where its files are."""
+    files = list(getattr(image, "source_files", ()) or ())
+    if getattr(image, "source_file", ""):
+        files.append(image.source_file)
+    folders = {Path(f).resolve().parent for f in files}
+    if opened is not None:
+        folders.add(study_root(Path(opened)))
+    return folders
+
+
+def check_destination(path: Path, folders: set[Path]) -> Path:
+    """``path`` with a report suffix, refused (ExportError) inside the study's folders."""
+    path = Path(path)
+    if path.suffix.lower() not in REPORT_SUFFIXES:
+        path = path.with_name(path.name + ".html")
+    target = path.resolve().parent
+    for folder in folders:
+        if target.is_relative_to(folder):
+            raise ExportError(f"{target} is inside the study folder {folder}; LungLens never writes into a study. "
+                              "Choose another folder.")
+    return path
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    """Through a temporary name in the same folder (created with the user's usual permissions), then renamed."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".tmp-{uuid.uuid4().hex}{path.suffix}")
+    try:
+        with open(tmp, "xb") as out:
+            out.write(data)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def png_bytes(image: QImage) -> bytes:
+    data = QByteArray()
+    buffer = QBuffer(data)
+    buffer.open(QIODevice.OpenModeFlag.WriteOnly)
+    if not image.save(buffer, "PNG"):
+        raise OSError("could not encode a PNG picture")
+    buffer.close()
+    return bytes(data.data())
+
+
+# --- pictures ----------------------------------------------------------------------------------
+
+
+def _slice_of(image: Image, index: int) -> tuple[np.ndarray, np.ndarray, bool, tuple[float, float]]:
+    """(values, RGB32 picture, is CT, (row, column) spacing) of the slice a model read."""
+    if isinstance(image, CTVolume):
+        values = image.hu[index]
+        return values, windowed_rgb32(values, WINDOW_PRESETS["lung"]), True, (image.spacing[1], image.spacing[2])
+    spacing = image.spacing if image.spacing and all(s > 0 for s in image.spacing) else (1.0, 1.0)
+    return image.pixels, windowed_rgb32(image.pixels, image.default_window, image.invert), False, spacing
+
+
+def key_slice_picture(image: Image, opinion: ModelOpinion, cams: CamMaps) -> QImage | None:
+    """The model's key slice twice, side by side: as read (lung window for CT) and with its Grad-CAM."""
+    index = key_slice(opinion)
+    if index is None:
+        return None
+    _, base, is_ct, (row_mm, col_mm) = _slice_of(image, index)
+    steps = cams.maps[finding_class(opinion)].array()
+    steps = steps[index] if is_ct else steps
+    overlay = heatmap_table(HeatmapLayer("cam", steps, CAM_COLORMAP, 0.5, CAM_THRESHOLD))[steps]
+    plain_pixels, plain = blend(base, [])
+    cam_pixels, with_cam = blend(base, [overlay])
+    rows, cols = base.shape
+    scale = KEY_SLICE_SIDE / max(rows * row_mm, cols * col_mm)
+    width, height = max(1, round(cols * col_mm * scale)), max(1, round(rows * row_mm * scale))
+    gap = 8
+    picture = QImage(2 * width + gap, height, QImage.Format.Format_RGB32)
+    picture.fill(QColor("white"))
+    painter = QPainter(picture)
+    painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
+    painter.drawImage(QRectF(0, 0, width, height), plain)
+    painter.drawImage(QRectF(width + gap, 0, width, height), with_cam)
+    painter.end()
+    del plain_pixels, cam_pixels  # the QImages borrowed them until here
+    return picture
+
+
+def curves_picture(opinions: Sequence[ModelOpinion], colours: Mapping[str, str], slice_count: int) -> QImage:
+    """The per-slice curves (bars for one image) on white, for print."""
+    widget = ProbabilityCurves(background="#ffffff", foreground="#202020")
+    widget.values.hide()
+    widget.resize(*CURVES_SIZE)
+    widget.reset(slice_count)
+    widget.show_opinions(opinions, colours)
+    widget.marker.hide()
+    picture = widget.grab().toImage()
+    widget.deleteLater()
+    return picture
+
+
+# --- the document ------------------------------------------------------------------------------
+
+
+def _rows(pairs: Sequence[tuple[str, str]]) -> str:
+    return "".join(f"<tr><th>{esc(k)}</th><td>{v}</td></tr>" for k, v in pairs)
+
+
+def study_summary(image: Image, analysis: StudyAnalysis) -> str:
+    info = image.info
+    spacing = " x ".join(f"{s:g}" for s in analysis.spacing_mm) + " mm" if analysis.spacing_mm else "unknown"
+    pairs = [
+        ("Patient", esc(info.patient_name or "\u2014")),
+        ("Patient ID", esc(info.patient_id or "\u2014")),
+        ("Study date", esc(info.study_date or "\u2014")),
+        ("Series", esc(image.description or "\u2014")),
+        ("Modality", esc("CT series" if analysis.modality == "CT" else "chest X-ray")),
+        ("Size", esc(" x ".join(map(str, analysis.shape)) + (" (slices, rows, columns)" if len(analysis.shape) == 3 else " (rows, columns)"))),
+        ("Spacing", esc(spacing)),
+    ]
+    if isinstance(image, CTVolume) and image.slice_thickness_mm:
+        pairs.append(("Slice thickness", f"{image.slice_thickness_mm:g} mm"))
+    return f"<table>{_rows(pairs)}</table>"
+
+
+def models_table(opinions: Sequence[ModelOpinion], analysis: StudyAnalysis) -> str:
+    head = "<tr><th>Model</th><th>Version</th><th>Method</th><th>Classes</th><th>Finding</th><th>Threshold</th><th>Device</th><th>sha256</th></tr>"
+    rows = "".join(
+        f"<tr><td>{esc(o.model_id)}</td><td>{esc(o.version)}</td><td>{esc(o.method)}</td><td>{esc(', '.join(o.classes))}</td>"
+        f"<td>{esc(finding_class(o))}</td><td>{number(o.verdict.threshold)}</td>"
+        f"<td>{esc(o.device)}{' (cached)' if o.from_cache else ''}</td><td><tt>{esc(o.sha256[:16])}</tt></td></tr>"
+        for o in opinions
+    )
+    mask = f"<p>Lung mask: {esc(mask_source(analysis.lung_mask))}</p>"
+    return f"<table>{head}{rows}</table>{mask}"
+
+
+def key_slices_section(opinions: Sequence[ModelOpinion], pictures: Mapping[str, str], slice_count: int) -> str:
+    parts = []
+    for opinion in opinions:
+        index = key_slice(opinion)
+        if index is None or opinion.model_id not in pictures:
+            parts.append(f"<p><b>{esc(opinion.model_id)}</b>: no slice analysed.</p>")
+            continue
+        where = f"slice {index + 1}/{slice_count}" if slice_count > 1 else "the image"
+        p = number(float(finding_probabilities(opinion)[index]))
+        parts.append(
+            f"<p><b>{esc(opinion.model_id)}</b> \u2014 {where}, p({esc(finding_class(opinion))}) {p}; "
+            f'left as read, right with the Grad-CAM of {esc(finding_class(opinion))}.</p>'
+            f'<p><img src="{pictures[opinion.model_id]}" width="{2 * KEY_SLICE_SIDE + 8}"></p>'
+        )
+    return "".join(parts)
+
+
+def report_html(
+    image: Image,
+    analysis: StudyAnalysis,
+    opinions: Sequence[ModelOpinion],
+    colours: Mapping[str, str],
+    pictures: Mapping[str, str],
+    generated: datetime.datetime,
+) -> str:
+    """The whole report; ``pictures`` maps "curves" and model ids to image sources (data: URLs or names)."""
+    slice_count = analysis.shape[0] if analysis.modality == "CT" else 1
+    sections = [
+        "<h1>LungLens report</h1>",
+        f'<p class="muted">Generated {generated:%Y-%m-%d %H:%M} by LungLens {esc(__version__)}</p>',
+        f'<p class="banner">{esc(INTENDED_USE)}</p>',
+        "<h2>Study</h2>", study_summary(image, analysis),
+        "<h2>Verdict</h2>", consensus_line(analysis.consensus), verdict_table(opinions, colours, slice_count),
+        "<h2>Models</h2>", models_table(opinions, analysis),
+    ]
+    if opinions:
+        title = "Per-slice probabilities" if slice_count > 1 else "Probabilities"
+        key = "dashed: operating thresholds" + (", shaded: slices where the models disagree" if slice_count > 1 else "")
+        sections += [f"<h2>{title}</h2>", f'<p><img src="{pictures["curves"]}" width="{CURVES_SIZE[0]}"></p>',
+                     f'<p class="muted">Colours as in the verdict table; {key}.</p>']
+        sections += ["<h2>Key slices</h2>" if slice_count > 1 else "<h2>Grad-CAM</h2>",
+                     key_slices_section(opinions, pictures, slice_count)]
+    if analysis.modality == "CT":
+        sections += ["<h2>Lungs</h2>", lung_block(analysis.lung, analysis.lung_mask)]
+    if analysis.warnings:
+        sections += ["<h2>Warnings</h2>", warnings_block(analysis.warnings)]
+    rules = [
+        ("Study verdict", esc(VERDICT_RULE)),
+        ("Consensus", esc(CONSENSUS_RULE)),
+        ("Per-slice values", esc(PER_SLICE_RULE)),
+        ("Grad-CAM", "normalised per slice to its own maximum: it shows where a model looked, not how sure it was"),
+        ("Preprocessing version", esc(PREPROCESSING_VERSION)),
+        ("Device", esc(analysis.device)),
+    ]
+    sections += ["<h2>How these numbers were made</h2>", f"<table>{_rows(rules)}</table>"]
+    body = "".join(sections)
+    return f'<html><head><meta charset="utf-8"><title>LungLens report</title><style>{_CSS}</style></head><body>{body}</body></html>'
+
+
+def _pdf_bytes(html: str, images: Mapping[str, QImage]) -> bytes:
+    document = QTextDocument()
+    for name, picture in images.items():
+        document.addResource(QTextDocument.ResourceType.ImageResource, QUrl(name), picture)
+    document.setHtml(html)
+    data = QByteArray()
+    buffer = QBuffer(data)
+    buffer.open(QIODevice.OpenModeFlag.WriteOnly)
+    writer = QPdfWriter(buffer)
+    writer.setResolution(110)  # ~ screen pixels per inch: the pictures print at their pixel width
+    writer.setPageLayout(QPageLayout(QPageSize(QPageSize.PageSizeId.A4), QPageLayout.Orientation.Portrait,
+                                     QMarginsF(12, 12, 12, 12), QPageLayout.Unit.Millimeter))
+    writer.setTitle("LungLens report")
+    document.print_(writer)
+    del writer  # ends the PDF
+    buffer.close()
+    return bytes(data.data())
+
+
+def export_report(
+    path: str | Path,
+    image: Image,
+    analysis: StudyAnalysis,
+    opinions: Sequence[ModelOpinion],
+    cams: Mapping[str, CamMaps],
+    colours: Mapping[str, str],
+    view: QImage,
+    opened: str | Path | None = None,
+) -> ReportFiles:
+    """Write the report, the view and the results JSON; ExportError when ``path`` is in the study's folder."""
+    path = check_destination(Path(path), study_folders(image, opened))
+    files = ReportFiles(path, path.with_name(f"{path.stem}-view.png"), path.with_name(f"{path.stem}-analysis.json"))
+    slice_count = analysis.shape[0] if analysis.modality == "CT" else 1
+    images: dict[str, QImage] = {}
+    if opinions:
+        images["curves"] = curves_picture(opinions, colours, slice_count)
+        for opinion in opinions:
+            picture = key_slice_picture(image, opinion, cams[opinion.model_id])
+            if picture is not None:
+                images[opinion.model_id] = picture
+    names = {key: f"{key}.png" for key in images}
+    generated = datetime.datetime.now()
+    if path.suffix.lower() == ".pdf":
+        html = report_html(image, analysis, opinions, colours, names, generated)
+        report = _pdf_bytes(html, {names[key]: picture for key, picture in images.items()})
+    else:
+        sources = {key: "data:image/png;base64," + base64.b64encode(png_bytes(p)).decode("ascii") for key, p in images.items()}
+        report = report_html(image, analysis, opinions, colours, sources, generated).encode("utf-8")
+    outputs = {"report": files.report.name, "view": files.view.name}
+    _write_atomically(files.report, report)
+    _write_atomically(files.view, png_bytes(view))
+    _write_atomically(files.results, json.dumps(analysis.to_json(outputs), indent=2).encode("utf-8"))
+    return files
