@@ -124,9 +124,10 @@ class ProbabilityCurves(QWidget):
         for opinion in self.opinions:
             colour = self.colours.get(opinion.model_id, "#888")
             y = finding_probabilities(opinion)
+            dots = symbols and bool(np.isfinite(y).any())  # a model that looked at no slice has no dots to draw
             self.curves[opinion.model_id] = self.plot.plot(
                 x, y, pen=pg.mkPen(colour, width=2), connect="finite",
-                symbol="o" if symbols else None, symbolSize=4, symbolBrush=colour, symbolPen=None,
+                symbol="o" if dots else None, symbolSize=4, symbolBrush=colour, symbolPen=None,
             )
             if opinion.verdict.threshold is not None:
                 threshold = pg.InfiniteLine(opinion.verdict.threshold, angle=0, movable=False,

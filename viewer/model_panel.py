@@ -138,6 +138,7 @@ class ModelPanel(QWidget):
             name.setToolTip("Tick to run this model in the next analysis")
             cells[VERDICT].setText("not run yet" if status.id not in self.skip else "not selected")
         else:
+            name.setFlags(name.flags() & ~Qt.ItemFlag.ItemIsUserCheckable)
             cells[VERDICT].setText(f"skipped: {status.problem}")
             for cell in cells:
                 cell.setForeground(QBrush(_SKIPPED))
