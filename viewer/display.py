@@ -93,12 +93,13 @@ def heatmap_steps(values: np.ndarray) -> np.ndarray:
     return values if values.dtype == np.uint8 else quantised(values)
 
 
-def label_edges(labels: np.ndarray, width: int = 2) -> np.ndarray:
+def label_edges(labels: np.ndarray, width: int | None = None) -> np.ndarray:
     """A 2D label slice keeping only a ``width``-pixel band along each region's edge, 0 elsewhere.
 
-    Two pixels, because a slice is usually drawn at about one screen pixel per image pixel or less,
-    where a one-pixel line breaks up.
+    By default 2 pixels on a 256-pixel slice, 3 on 512, 5 on 1024: a slice is usually drawn at
+    about one screen pixel per image pixel or less, where a one-pixel line breaks up.
     """
+    width = width or max(2, round(max(labels.shape) / 192))
     edge = np.zeros(labels.shape, dtype=bool)
     for d in range(1, width + 1):
         edge[d:] |= labels[d:] != labels[:-d]

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QEventLoop, QSize, Qt, QTimer, Signal
+from PySide6.QtCore import QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QActionGroup, QImage, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QProgressBar, QPushButton, QSpinBox, QStackedWidget,
@@ -37,6 +37,7 @@ from viewer.settings import ViewerSettings
 from viewer.shortcuts import SHORTCUTS
 from viewer.slice_view import SliceView
 from viewer.tag_browser import TagBrowser
+from viewer.tasks import connect_while_current, wait_for
 from viewer.view_grid import LAYOUTS, ViewGrid
 from viewer.view_state import HoverInfo, ViewState
 
@@ -154,18 +155,18 @@ class MainWindow(QMainWindow):
         self.study_path = Path(path)
         self.setWindowTitle(f"LungLens \u2014 {Path(path).name}")
         loader = StudyLoadThread(path, self)
-
-        def current(slot):
-            # A cancelled loader's queued results must not land in the study opened after it.
-            return lambda *args: slot(*args) if loader is self._loader else None
-
-        loader.scanned.connect(current(self._on_scanned))
-        loader.firstImage.connect(current(self._on_first_image))
-        loader.seriesLoaded.connect(current(self._on_series_loaded))
-        loader.seriesFailed.connect(current(self._on_series_failed))
-        loader.progress.connect(current(self._on_progress))
-        loader.failed.connect(current(lambda message: self.message_bar.show_message(f"Could not open {path}: {message}", "error")))
-        loader.finished.connect(current(self._on_loader_finished))
+        connect_while_current(
+            [
+                (loader.scanned, self._on_scanned),
+                (loader.firstImage, self._on_first_image),
+                (loader.seriesLoaded, self._on_series_loaded),
+                (loader.seriesFailed, self._on_series_failed),
+                (loader.progress, self._on_progress),
+                (loader.failed, lambda message: self.message_bar.show_message(f"Could not open {path}: {message}", "error")),
+                (loader.finished, self._on_loader_finished),
+            ],
+            lambda: loader is self._loader,
+        )
         loader.finished.connect(loader.deleteLater)
         self._loader = loader
         self.progress.setRange(0, 0)
@@ -197,13 +198,7 @@ class MainWindow(QMainWindow):
 
     def wait_until_loaded(self, timeout_s: float = 600.0) -> bool:
         """Process events until loading ends (headless runs); False on timeout."""
-        if not self.loading:
-            return True
-        loop = QEventLoop()
-        self.loadingFinished.connect(loop.quit)
-        QTimer.singleShot(int(timeout_s * 1000), loop.quit)
-        loop.exec()
-        return not self.loading
+        return wait_for(self.loadingFinished, lambda: not self.loading, timeout_s)
 
     def show_series(self, key: int) -> None:
         image = self.images[key]

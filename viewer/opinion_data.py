@@ -91,6 +91,14 @@ def lung_mask_layer(mask: LungMask) -> LabelLayer:
                       contour=True)
 
 
+@dataclass(frozen=True)
+class CamKey:
+    """Which model and class a Grad-CAM layer shows."""
+
+    model_id: str
+    cls: str
+
+
 def cam_layer_name(model_id: str, cls: str) -> str:
     return f"Grad-CAM {model_id}: {cls}"
 
@@ -145,27 +153,17 @@ class CamMaps:
             out[index] = quantised(maps).reshape(len(rows), len(index), -1).transpose(1, 0, 2)
         return out[0] if len(self.shape) == 2 else out
 
-    def layers(self, visible_class: str | None) -> list[HeatmapLayer]:
-        """One heatmap layer per class; only ``visible_class`` (if any) starts visible."""
+    def layers(self, visible_class: str | None) -> list[tuple[CamKey, HeatmapLayer]]:
+        """One heatmap layer per class, with what it shows; only ``visible_class`` (if any) starts visible."""
+        model_id = self.opinion.model_id
         return [
-            HeatmapLayer(
-                cam_layer_name(self.opinion.model_id, cls),
-                lazy,
-                colormap=CAM_COLORMAP,
-                opacity=CAM_OPACITY,
-                threshold=CAM_THRESHOLD,
-                visible=cls == visible_class,
+            (
+                CamKey(model_id, cls),
+                HeatmapLayer(cam_layer_name(model_id, cls), lazy, colormap=CAM_COLORMAP, opacity=CAM_OPACITY,
+                             threshold=CAM_THRESHOLD, visible=cls == visible_class),
             )
             for cls, lazy in self.maps.items()
         ]
-
-
-@dataclass(frozen=True)
-class CamKey:
-    """Which model and class a Grad-CAM layer shows."""
-
-    model_id: str
-    cls: str
 
 
 def compare_layers(layers: Iterable[Layer], cam_keys: dict[str, CamKey], model_id: str, cls: str) -> list[Layer]:

@@ -24,7 +24,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QEventLoop, QObject, QStandardPaths, QTimer, Signal
+from PySide6.QtCore import QObject, QStandardPaths, Signal
 from PySide6.QtWidgets import QFileDialog, QProgressBar, QPushButton
 
 from inference.pipelines.results import LungMask, ModelOpinion, StudyAnalysis
@@ -35,7 +35,7 @@ from viewer.layers import LayerEvent
 from viewer.model_panel import ModelPanel
 from viewer.opinion_data import CamKey, compare_layers, finding_class, lung_mask_layer, model_colour
 from viewer.report import ExportError, ReportFiles, export_report
-from viewer.tasks import run_in_background
+from viewer.tasks import connect_while_current, run_in_background, wait_for
 from viewer.verdict_card import VerdictCard
 
 if TYPE_CHECKING:
@@ -106,16 +106,17 @@ class Opinions(QObject):
         self.cancel()
         self._clear_results()
         thread = AnalysisThread(image, self.settings.skipped_models, parent=self)
-
-        def current(slot):
-            return lambda *args: slot(*args) if thread is self.worker else None
-
-        thread.catalogued.connect(current(self._on_catalogue))
-        thread.progress.connect(current(self._on_progress))
-        thread.maskReady.connect(current(self._on_mask))
-        thread.opinionReady.connect(current(self._on_opinion))
-        thread.analysed.connect(current(self._on_analysed))
-        thread.failed.connect(current(self._on_failed))
+        connect_while_current(
+            [
+                (thread.catalogued, self._on_catalogue),
+                (thread.progress, self._on_progress),
+                (thread.maskReady, self._on_mask),
+                (thread.opinionReady, self._on_opinion),
+                (thread.analysed, self._on_analysed),
+                (thread.failed, self._on_failed),
+            ],
+            lambda: thread is self.worker,
+        )
         thread.finished.connect(lambda: self._on_thread_finished(thread))
         self.worker = thread
         self._workers.add(thread)
@@ -150,14 +151,7 @@ class Opinions(QObject):
 
     def wait_until_done(self, timeout_s: float = 600.0) -> bool:
         """Process events until the analysis ends (headless runs); False on timeout."""
-        if not self.running:
-            return True
-        loop = QEventLoop()
-        self.finished.connect(loop.quit)
-        QTimer.singleShot(int(timeout_s * 1000), loop.quit)
-        loop.exec()
-        self.finished.disconnect(loop.quit)
-        return not self.running
+        return wait_for(self.finished, lambda: not self.running, timeout_s)
 
     def _on_thread_finished(self, thread: AnalysisThread) -> None:
         self._workers.discard(thread)
@@ -197,11 +191,13 @@ class Opinions(QObject):
         opinion = ready.opinion
         self.results[opinion.model_id] = ready
         shown = finding_class(opinion) if opinion.model_id == self.selected else None
-        for layer in ready.cams.layers(shown):
+        for key, layer in ready.cams.layers(shown):
             if layer.name in self.layers:
                 self.layers.remove(layer.name)
-            self.cam_keys[layer.name] = CamKey(opinion.model_id, layer.name.rsplit(": ", 1)[1])
+            self.cam_keys[layer.name] = key
             self.layers.add(layer)
+        if self.mask_layer in self.layers:  # the lung outline stays crisp on top of the maps
+            self.layers.move(self.mask_layer, len(self.layers) - 1)
         self.panel.set_opinion(opinion)
         if opinion.model_id == self.selected:
             self.panel.select_model(opinion.model_id)

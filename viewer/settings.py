@@ -32,19 +32,24 @@ def open_settings() -> QSettings:
     return QSettings("LungLens", "LungLens")
 
 
+def _text_setting(key: str, doc: str) -> property:
+    def read(self: "ViewerSettings") -> str:
+        return str(self.store.value(key, "") or "")
+
+    def write(self: "ViewerSettings", text: str) -> None:
+        self.store.setValue(key, text)
+
+    return property(read, write, doc=doc)
+
+
 class ViewerSettings:
     """Typed access to the few things the viewer remembers between sessions."""
 
     def __init__(self, store: QSettings | None = None) -> None:
         self.store = store if store is not None else open_settings()
 
-    @property
-    def last_folder(self) -> str:
-        return str(self.store.value("last_folder", "") or "")
-
-    @last_folder.setter
-    def last_folder(self, folder: str) -> None:
-        self.store.setValue("last_folder", folder)
+    last_folder = _text_setting("last_folder", "The folder of the last study opened: open dialogs start there.")
+    export_folder = _text_setting("export_folder", "Where the last report went: the next export starts there.")
 
     def _strings(self, key: str) -> list[str]:
         value = self.store.value(key, [])
@@ -88,14 +93,6 @@ class ViewerSettings:
     @skipped_models.setter
     def skipped_models(self, ids: frozenset[str]) -> None:
         self.store.setValue("models/skipped", sorted(ids))
-
-    @property
-    def export_folder(self) -> str:
-        return str(self.store.value("export_folder", "") or "")
-
-    @export_folder.setter
-    def export_folder(self, folder: str) -> None:
-        self.store.setValue("export_folder", folder)
 
     def preset(self, key: int) -> tuple[str, Window]:
         """Window preset on key 1-4 (name, window), as saved or the default."""

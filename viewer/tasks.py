@@ -1,15 +1,17 @@
-"""Run a plain function on Qt's thread pool and get its result back on the GUI thread.
+"""Work off the GUI thread: one-off functions on Qt's thread pool, and the plumbing around workers.
 
 For one-off work that would stall the interface (an overview projection, a DICOM header read):
 the function must not touch widgets; ``on_done(result)`` or ``on_error(message)`` runs on the GUI
 thread. A task whose receiver has been deleted in the meantime is dropped silently.
+Long workers (loading, analysis) are QThreads; ``connect_while_current`` drops what a superseded
+worker still sends, and ``wait_for`` lets headless runs and tests wait for one without a busy loop.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
-from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+from PySide6.QtCore import QEventLoop, QObject, QRunnable, QThreadPool, QTimer, Signal, SignalInstance
 
 
 class _Relay(QObject):
@@ -54,3 +56,26 @@ def run_in_background(
     if on_error is not None:
         relay.failed.connect(on_error)
     QThreadPool.globalInstance().start(_Task(function, relay))
+
+
+def _unless_superseded(slot: Callable, is_current: Callable[[], bool]) -> Callable:
+    return lambda *args: slot(*args) if is_current() else None
+
+
+def connect_while_current(connections: Iterable[tuple[SignalInstance, Callable]], is_current: Callable[[], bool]) -> None:
+    """Connect each (signal, slot) so the slot runs only while ``is_current()``: results a cancelled or
+    superseded worker had already queued never land on what the user opened since."""
+    for signal, slot in connections:
+        signal.connect(_unless_superseded(slot, is_current))
+
+
+def wait_for(signal: SignalInstance, done: Callable[[], bool], timeout_s: float) -> bool:
+    """Process events until ``signal`` fires or ``timeout_s`` passes; returns ``done()``."""
+    if done():
+        return True
+    loop = QEventLoop()
+    signal.connect(loop.quit)
+    QTimer.singleShot(int(timeout_s * 1000), loop.quit)
+    loop.exec()
+    signal.disconnect(loop.quit)
+    return done()

@@ -12,7 +12,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from viewer.commands.view import add_view_options
+from viewer.commands.view import add_view_options, analysis_options, check_view_options
 
 HELP = "open the demo study (a generated phantom chest CT when no demo study is bundled)"
 PHANTOM_VERSION = 1
@@ -64,9 +64,14 @@ def phantom_demo(cache_root: Path | None = None) -> tuple[Path, Path]:
 def run(args: argparse.Namespace) -> int:
     from viewer.app import run_viewer
 
+    problem = check_view_options(args)
+    if problem:
+        print(f"lunglens demo: {problem}")
+        return 2
     bundled = bundled_demo()
     if bundled is not None:
-        return run_viewer(str(bundled), args.screenshot, args.preset, args.slice_number, args.layout, args.whole_window)
+        return run_viewer(str(bundled), args.screenshot, args.preset, args.slice_number, args.layout, args.whole_window,
+                          **analysis_options(args))
     series, mask_file = phantom_demo()
     print(f"demo phantom: {series}")
 
@@ -75,4 +80,4 @@ def run(args: argparse.Namespace) -> int:
         window.layers.update(window.layers.names[-1], opacity=0.3)
 
     return run_viewer(str(series), args.screenshot, args.preset, args.slice_number, args.layout, args.whole_window,
-                      after_open=add_ground_truth)
+                      after_open=add_ground_truth, **analysis_options(args))

@@ -11,14 +11,6 @@ LAYOUT_CHOICES = ("1x1", "1x3", "2x2")
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("path", nargs="?", help="DICOM file or folder, PNG/JPEG X-ray, NIfTI/MHA/NRRD volume")
     add_view_options(parser)
-    parser.add_argument("--analyze", action="store_true",
-                        help="run the installed models once the study has loaded; with --screenshot the "
-                             "picture is the whole window (overlays, model panel, curves, verdict)")
-    parser.add_argument("--compare", action="store_true",
-                        help="compare mode: the slice once per model, side by side (implies --analyze)")
-    parser.add_argument("--report", metavar="OUT.html",
-                        help="with --screenshot: also export the report (.html or .pdf), its view PNG and the "
-                             "results JSON (implies --analyze; never inside the study folder)")
 
 
 def add_view_options(parser: argparse.ArgumentParser) -> None:
@@ -30,22 +22,43 @@ def add_view_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--layout", choices=LAYOUT_CHOICES, help="pane layout (CT)")
     parser.add_argument("--window", action="store_true", dest="whole_window",
                         help="with --screenshot: capture the whole window, not only the views")
+    parser.add_argument("--analyze", action="store_true",
+                        help="run the installed models once the study has loaded; with --screenshot the "
+                             "picture is the whole window (overlays, model panel, curves, verdict)")
+    parser.add_argument("--compare", action="store_true",
+                        help="compare mode: the slice once per model, side by side (implies --analyze)")
+    parser.add_argument("--report", metavar="OUT.html",
+                        help="with --screenshot: also export the report (.html or .pdf), its view PNG and the "
+                             "results JSON (implies --analyze; never inside the study folder)")
 
 
-def run(args: argparse.Namespace) -> int:
-    from viewer.app import preset_key, run_viewer
-
+def check_view_options(args: argparse.Namespace) -> str:
+    """Why these options cannot go together, or ""."""
     if args.preset:
+        from viewer.app import preset_key
+
         try:
             preset_key(args.preset)
         except ValueError as exc:
-            print(f"lunglens view: {exc}")
-            return 2
-    if args.screenshot and not args.path:
-        print("lunglens view: --screenshot needs a PATH to open")
-        return 2
+            return str(exc)
     if args.report and not args.screenshot:
-        print("lunglens view: --report is for headless runs, with --screenshot; in the viewer use Models > Export")
+        return "--report is for headless runs, with --screenshot; in the viewer use Models > Export"
+    return ""
+
+
+def run(args: argparse.Namespace) -> int:
+    from viewer.app import run_viewer
+
+    problem = check_view_options(args)
+    if not problem and args.screenshot and not args.path:
+        problem = "--screenshot needs a PATH to open"
+    if problem:
+        print(f"lunglens view: {problem}")
         return 2
     return run_viewer(args.path, args.screenshot, args.preset, args.slice_number, args.layout, args.whole_window,
-                      analyze=args.analyze, compare=args.compare, report=args.report)
+                      **analysis_options(args))
+
+
+def analysis_options(args: argparse.Namespace) -> dict:
+    """The model-opinion options as ``run_viewer`` keywords."""
+    return {"analyze": args.analyze, "compare": args.compare, "report": args.report}
