@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QMarginsF, QRectF, QUrl
-from PySide6.QtGui import QColor, QImage, QPageLayout, QPageSize, QPainter, QPdfWriter, QTextDocument
+from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QMarginsF, QRectF, QSizeF, Qt, QUrl
+from PySide6.QtGui import QColor, QFont, QImage, QPageLayout, QPageSize, QPainter, QPdfWriter, QTextDocument
 
 from inference import __version__
 from inference.commands.analyze import study_root
@@ -47,9 +47,13 @@ from viewer.summary_html import (
 
 REPORT_SUFFIXES = (".html", ".pdf")
 KEY_SLICE_SIDE = 384  # px per panel in the report
+KEY_SLICE_WIDTH = 2 * KEY_SLICE_SIDE + 8
+CAPTION_HEIGHT = 24
 CURVES_SIZE = (960, 300)
+HTML_WIDTH = 980  # px: the HTML page's column
+PDF_MARGIN_MM = 15
 _CSS = """
-body { font-family: sans-serif; font-size: 10pt; color: #202020; max-width: 980px; margin: 16px auto; }
+body { font-family: sans-serif; font-size: 10pt; color: #202020; max-width: 980px; }
 h1 { font-size: 16pt; margin-bottom: 2px; } h2 { font-size: 12pt; margin-top: 18px; border-bottom: 1px solid #ccc; }
 th { text-align: left; background: #f0f0f0; } td, th { padding: 3px 8px 3px 0; vertical-align: top; }
 .banner { background: #fdf1d6; color: #5a4000; padding: 6px; font-weight: bold; }
@@ -117,21 +121,29 @@ def png_bytes(image: QImage) -> bytes:
 # --- pictures ----------------------------------------------------------------------------------
 
 
-def _slice_of(image: Image, index: int) -> tuple[np.ndarray, np.ndarray, bool, tuple[float, float]]:
-    """(values, RGB32 picture, is CT, (row, column) spacing) of the slice a model read."""
+def _slice_of(image: Image, index: int) -> tuple[np.ndarray, bool, tuple[float, float]]:
+    """(RGB32 picture, is CT, (row, column) spacing) of the slice a model read, in the lung window for CT."""
     if isinstance(image, CTVolume):
-        values = image.hu[index]
-        return values, windowed_rgb32(values, WINDOW_PRESETS["lung"]), True, (image.spacing[1], image.spacing[2])
+        return windowed_rgb32(image.hu[index], WINDOW_PRESETS["lung"]), True, (image.spacing[1], image.spacing[2])
     spacing = image.spacing if image.spacing and all(s > 0 for s in image.spacing) else (1.0, 1.0)
-    return image.pixels, windowed_rgb32(image.pixels, image.default_window, image.invert), False, spacing
+    return windowed_rgb32(image.pixels, image.default_window, image.invert), False, spacing
 
 
-def key_slice_picture(image: Image, opinion: ModelOpinion, cams: CamMaps) -> QImage | None:
-    """The model's key slice twice, side by side: as read (lung window for CT) and with its Grad-CAM."""
+def key_slice_caption(opinion: ModelOpinion, slice_count: int) -> str:
+    index = key_slice(opinion)
+    where = f"slice {index + 1}/{slice_count}" if slice_count > 1 else "the image"
+    cls = finding_class(opinion)
+    p = number(float(finding_probabilities(opinion)[index]))
+    return f"{opinion.model_id} \u2014 {where}, p({cls}) {p}. Left as read, right with the Grad-CAM of {cls}."
+
+
+def key_slice_picture(image: Image, opinion: ModelOpinion, cams: CamMaps, slice_count: int) -> QImage | None:
+    """The model's key slice twice, side by side: as read and with its Grad-CAM, under its caption
+    (drawn into the picture, so no page break can separate them)."""
     index = key_slice(opinion)
     if index is None:
         return None
-    _, base, is_ct, (row_mm, col_mm) = _slice_of(image, index)
+    base, is_ct, (row_mm, col_mm) = _slice_of(image, index)
     steps = cams.maps[finding_class(opinion)].array()
     steps = steps[index] if is_ct else steps
     overlay = heatmap_table(HeatmapLayer("cam", steps, CAM_COLORMAP, 0.5, CAM_THRESHOLD))[steps]
@@ -140,13 +152,20 @@ def key_slice_picture(image: Image, opinion: ModelOpinion, cams: CamMaps) -> QIm
     rows, cols = base.shape
     scale = KEY_SLICE_SIDE / max(rows * row_mm, cols * col_mm)
     width, height = max(1, round(cols * col_mm * scale)), max(1, round(rows * row_mm * scale))
-    gap = 8
-    picture = QImage(2 * width + gap, height, QImage.Format.Format_RGB32)
+    gap, top = KEY_SLICE_WIDTH - 2 * KEY_SLICE_SIDE, CAPTION_HEIGHT
+    picture = QImage(2 * width + gap, height + top, QImage.Format.Format_RGB32)
     picture.fill(QColor("white"))
     painter = QPainter(picture)
     painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
-    painter.drawImage(QRectF(0, 0, width, height), plain)
-    painter.drawImage(QRectF(width + gap, 0, width, height), with_cam)
+    painter.setRenderHint(QPainter.RenderHint.TextAntialiasing)
+    painter.setPen(QColor("#202020"))
+    font = QFont(painter.font())
+    font.setPixelSize(13)
+    painter.setFont(font)
+    painter.drawText(QRectF(0, 0, picture.width(), top - 4), Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
+                     key_slice_caption(opinion, slice_count))
+    painter.drawImage(QRectF(0, top, width, height), plain)
+    painter.drawImage(QRectF(width + gap, top, width, height), with_cam)
     painter.end()
     del plain_pixels, cam_pixels  # the QImages borrowed them until here
     return picture
@@ -201,20 +220,16 @@ def models_table(opinions: Sequence[ModelOpinion], analysis: StudyAnalysis) -> s
     return f"<table>{head}{rows}</table>{mask}"
 
 
-def key_slices_section(opinions: Sequence[ModelOpinion], pictures: Mapping[str, str], slice_count: int) -> str:
+def key_slices_section(opinions: Sequence[ModelOpinion], pictures: Mapping[str, str], slice_count: int, width: int) -> str:
     parts = []
     for opinion in opinions:
         index = key_slice(opinion)
         if index is None or opinion.model_id not in pictures:
             parts.append(f"<p><b>{esc(opinion.model_id)}</b>: no slice analysed.</p>")
             continue
-        where = f"slice {index + 1}/{slice_count}" if slice_count > 1 else "the image"
-        p = number(float(finding_probabilities(opinion)[index]))
-        parts.append(
-            f"<p><b>{esc(opinion.model_id)}</b> \u2014 {where}, p({esc(finding_class(opinion))}) {p}; "
-            f'left as read, right with the Grad-CAM of {esc(finding_class(opinion))}.</p>'
-            f'<p><img src="{pictures[opinion.model_id]}" width="{2 * KEY_SLICE_SIDE + 8}"></p>'
-        )
+        caption = esc(key_slice_caption(opinion, slice_count))
+        parts.append(f'<p><img src="{pictures[opinion.model_id]}" alt="{caption}" title="{caption}" '
+                     f'width="{min(KEY_SLICE_WIDTH, width)}"></p>')
     return "".join(parts)
 
 
@@ -225,8 +240,10 @@ def report_html(
     colours: Mapping[str, str],
     pictures: Mapping[str, str],
     generated: datetime.datetime,
+    width: int = HTML_WIDTH,
 ) -> str:
-    """The whole report; ``pictures`` maps "curves" and model ids to image sources (data: URLs or names)."""
+    """The whole report; ``pictures`` maps "curves" and model ids to image sources (data: URLs or names),
+    drawn at most ``width`` pixels wide (the PDF's column is narrower than a browser's)."""
     slice_count = analysis.shape[0] if analysis.modality == "CT" else 1
     sections = [
         "<h1>LungLens report</h1>",
@@ -239,10 +256,12 @@ def report_html(
     if opinions:
         title = "Per-slice probabilities" if slice_count > 1 else "Probabilities"
         key = "dashed: operating thresholds" + (", shaded: slices where the models disagree" if slice_count > 1 else "")
-        sections += [f"<h2>{title}</h2>", f'<p><img src="{pictures["curves"]}" width="{CURVES_SIZE[0]}"></p>',
+        # Figures start on a page of their own when printed: a heading never ends a page alone.
+        sections += [f'<h2 style="page-break-before: always">{title}</h2>',
+                     f'<p><img src="{pictures["curves"]}" width="{min(CURVES_SIZE[0], width)}"></p>',
                      f'<p class="muted">Colours as in the verdict table; {key}.</p>']
         sections += ["<h2>Key slices</h2>" if slice_count > 1 else "<h2>Grad-CAM</h2>",
-                     key_slices_section(opinions, pictures, slice_count)]
+                     key_slices_section(opinions, pictures, slice_count, width)]
     if analysis.modality == "CT":
         sections += ["<h2>Lungs</h2>", lung_block(analysis.lung, analysis.lung_mask)]
     if analysis.warnings:
@@ -260,18 +279,35 @@ def report_html(
     return f'<html><head><meta charset="utf-8"><title>LungLens report</title><style>{_CSS}</style></head><body>{body}</body></html>'
 
 
+PDF_DPI = 96  # the document is laid out in screen pixels, so the pictures keep their sizes
+
+
+def pdf_column_width() -> int:
+    """Pixels (at PDF_DPI) between the margins of an A4 portrait page."""
+    return _pdf_layout().paintRectPixels(PDF_DPI).width()
+
+
+def _pdf_layout() -> QPageLayout:
+    margins = QMarginsF(PDF_MARGIN_MM, PDF_MARGIN_MM, PDF_MARGIN_MM, PDF_MARGIN_MM)
+    return QPageLayout(QPageSize(QPageSize.PageSizeId.A4), QPageLayout.Orientation.Portrait, margins,
+                       QPageLayout.Unit.Millimeter)
+
+
 def _pdf_bytes(html: str, images: Mapping[str, QImage]) -> bytes:
     document = QTextDocument()
     for name, picture in images.items():
         document.addResource(QTextDocument.ResourceType.ImageResource, QUrl(name), picture)
     document.setHtml(html)
+    document.setDocumentMargin(0)  # the page layout has the margins; pictures use the whole column
+    layout = _pdf_layout()
+    page = layout.paintRectPixels(PDF_DPI)
+    document.setPageSize(QSizeF(page.width(), page.height()))
     data = QByteArray()
     buffer = QBuffer(data)
     buffer.open(QIODevice.OpenModeFlag.WriteOnly)
     writer = QPdfWriter(buffer)
-    writer.setResolution(110)  # ~ screen pixels per inch: the pictures print at their pixel width
-    writer.setPageLayout(QPageLayout(QPageSize(QPageSize.PageSizeId.A4), QPageLayout.Orientation.Portrait,
-                                     QMarginsF(12, 12, 12, 12), QPageLayout.Unit.Millimeter))
+    writer.setResolution(PDF_DPI)
+    writer.setPageLayout(layout)
     writer.setTitle("LungLens report")
     document.print_(writer)
     del writer  # ends the PDF
@@ -297,13 +333,13 @@ def export_report(
     if opinions:
         images["curves"] = curves_picture(opinions, colours, slice_count)
         for opinion in opinions:
-            picture = key_slice_picture(image, opinion, cams[opinion.model_id])
+            picture = key_slice_picture(image, opinion, cams[opinion.model_id], slice_count)
             if picture is not None:
                 images[opinion.model_id] = picture
     names = {key: f"{key}.png" for key in images}
     generated = datetime.datetime.now()
     if path.suffix.lower() == ".pdf":
-        html = report_html(image, analysis, opinions, colours, names, generated)
+        html = report_html(image, analysis, opinions, colours, names, generated, pdf_column_width())
         report = _pdf_bytes(html, {names[key]: picture for key, picture in images.items()})
     else:
         sources = {key: "data:image/png;base64," + base64.b64encode(png_bytes(p)).decode("ascii") for key, p in images.items()}
