@@ -147,7 +147,13 @@ def _render(window, path, screenshot, preset, slice_number, layout, whole_window
             if compare:
                 window.set_compare(True)
             if report is not None:
-                files = window.opinions.export_report(report)
+                from viewer.report import ExportError
+
+                try:
+                    files = window.opinions.export_report(report)
+                except (ExportError, OSError) as exc:
+                    print(f"lunglens view: no report written: {exc}", file=sys.stderr)
+                    return 2
                 print(f"wrote {files.report}, {files.view.name}, {files.results.name}")
         app.processEvents()
         written = window.save_screenshot(Path(screenshot), whole_window=whole_window)
