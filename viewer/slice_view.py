@@ -177,6 +177,7 @@ class SliceView(QFrame):
         layout.setContentsMargins(1, 1, 1, 1)
         layout.addWidget(self.graphics)
         self._corner = {key: self._overlay_label(_OVERLAY_STYLE) for key in ("tl", "tr", "bl", "br")}
+        self._corner["tl"].setWordWrap(True)
         self._edge = {key: self._overlay_label(_EDGE_STYLE) for key in ("left", "right", "top", "bottom")}
         for key in ("tr", "br"):
             self._corner[key].setAlignment(Qt.AlignmentFlag.AlignRight)
@@ -433,6 +434,9 @@ class SliceView(QFrame):
     def _place_overlays(self) -> None:
         w, h, m = self.graphics.width(), self.graphics.height(), 6
         c, e = self._corner, self._edge
+        # a long series description wraps before it runs under the patient lines at the top right
+        c["tl"].setMaximumWidth(max(80, w - c["tr"].width() - 3 * m))
+        c["tl"].adjustSize()
         c["tl"].move(m, m)
         c["tr"].move(w - c["tr"].width() - m, m)
         c["bl"].move(m, h - c["bl"].height() - m)
