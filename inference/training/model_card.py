@@ -152,7 +152,8 @@ def render_model_card(manifest: ModelManifest, verification: dict[str, Any], int
         f"Mask labels: {', '.join(f'{k} {v}' for k, v in manifest.mask_labels.items()) or '-'}.",
         f"Input: {manifest.preprocessing.channels} x {manifest.preprocessing.size} x {manifest.preprocessing.size} "
         f"({manifest.preprocessing.resize}), scaled to [0, 1] then (x - {manifest.preprocessing.mean}) / "
-        f"{manifest.preprocessing.std}; CT window {manifest.preprocessing.window or 'lung (1500/-600)'}.",
+        f"{manifest.preprocessing.std}"
+        + (f"; CT window {manifest.preprocessing.window}." if manifest.modality == "CT" else "; X-ray VOI window and inversion first."),
         f"Calibration: temperature {manifest.temperature:g}. Operating threshold: "
         + (
             f"{threshold.value:g} on P({threshold.positive_class}), chosen on {threshold.chosen_on} ({threshold.rule})."

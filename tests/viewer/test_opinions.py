@@ -149,7 +149,8 @@ def test_results_arrive_one_by_one_off_the_gui_thread_and_the_ui_keeps_running(w
     timer.stop()
     assert workers and all(w is not threading.main_thread() for w in workers)
     gaps = np.diff(ticks)
-    assert len(ticks) > 20 and gaps.max() < 0.25, f"{len(ticks)} ticks, longest gap {gaps.max():.3f} s"
+    # A frozen UI stops the 10 ms timer for the whole analysis; the bound leaves room for a loaded CI machine.
+    assert len(ticks) > 20 and gaps.max() < 1.0, f"{len(ticks)} ticks, longest gap {gaps.max():.3f} s"
     names = [name for name, _ in arrivals]
     assert names[0].startswith("lung mask") and all(pending for _, pending in arrivals)
     first_plain = min(i for i, n in enumerate(names) if "ct_plain" in n)
