@@ -25,6 +25,8 @@ import platformdirs
 from inference.manifest import ManifestError, ModelManifest, file_sha256
 
 MODEL_DIR_ENV = "LUNGLENS_MODEL_DIR"
+# Points the bundled pack elsewhere (an empty folder to run with user models only, as the tests do).
+BUNDLED_DIR_ENV = "LUNGLENS_BUNDLED_MODEL_DIR"
 SOURCES = ("user", "bundled")
 
 
@@ -81,7 +83,10 @@ class ModelStatus:
 
 
 def bundled_model_dir() -> Path:
-    """``resources/models`` inside the installed (or frozen) package."""
+    """``resources/models`` inside the installed (or frozen) package; ``$LUNGLENS_BUNDLED_MODEL_DIR`` overrides it."""
+    override = os.environ.get(BUNDLED_DIR_ENV)
+    if override:
+        return Path(override).expanduser()
     return Path(str(importlib.resources.files("resources"))) / "models"
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.resources
 import json
+from pathlib import Path
 
 import pytest
 
@@ -103,4 +105,17 @@ def test_find_model_by_id_or_path(model_dir):
 def test_user_dir_from_environment_and_bundled_dir_from_package(tmp_path, monkeypatch):
     monkeypatch.setenv(registry.MODEL_DIR_ENV, str(tmp_path))
     assert registry.user_model_dir() == tmp_path
+    monkeypatch.delenv(registry.BUNDLED_DIR_ENV)
     assert registry.bundled_model_dir().parts[-2:] == ("resources", "models")
+    monkeypatch.setenv(registry.BUNDLED_DIR_ENV, str(tmp_path / "pack"))
+    assert registry.bundled_model_dir() == tmp_path / "pack"
+
+
+def test_the_shipped_pack_is_valid_and_found_where_the_package_is(monkeypatch):
+    """Every model committed to resources/models passes the registry's checks (manifest, sha256, card)."""
+    monkeypatch.delenv(registry.BUNDLED_DIR_ENV)
+    pack = Path(str(importlib.resources.files("resources"))) / "models"
+    assert registry.bundled_model_dir() == pack
+    shipped = registry.discover_models([("bundled", pack)])
+    assert {p.stem for p in pack.glob("*.onnx")} == {s.manifest.id for s in shipped if s.usable}
+    assert all(s.usable and s.card_path.exists() for s in shipped), [s.problem for s in shipped]
