@@ -174,7 +174,9 @@ def write_fixtures(scratch: Path, app_dir: Path) -> dict:
     if not bundled:
         install(pack, classifier_onnx(32, [1.0, -1.0]), BUNDLED_TINY_MODEL, spec=CT_SPEC)
         bundled = [BUNDLED_TINY_MODEL]
-    return {"home": home, "user": sorted(p.stem for p in user_models.glob("*.json")), "bundled": bundled}
+    manifests = {p.stem: json.loads(p.read_text()) for folder in (user_models, pack) for p in folder.glob("*.json")}
+    return {"home": home, "user": sorted(p.stem for p in user_models.glob("*.json")), "bundled": bundled,
+            "manifests": manifests}
 
 
 def check_models(app: Frozen, fixtures: dict, app_dir: Path, scratch: Path) -> str:
@@ -202,7 +204,10 @@ def check_info(app: Frozen, fixtures: dict, scratch: Path) -> str:
 
 
 def classifiers(fixtures: dict) -> set[str]:
-    return {m for m in fixtures["user"] + fixtures["bundled"] if not m.endswith("unet")}
+    """The CT classifiers, the models a CT study must be analysed with (X-ray models skip CT)."""
+    manifests = fixtures["manifests"]
+    return {m for m in fixtures["user"] + fixtures["bundled"]
+            if manifests[m]["task"] == "classification" and manifests[m]["modality"] == "CT"}
 
 
 def check_analyze(app: Frozen, fixtures: dict, scratch: Path) -> str:
