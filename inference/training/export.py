@@ -472,7 +472,9 @@ def export_checkpoint(
             raise ExportError(f"torch could not export this {method} network to ONNX: {str(exc)[:300]}") from exc
         export_seconds = time.perf_counter() - started
         started = time.perf_counter()
-        feeds = example_feeds(spec, method, uses_lung_mask, count=VERIFY_BATCH, seed=1)
+        # one 128^3 volume already takes ~9 GB in torch float64 (the noise reference): never a batch
+        verify_count = 1 if method == "unet3d" else VERIFY_BATCH
+        feeds = example_feeds(spec, method, uses_lung_mask, count=verify_count, seed=1)
         verification = verify_onnx(model, onnx_path, feeds, segmentation)
         verify_seconds = time.perf_counter() - started
         manifest = build_manifest(checkpoint, model_id, list(feeds), file_sha256(onnx_path))
