@@ -127,13 +127,33 @@ HEADLINE = ("accuracy", "macro_sensitivity", "macro_specificity", "macro_f1", "m
 
 def _headline(metrics: Mapping[str, Any]) -> str:
     """The held-out test figures (or the only split recorded) in the papers' terms."""
-    split = metrics.get("test", metrics)
+    name_of_split = next((name for name in ("test", "val") if name in metrics), None)
+    split = metrics[name_of_split] if name_of_split else metrics
     figures = [
-        f"{name.replace('macro_', 'macro ')} {split[name]:.3f}"
+        f"{name.replace('_', ' ')} {split[name]:.3f}"
         for name in HEADLINE
         if isinstance(split.get(name), float)
     ]
-    return ", ".join(figures) + " (held-out test split)" if figures else "no held-out figures recorded"
+    where = {"test": " (held-out test split)", "val": " (held-out validation split, no test split)"}.get(name_of_split, "")
+    return ", ".join(figures) + where if figures else "no held-out figures recorded"
+
+
+def _split_text(training: Mapping[str, Any]) -> str:
+    """The split rule of image runs, or the volumes of a 3D run (which has no split file)."""
+    if training.get("split_rule"):
+        return f"{training['split_rule']}. Split file: {training.get('split_file', 'not recorded')}."
+    volumes = training.get("volumes")
+    if volumes:
+        return (
+            f"Volumes, not images: validation {', '.join(volumes['val'])}; training {', '.join(volumes['train'])} "
+            "(listed in the manifest's training.volumes)."
+        )
+    return "Not recorded."
+
+
+def _input_shape(manifest: ModelManifest) -> str:
+    spatial_dims = 3 if manifest.method == "unet3d" else 2
+    return " x ".join([str(manifest.preprocessing.channels)] + [str(manifest.preprocessing.size)] * spatial_dims)
 
 
 def render_model_card(manifest: ModelManifest, verification: dict[str, Any], int8: dict[str, Any] | None = None) -> str:
@@ -150,7 +170,7 @@ def render_model_card(manifest: ModelManifest, verification: dict[str, Any], int
         + ".",
         f"Classes: {', '.join(manifest.classes) or '-'}. "
         f"Mask labels: {', '.join(f'{k} {v}' for k, v in manifest.mask_labels.items()) or '-'}.",
-        f"Input: {manifest.preprocessing.channels} x {manifest.preprocessing.size} x {manifest.preprocessing.size} "
+        f"Input: {_input_shape(manifest)} "
         f"({manifest.preprocessing.resize}), scaled to [0, 1] then (x - {manifest.preprocessing.mean}) / "
         f"{manifest.preprocessing.std}"
         + (f"; CT window {manifest.preprocessing.window}." if manifest.modality == "CT" else "; X-ray VOI window and inversion first."),
@@ -164,7 +184,7 @@ def render_model_card(manifest: ModelManifest, verification: dict[str, Any], int
         manifest.licence + ".",
         f"Training data: {training.get('data', 'not recorded')}.",
         "\n## Split\n",
-        f"{training.get('split_rule', 'not recorded')}. Split file: {training.get('split_file', 'not recorded')}.",
+        _split_text(training),
         "\n## Training\n",
         f"Epochs: {training.get('epoch', '?')}. Code commit: {training.get('code_commit') or 'not recorded'} "
         f"(exported from {training.get('export_commit') or 'unknown'}).",

@@ -152,6 +152,18 @@ def test_manifest_and_model_card_carry_calibration_provenance_and_caveats(tmp_pa
     assert "thicker than 3 mm" in Path(ct.card_path).read_text()
 
 
+def test_a_volume_model_card_names_its_validation_volumes_and_headline_dice(tmp_path):
+    extra = {
+        "metrics": {"val": {"dice_right": 0.98, "dice_left": 0.97, "dice_mean": 0.975}},
+        "training": {"data": "ct_series", "split_rule": "", "volumes": {"train": ["phantom-1", "real-7"], "val": ["phantom-0"]}},
+    }
+    report = export_checkpoint(_checkpoint(tmp_path, "unet3d", "CT", extra=extra), tmp_path / "models")
+    card = Path(report.card_path).read_text()
+    assert "Input: 1 x 32 x 32 x 32 " in card
+    assert "validation phantom-0; training phantom-1, real-7" in card
+    assert "| ours | dice mean 0.975 (held-out validation split, no test split) |" in card
+
+
 def test_a_graph_whose_gradcam_is_wrong_is_refused_and_nothing_is_written(tmp_path, monkeypatch):
     path = _checkpoint(tmp_path, "baseline", "XR", backbone="resnet18")
     # a channel mix-up in the closed-form Grad-CAM weights: logits stay right, the maps do not
