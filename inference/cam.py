@@ -8,7 +8,7 @@ zero rather than being stretched.
 
 Maps are kept at the model's feature resolution (a few KB per slice) and mapped onto a slice only
 when someone looks at it: feature grid -> the model's square input -> undo the letterbox/stretch
-with the same geometry the preprocessing used (``preprocessing.map_to_image``).
+with the same geometry the preprocessing used (``preprocessing.map_to_image``), and the CT crop box.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image as PILImage
 
-from inference.preprocessing import ResizePolicy, map_to_image
+from inference.preprocessing import Box, ResizePolicy, map_to_image
 
 
 def normalise_cams(cams: np.ndarray) -> np.ndarray:
@@ -26,9 +26,12 @@ def normalise_cams(cams: np.ndarray) -> np.ndarray:
     return np.divide(cams, peak, out=np.zeros_like(cams), where=peak > 0)
 
 
-def cam_to_image(cam: np.ndarray, image_shape: tuple[int, int], input_size: int, resize: ResizePolicy) -> np.ndarray:
-    """One (h, w) map -> (H, W) float32 on the original image, bilinear, through the model's square frame."""
+def cam_to_image(
+    cam: np.ndarray, image_shape: tuple[int, int], input_size: int, resize: ResizePolicy, box: Box | None = None
+) -> np.ndarray:
+    """One (h, w) map -> (H, W) float32 on the original image, bilinear, through the model's square frame
+    and the crop ``box`` the model saw (zero outside it)."""
     square = PILImage.fromarray(np.ascontiguousarray(cam, dtype=np.float32), mode="F").resize(
         (input_size, input_size), PILImage.BILINEAR
     )
-    return np.clip(map_to_image(np.asarray(square), image_shape, resize), 0.0, 1.0)
+    return np.clip(map_to_image(np.asarray(square), image_shape, resize, box), 0.0, 1.0)

@@ -5,8 +5,10 @@ an 8-bit grey image (lungs dark, bone bright) -> letterbox or stretch to the mod
 float32 in [0, 1] -> per-channel (x - mean) / std -> C identical channels, NCHW.
 
 Real CT is brought to that 8-bit image with the lung window (1500/-600), because the CT slice
-training data are figures from papers shown in a lung window; an X-ray goes through its VOI window
-and MONOCHROME1 inversion. Training calls the same functions on its PNGs.
+training data are figures from papers shown in a lung window, and cropped to the thorax
+(``lung_crop_box``), because those figures show the chest, not the scanner's field of view with
+table and room air; an X-ray goes through its VOI window and MONOCHROME1 inversion. Training calls
+the same functions on its PNGs.
 """
 
 from __future__ import annotations
@@ -20,9 +22,14 @@ from PIL import Image as PILImage
 from inference.study import WINDOW_PRESETS, Window, XRayImage
 
 # Bumped whenever any function here changes what a model sees; part of every result-cache key.
-PREPROCESSING_VERSION = 1
+PREPROCESSING_VERSION = 2
 
 ResizePolicy = Literal["letterbox", "stretch"]
+# (top, left, height, width) of a region of the image, in pixels
+Box = tuple[int, int, int, int]
+# Lung bounding box plus this share of its size on each side: takes in the chest wall, as the
+# thorax crops of the CT training figures do. Chosen by looking at those figures, not tuned.
+CT_CROP_MARGIN = 0.08
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -114,13 +121,44 @@ def letterbox_box(shape: tuple[int, int], size: int, policy: ResizePolicy = "let
     return (size - rh) // 2, (size - rw) // 2, rh, rw
 
 
-def map_to_image(square_map: np.ndarray, shape: tuple[int, int], policy: ResizePolicy = "letterbox") -> np.ndarray:
-    """Bring a (size, size) float map (CAM, probability) from model space back onto the (H, W) image."""
+def map_to_image(
+    square_map: np.ndarray, shape: tuple[int, int], policy: ResizePolicy = "letterbox", box: Box | None = None
+) -> np.ndarray:
+    """Bring a (size, size) float map (CAM, probability) from model space back onto the (H, W) image;
+    ``box`` is the crop the model saw (``lung_crop_box``), zero outside it."""
+    if box is not None:
+        top, left, height, width = box
+        on_image = np.zeros(shape, dtype=np.float32)
+        on_image[top : top + height, left : left + width] = map_to_image(square_map, (height, width), policy)
+        return on_image
     size = square_map.shape[0]
     top, left, rh, rw = letterbox_box(shape, size, policy)
     crop = np.ascontiguousarray(square_map[top : top + rh, left : left + rw], dtype=np.float32)
     resized = PILImage.fromarray(crop, mode="F").resize((shape[1], shape[0]), PILImage.BILINEAR)
     return np.asarray(resized, dtype=np.float32)
+
+
+def lung_crop_box(lung_mask: np.ndarray, margin: float = CT_CROP_MARGIN) -> Box:
+    """One in-plane box for a whole series: around every lung pixel of every slice, plus ``margin`` of
+    the box's size on each side, clipped to the image. The whole image when there is no lung."""
+    footprint = lung_mask.reshape(-1, *lung_mask.shape[-2:]).any(axis=0)
+    height, width = footprint.shape
+    rows, cols = np.flatnonzero(footprint.any(axis=1)), np.flatnonzero(footprint.any(axis=0))
+    if not len(rows):
+        return 0, 0, height, width
+    pad_rows = int((rows[-1] + 1 - rows[0]) * margin)
+    pad_cols = int((cols[-1] + 1 - cols[0]) * margin)
+    top, bottom = max(0, rows[0] - pad_rows), min(height, rows[-1] + 1 + pad_rows)
+    left, right = max(0, cols[0] - pad_cols), min(width, cols[-1] + 1 + pad_cols)
+    return int(top), int(left), int(bottom - top), int(right - left)
+
+
+def crop(images: np.ndarray, box: Box | None) -> np.ndarray:
+    """(..., H, W) -> the box's pixels (a view); everything when ``box`` is None."""
+    if box is None:
+        return images
+    top, left, height, width = box
+    return images[..., top : top + height, left : left + width]
 
 
 def normalise(images: np.ndarray, spec: InputSpec) -> np.ndarray:
@@ -138,7 +176,8 @@ def prepare_batch(images: list[np.ndarray] | np.ndarray, spec: InputSpec) -> np.
     return normalise(squares, spec)
 
 
-def prepare_ct_slices(hu_slices: np.ndarray, spec: InputSpec) -> np.ndarray:
-    """HU slices (N, H, W) -> model batch, through the model's CT window (lung by default)."""
+def prepare_ct_slices(hu_slices: np.ndarray, spec: InputSpec, box: Box | None = None) -> np.ndarray:
+    """HU slices (N, H, W) -> model batch, through the model's CT window (lung by default), cropped to
+    ``box`` (the series' ``lung_crop_box``) first."""
     width, level = spec.window or (WINDOW_PRESETS["lung"].width, WINDOW_PRESETS["lung"].level)
-    return prepare_batch(ct_to_uint8(hu_slices, Window(width, level)), spec)
+    return prepare_batch(ct_to_uint8(crop(hu_slices, box), Window(width, level)), spec)

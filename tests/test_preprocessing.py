@@ -7,8 +7,10 @@ import pytest
 
 from inference.preprocessing import (
     InputSpec,
+    crop,
     ct_to_uint8,
     fit_to_square,
+    lung_crop_box,
     map_to_image,
     prepare_batch,
     prepare_ct_slices,
@@ -59,6 +61,26 @@ def test_maps_come_back_onto_the_image_where_they_were():
     assert back.shape == shape
     original = _stamp(*shape).astype(np.float32) / 255.0
     assert np.abs(back - original).mean() < 0.05
+
+
+def test_the_ct_crop_box_holds_every_lung_pixel_of_the_series_with_a_margin():
+    mask = np.zeros((3, 100, 120), np.uint8)
+    mask[0, 30:50, 20:40] = 1  # right lung on one slice, left lung on another: one box for both
+    mask[2, 40:70, 60:100] = 2
+    top, left, height, width = lung_crop_box(mask, margin=0.1)
+    assert (top, left, height, width) == (30 - 4, 20 - 8, 40 + 8, 80 + 16)
+    assert crop(mask, (top, left, height, width)).sum() == mask.sum()
+    assert lung_crop_box(mask, margin=1.0) == (0, 0, 100, 120)  # clipped to the image
+    assert lung_crop_box(np.zeros((2, 10, 12), np.uint8)) == (0, 0, 10, 12)  # no lung: the whole slice
+
+
+def test_a_map_of_a_cropped_slice_comes_back_inside_its_box():
+    shape, box = (100, 200), (20, 50, 60, 120)
+    patch = crop(_stamp(*shape), box)
+    back = map_to_image(fit_to_square(patch, 64).astype(np.float32) / 255.0, shape, box=box)
+    assert back.shape == shape and not back[:20].any() and not back[:, :50].any() and not back[80:].any()
+    inside = crop(back, box)
+    assert np.abs(inside - patch.astype(np.float32) / 255.0).mean() < 0.05
 
 
 def test_batch_is_nchw_float_standardised_per_channel():

@@ -114,8 +114,11 @@ def _axis_operators(opinion: ModelOpinion) -> tuple[np.ndarray, np.ndarray]:
             grid[index, :] = 1.0
         else:
             grid[:, index] = 1.0
-        # A constant along the other axis stays 1 through bilinear resizing, so the mean recovers the column.
-        return cam_to_image(grid, opinion.image_shape, opinion.input_size, opinion.resize).mean(axis=1 - axis)
+        # A constant along the other axis stays constant through bilinear resizing; outside the crop box
+        # it is zero, so the maximum (not the mean) recovers the column.
+        return cam_to_image(grid, opinion.image_shape, opinion.input_size, opinion.resize, opinion.crop_box).max(
+            axis=1 - axis
+        )
 
     rows = np.stack([probe(0, i) for i in range(h)], axis=1) if h else np.zeros((height, 0), np.float32)
     cols = np.stack([probe(1, j) for j in range(w)], axis=1) if w else np.zeros((width, 0), np.float32)

@@ -127,6 +127,7 @@ def write_outputs(analysis: StudyAnalysis, image: Image, out: Path) -> dict[str,
             "image_shape": np.array(opinion.image_shape),
             "input_size": np.array(opinion.input_size),
             "resize": np.array(opinion.resize),
+            "crop_box": np.array(opinion.crop_box or (0, 0, *opinion.image_shape)),
         }
         _atomic(out / f"{stem}.npz", lambda p: np.savez_compressed(p, **arrays))
         written[f"{stem}.npz"] = f"{stem}.npz"

@@ -63,6 +63,7 @@ def opinion(
     image_shape: tuple[int, int],
     weights: np.ndarray,
     warnings: tuple[str, ...] = (),
+    crop_box: tuple[int, int, int, int] | None = None,
 ) -> ModelOpinion:
     """A model's opinion on a study from its per-slice outputs and the slices' weights for the verdict."""
     manifest = session.manifest
@@ -80,4 +81,5 @@ def opinion(
         verdict=study_verdict(probabilities, weights, manifest),
         device=session.device,
         warnings=warnings,
+        crop_box=crop_box,
     )

@@ -6,9 +6,10 @@
 2. Slices whose lung area is under ``MIN_LUNG_AREA_MM2`` are not analysed: the models were trained
    on slices through the lungs, their opinion on a neck or abdomen slice means nothing, and skipping
    them saves a third of the work. Their probabilities are NaN (null rows in JSON).
-3. Each analysed slice goes through ``preprocessing.prepare_ct_slices`` with the model's InputSpec
-   (its window, size, resize policy); mask-weighted models (M4) also get the slice's lung mask fitted
-   into the same square frame. Probabilities are the tempered softmax; Grad-CAMs normalised per map.
+3. Each analysed slice is cropped to the series' lung box (``preprocessing.lung_crop_box``: the CT
+   training figures show the thorax, not the field of view with table and air) and goes through
+   ``preprocessing.prepare_ct_slices`` with the model's InputSpec (its window, size, resize policy);
+   mask-weighted models (M4) also get the slice's lung mask, cropped and fitted the same way. Probabilities are the tempered softmax; Grad-CAMs normalised per map.
 4. The study verdict weights each slice by its lung area (``verdict.study_verdict``).
 """
 
@@ -27,7 +28,7 @@ from inference.lung_segmentation import (
 from inference.manifest import ModelManifest
 from inference.pipelines.classify import mask_batch, opinion, run_classifier
 from inference.pipelines.results import LungMask, ModelOpinion
-from inference.preprocessing import prepare_ct_slices
+from inference.preprocessing import crop, lung_crop_box, prepare_ct_slices
 from inference.quantification import LungQuantification, quantify_lungs
 from inference.runtime import ModelError, ModelSession
 from inference.study import CTVolume
@@ -119,11 +120,12 @@ def classify(volume: CTVolume, mask: LungMask, session: ModelSession, job: Job) 
     spec = manifest.preprocessing
     areas = lung_areas_mm2(volume, mask)
     slices = np.flatnonzero(areas >= MIN_LUNG_AREA_MM2)
+    box = lung_crop_box(mask.labels)
     probs, cams = run_classifier(
         session,
         len(slices),
-        lambda part: prepare_ct_slices(volume.hu[slices[part]], spec),
-        lambda part: mask_batch(mask.labels[slices[part]], spec),
+        lambda part: prepare_ct_slices(volume.hu[slices[part]], spec, box),
+        lambda part: mask_batch(crop(mask.labels[slices[part]], box), spec),
         job,
     )
     k = len(manifest.classes)
@@ -132,7 +134,7 @@ def classify(volume: CTVolume, mask: LungMask, session: ModelSession, job: Job) 
     all_probs[slices] = probs
     all_cams[slices] = cams
     return opinion(
-        session, all_probs, all_cams, (volume.shape[1], volume.shape[2]), areas, model_warnings(volume, manifest)
+        session, all_probs, all_cams, (volume.shape[1], volume.shape[2]), areas, model_warnings(volume, manifest), box
     )
 
 

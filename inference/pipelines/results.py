@@ -98,6 +98,7 @@ class ModelOpinion:
     device: str
     warnings: tuple[str, ...] = ()
     from_cache: bool = False
+    crop_box: tuple[int, int, int, int] | None = None  # the part of each slice the model saw (CT)
 
     @property
     def analysed(self) -> np.ndarray:
@@ -106,7 +107,9 @@ class ModelOpinion:
     def cam_on_slice(self, index: int, cls: int | str) -> np.ndarray:
         """The Grad-CAM of class ``cls`` for slice ``index`` on the slice's (H, W) grid, in [0, 1]."""
         k = self.classes.index(cls) if isinstance(cls, str) else int(cls)
-        return cam_to_image(self.cams[index, k].astype(np.float32), self.image_shape, self.input_size, self.resize)
+        return cam_to_image(
+            self.cams[index, k].astype(np.float32), self.image_shape, self.input_size, self.resize, self.crop_box
+        )
 
     def describe(self) -> dict:
         return {
@@ -138,6 +141,7 @@ class ModelOpinion:
             "image_shape": list(self.image_shape),
             "input_size": self.input_size,
             "resize": self.resize,
+            "crop_box": list(self.crop_box) if self.crop_box else None,
             "verdict": jsonable(self.verdict.to_json()),
             "device": self.device,
             "warnings": list(self.warnings),
@@ -161,6 +165,7 @@ class ModelOpinion:
             device=meta["device"],
             warnings=tuple(meta["warnings"]),
             from_cache=True,
+            crop_box=tuple(meta["crop_box"]) if meta.get("crop_box") else None,
         )
 
 
