@@ -10,8 +10,8 @@ volumes. A mask holding the value 2 and nothing above is a label map (0 backgrou
 
 Images go through the preprocessing contract like at run time: 8-bit images (PNG/JPEG) are taken as
 the model's 8-bit input directly (CT slice images are lung-window figures already); DICOM and
-16-bit images are loaded by ``inference.loading`` and windowed (CT: the model's window; X-ray: its
-VOI window and MONOCHROME1 inversion). Mask-weighted CT models (M4) get the slice-image lung mask
+16-bit images are loaded by ``inference.loading`` and windowed (CT: the model's window, cropped to
+the thorax like the CT pipeline's slices; X-ray: its VOI window and MONOCHROME1 inversion). Mask-weighted CT models (M4) get the slice-image lung mask
 training used (``lung_segmentation.window_image_lung_mask``).
 Metrics come from ``inference.metrics``, the module training's evaluation uses.
 """
@@ -38,7 +38,7 @@ from inference.pipelines import ct
 from inference.pipelines.classify import run_classifier
 from inference.pipelines.results import jsonable
 from inference.pipelines.xray import segment_image
-from inference.preprocessing import ct_to_uint8, fit_to_square, normalise, xray_to_uint8
+from inference.preprocessing import crop, ct_to_uint8, fit_to_square, lung_crop_box, normalise, xray_to_uint8
 from inference.registry import ModelNotFound, find_model
 from inference.runtime import DEVICES, DeviceUnavailable, ModelError, ModelSession, open_session
 from inference.study import CTVolume, Window
@@ -107,7 +107,9 @@ def read_8bit(path: Path, manifest: ModelManifest) -> np.ndarray:
         if image.shape[0] != 1:
             raise UnreadableImage(f"a volume of {image.shape[0]} slices, expected one image")
         window = Window(*manifest.preprocessing.window) if manifest.preprocessing.window else image.default_window
-        return ct_to_uint8(image.hu[0], window)
+        # a real CT slice shows the scanner's field of view: crop it to the thorax as the CT pipeline does
+        box = lung_crop_box(window_image_lung_mask(ct_to_uint8(image.hu[0])))
+        return ct_to_uint8(crop(image.hu[0], box), window)
     return xray_to_uint8(image)
 
 
