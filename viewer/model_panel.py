@@ -124,8 +124,10 @@ class ModelPanel(QWidget):
         row = self.table.rowCount()
         self.table.insertRow(row)
         manifest = status.manifest
-        name = QTableWidgetItem(f"{status.id} {manifest.version}" if manifest else status.id)
+        # the version goes in the tooltip: the verdict column needs the width more
+        name = QTableWidgetItem(status.id)
         name.setData(Qt.ItemDataRole.UserRole, status.id)
+        version = f"{status.id} version {manifest.version}. " if manifest else ""
         cells = [name, QTableWidgetItem(manifest.method if manifest else "?")]
         cells += [QTableWidgetItem("") for _ in range(len(COLUMNS) - 2)]
         threshold = manifest.threshold if manifest is not None else None
@@ -135,7 +137,7 @@ class ModelPanel(QWidget):
             name.setIcon(_swatch(colour))
             name.setFlags(name.flags() | Qt.ItemFlag.ItemIsUserCheckable)
             name.setCheckState(Qt.CheckState.Unchecked if status.id in self.skip else Qt.CheckState.Checked)
-            name.setToolTip("Tick to run this model in the next analysis")
+            name.setToolTip(version + "Tick to run this model in the next analysis")
             cells[VERDICT].setText("not run yet" if status.id not in self.skip else "not selected")
         else:
             name.setFlags(name.flags() & ~Qt.ItemFlag.ItemIsUserCheckable)
