@@ -6,7 +6,7 @@ import argparse
 import json
 
 from inference.training.runs import build_run
-from inference.training.train import CLASSIFIER_METHODS, SEGMENTATION_METHODS, TrainConfig, train
+from inference.training.train import CLASSIFIER_METHODS, SCHEDULES, SEGMENTATION_METHODS, TrainConfig, native_bf16, train
 
 HELP = "Train a model (baseline, M1-M5, unet2d, unet3d) on local data; needs the [train] extra"
 
@@ -30,7 +30,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--no-bf16", action="store_true", help="train in fp32 instead of bf16 autocast")
+    parser.add_argument(
+        "--precision", choices=("auto", "bf16", "fp32"), default="auto",
+        help="bf16 autocast or fp32; auto: bf16 only where the GPU or CPU has bf16 arithmetic (emulated bf16 is 10x slower)",
+    )
+    parser.add_argument(
+        "--schedule", choices=SCHEDULES, default="plateau",
+        help="learning rate: halve on a validation-loss plateau, or a cosine over --epochs (short budgets)",
+    )
     parser.add_argument("--positive-class", default="COVID", help="class the operating threshold is chosen for")
     parser.add_argument("--model-config", default="{}", help="JSON of extra network arguments, e.g. '{\"backbones\": [\"resnet18\"]}'")
     parser.add_argument("--json", action="store_true", help="print the final metrics as JSON")
@@ -42,8 +49,8 @@ def run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size, lr=args.lr, image_size=args.image_size, patience=args.patience,
         seed=args.seed, workers=args.workers, threads=args.threads, pretrained=args.pretrained,
         resume=args.resume, augment=args.augment, class_weights=not args.no_class_weights,
-        max_images=args.max_images, positive_class=args.positive_class, bf16=not args.no_bf16,
-        model_config=json.loads(args.model_config), mask_dir=args.mask_dir,
+        max_images=args.max_images, positive_class=args.positive_class, bf16=native_bf16() if args.precision == "auto" else args.precision == "bf16",
+        schedule=args.schedule, model_config=json.loads(args.model_config), mask_dir=args.mask_dir,
     )
     best = train(config, build_run(config))
     metrics_path = best.parent / "metrics.json"

@@ -34,6 +34,8 @@ def provenance(config: TrainConfig, split: Split | None, data_terms: str) -> dic
             "epochs_max": config.epochs,
             "batch_size": config.batch_size,
             "learning_rate": config.lr,
+            "schedule": config.schedule,
+            "precision": "bf16 autocast" if config.bf16 else "fp32",
             "image_size": config.image_size,
             "augmentation": config.augment,
             "pretrained": config.pretrained or "none (trained from scratch)",

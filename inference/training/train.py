@@ -1,7 +1,9 @@
 """One training loop for every method: classification (folder-per-class) and 2D/3D lung segmentation.
 
-CPU-first: bf16 autocast + channels_last (3x fp32 on this machine), a checkpoint every epoch and
-``resume`` so a run survives interruptions, early stopping on validation loss. The same script runs
+CPU-first: channels_last, bf16 autocast where the hardware has bf16 arithmetic (``native_bf16``), a
+checkpoint every epoch and ``resume`` so a run survives interruptions, early stopping on validation
+loss, and a learning-rate schedule that either halves on a validation plateau or follows a cosine
+over the epoch budget (better when the budget is short). The same script runs
 under ``torchrun`` with DistributedDataParallel (gloo on CPU, nccl on GPU), which is how a user scales
 out; only rank 0 writes files.
 
@@ -37,6 +39,18 @@ from inference.training.networks import build_network
 
 CLASSIFIER_METHODS = ("baseline", "M1", "M2", "M3", "M4", "M5")
 SEGMENTATION_METHODS = ("unet2d", "unet3d")
+SCHEDULES = ("plateau", "cosine")
+
+
+def native_bf16() -> bool:
+    """Whether bf16 autocast is fast here: a GPU with bf16, or a CPU with AVX512-BF16 or AMX.
+
+    Measured: ResNet50 training at 128 px ran 3x faster in bf16 than fp32 on an AVX-512 BF16 Xeon,
+    and 13x SLOWER (0.7 vs 9 img/s) on an AVX2-only EPYC, where bf16 is emulated.
+    """
+    if torch.cuda.is_available():
+        return torch.cuda.is_bf16_supported()
+    return torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
 
 
 @dataclass
@@ -60,7 +74,8 @@ class TrainConfig:
     class_weights: bool = True
     max_images: int = 0
     positive_class: str = "COVID"
-    bf16: bool = True
+    bf16: bool = field(default_factory=native_bf16)
+    schedule: str = "plateau"
     model_config: dict = field(default_factory=dict)
     mask_dir: str | None = None
 
@@ -243,6 +258,14 @@ class Run:
     provenance: dict
 
 
+def _scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig):
+    if config.schedule not in SCHEDULES:
+        raise ValueError(f"unknown schedule {config.schedule!r}; choose one of {', '.join(SCHEDULES)}")
+    if config.schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs, eta_min=config.lr / 100)
+    return torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.5, patience=max(1, config.patience // 3))
+
+
 def train(config: TrainConfig, run: Run) -> Path:
     """Train ``run`` per ``config``; returns the best checkpoint's path (rank 0)."""
     env = _setup_distributed()
@@ -257,7 +280,7 @@ def train(config: TrainConfig, run: Run) -> Path:
     volumetric = config.method == "unet3d"
     model = model.to(memory_format=torch.channels_last_3d if volumetric else torch.channels_last)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.5, patience=max(1, config.patience // 3))
+    scheduler = _scheduler(optimizer, config)
     state = {"epoch": 0, "best_val_loss": math.inf, "stale_epochs": 0, "history": []}
     if config.resume and last_path.exists():
         saved = ckpt.load_checkpoint(last_path)
@@ -286,7 +309,10 @@ def train(config: TrainConfig, run: Run) -> Path:
         started = time.perf_counter()
         train_loss = _run_epoch(net, train_loader, run.task, optimizer, env, f"{config.method} epoch {epoch}")
         val_loss, val_out, val_target = _evaluate(net, val_loader, run.task, env)
-        scheduler.step(val_loss)
+        if config.schedule == "plateau":
+            scheduler.step(val_loss)
+        else:
+            scheduler.step()
         row = {"epoch": epoch, "train_loss": train_loss, "val_loss": val_loss, "seconds": time.perf_counter() - started,
                "lr": optimizer.param_groups[0]["lr"], **run.task.summarise(val_out, val_target)}
         improved = val_loss < state["best_val_loss"]

@@ -4,9 +4,11 @@ learns, resumes, and runs unchanged under torchrun."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +21,8 @@ from inference.preprocessing import InputSpec, prepare_batch
 from inference.training.datasets import ClassificationDataset, load_grey_uint8
 from inference.lung_segmentation import window_image_lung_mask
 from inference.training.splits import LabelledImage, Split, list_class_folders, make_split, source_key
-from inference.training.train import TrainConfig, train
+from inference.training import train as training_loop
+from inference.training.train import TrainConfig, native_bf16, train
 from inference.training.runs import build_run
 
 torch.set_num_threads(1)
@@ -106,6 +109,41 @@ def test_a_short_run_learns_resumes_and_calibrates(blob_folder, tmp_path):
     assert saved["extra"]["temperature"] == metrics["temperature"]
     assert saved["extra"]["training"]["split_rule"].startswith("pHash")
     assert (tmp_path / "run" / "report.html").read_text().count("<img") == 4
+
+
+def test_a_cosine_schedule_spans_the_epoch_budget_across_an_interruption(blob_folder, tmp_path, monkeypatch):
+    first = _config(blob_folder, tmp_path / "cosine", epochs=4, schedule="cosine")
+    run_epoch = training_loop._run_epoch
+    calls = []
+
+    def interrupted_in_epoch_three(*args):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return run_epoch(*args)
+
+    monkeypatch.setattr(training_loop, "_run_epoch", interrupted_in_epoch_three)
+    with pytest.raises(KeyboardInterrupt):
+        train(first, build_run(first))
+    monkeypatch.setattr(training_loop, "_run_epoch", run_epoch)
+    train(replace(first, resume=True), build_run(first))
+    rates = [row["lr"] for row in json.loads((tmp_path / "cosine" / "history.json").read_text())]
+    low = first.lr / 100
+    expected = [low + (first.lr - low) * (1 + math.cos(math.pi * epoch / 4)) / 2 for epoch in range(1, 5)]
+    assert rates == pytest.approx(expected)
+
+
+def test_precision_follows_the_hardware_unless_asked(blob_folder, tmp_path):
+    assert TrainConfig(method="baseline", data="d", out="o").bf16 == native_bf16()
+    code = lunglens([
+        "train", "--method", "baseline", "--data", str(blob_folder), "--out", str(tmp_path / "fp32"), "--epochs", "1",
+        "--image-size", "32", "--batch-size", "16", "--workers", "0", "--augment", "none", "--precision", "fp32",
+        "--model-config", '{"backbone": "resnet18"}',
+    ])
+    assert code == 0
+    saved = torch.load(tmp_path / "fp32" / "best.pt", weights_only=True)
+    assert saved["extra"]["config"]["bf16"] is False
+    assert saved["extra"]["training"]["precision"] == "fp32"
 
 
 def test_lunglens_train_command_writes_a_checkpoint(blob_folder, tmp_path):
