@@ -42,6 +42,8 @@ class ProbabilityCurves(QWidget):
             axis = self.plot.getAxis(side)
             axis.setPen(pg.mkPen(foreground))
             axis.setTextPen(pg.mkPen(foreground))
+            # slice numbers and model bars are plain counts: never "(x0.001)" on the axis label
+            axis.enableAutoSIPrefix(False)
         self.plot.setLabel("left", "probability", color=foreground)
         self.values = QLabel("")
         self.values.setTextFormat(Qt.TextFormat.RichText)

@@ -361,6 +361,9 @@ def test_xray_gets_bars_and_compare_panes(window, models, qtbot):
     heights = curves.bars.opts["height"]
     expected = [o.probabilities[0, o.classes.index(finding_class(o))] for o in opinions.analysis.opinions]
     np.testing.assert_allclose(heights, expected, rtol=1e-6)
+    curves.show_opinions(opinions.analysis.opinions[:1], opinions.colours)
+    bottom = curves.plot.getAxis("bottom")
+    assert "model" in bottom.labelString() and "(x" not in bottom.labelString()  # one bar: no "model (x0.001)"
     for opinion in opinions.analysis.opinions:
         assert window.layers[cam_layer_name(opinion.model_id, "COVID")].shape == image.shape
     window.set_compare(True)
