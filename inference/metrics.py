@@ -7,6 +7,8 @@ mean the same thing. Conventions:
 - A metric that is undefined on the data (e.g. sensitivity of a class with no examples) is NaN,
   never a made-up 0 or 1; macro averages skip NaN.
 - Per-class metrics are one-vs-rest, read off the confusion matrix (rows = truth, columns = prediction).
+- Proportions (accuracy, sensitivity, specificity) carry a 95% Wilson interval (``*_ci95``): a test
+  split of 84 CT slices gives +-9 points, and a figure without its interval invites over-reading.
 """
 
 from __future__ import annotations
@@ -81,6 +83,20 @@ def roc_curve(y_binary: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.
     return fpr, tpr, np.r_[np.inf, s[last_of_each]]
 
 
+def wilson_interval(successes: float, total: float, z: float = 1.959964) -> tuple[float, float]:
+    """95% Wilson score interval of the proportion successes / total; (NaN, NaN) when total is 0.
+
+    Unlike the normal approximation it stays inside [0, 1] and is sound for small counts and for
+    proportions near 0 or 1 (a sensitivity of 30/30 still gets an interval below 1).
+    """
+    if total <= 0:
+        return float("nan"), float("nan")
+    p = successes / total
+    centre = (p + z * z / (2 * total)) / (1 + z * z / total)
+    half = z / (1 + z * z / total) * np.sqrt(p * (1 - p) / total + z * z / (4 * total * total))
+    return float(max(0.0, centre - half)), float(min(1.0, centre + half))
+
+
 def binary_metrics(y_binary: np.ndarray, p_positive: np.ndarray, threshold: float) -> dict[str, float]:
     """Confusion counts and the usual rates for "positive when p >= threshold"."""
     y = np.asarray(y_binary).astype(bool)
@@ -97,7 +113,9 @@ def binary_metrics(y_binary: np.ndarray, p_positive: np.ndarray, threshold: floa
         "fn": fn,
         "accuracy": float(_safe_ratio(tp + tn, len(y))),
         "sensitivity": sensitivity,
+        "sensitivity_ci95": wilson_interval(tp, tp + fn),
         "specificity": float(_safe_ratio(tn, tn + fp)),
+        "specificity_ci95": wilson_interval(tn, tn + fp),
         "precision": precision,
         "f1": float(_safe_ratio(2 * tp, 2 * tp + fp + fn)),
     }
@@ -197,7 +215,9 @@ def classification_metrics(
         name: {
             "support": int(support[i]),
             "sensitivity": float(sensitivity[i]),
+            "sensitivity_ci95": wilson_interval(tp[i], support[i]),
             "specificity": float(specificity[i]),
+            "specificity_ci95": wilson_interval(tn[i], tn[i] + fp[i]),
             "precision": float(precision[i]),
             "f1": float(f1[i]),
             "auc": float(auc[i]),
@@ -212,6 +232,7 @@ def classification_metrics(
         "n": int(len(y_true)),
         "classes": list(classes),
         "accuracy": float(tp.sum() / len(y_true)),
+        "accuracy_ci95": wilson_interval(tp.sum(), len(y_true)),
         "macro_sensitivity": macro(sensitivity),
         "macro_specificity": macro(specificity),
         "macro_precision": macro(precision),

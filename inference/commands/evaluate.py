@@ -233,15 +233,21 @@ def evaluate_segmenter(session: ModelSession, data: Path, progress) -> dict:
     return {"task": "segmentation", "n": len(per_image), "mean_dice": mean, "per_image": per_image, "skipped": skipped, "warnings": []}
 
 
+def _interval(bounds: tuple[float, float]) -> str:
+    return f"{bounds[0]:.3f}-{bounds[1]:.3f}"
+
+
 def _class_table(report: dict) -> list[str]:
     m = report["metrics"]
     lines = [
-        f"accuracy {m['accuracy']:.3f}   macro AUC {m['macro_auc']:.3f}   ECE {m['ece']:.3f}",
-        f"{'class':<20}{'n':>6}{'sens':>8}{'spec':>8}{'prec':>8}{'F1':>8}{'AUC':>8}",
+        f"accuracy {m['accuracy']:.3f} (95% CI {_interval(m['accuracy_ci95'])})   macro AUC {m['macro_auc']:.3f}   "
+        f"ECE {m['ece']:.3f}",
+        f"{'class':<20}{'n':>6}{'sens':>8}{'spec':>8}{'prec':>8}{'F1':>8}{'AUC':>8}{'sens 95% CI':>14}{'spec 95% CI':>14}",
     ]
     for name, c in m["per_class"].items():
         values = "".join(f"{c[k]:>8.3f}" for k in ("sensitivity", "specificity", "precision", "f1", "auc"))
-        lines.append(f"{name:<20}{c['support']:>6}{values}")
+        intervals = "".join(f"{_interval(c[k]):>14}" for k in ("sensitivity_ci95", "specificity_ci95"))
+        lines.append(f"{name:<20}{c['support']:>6}{values}{intervals}")
     lines.append("confusion matrix (rows: true, columns: predicted)")
     width = max(len(c) for c in m["classes"]) + 2
     lines.append(" " * width + "".join(f"{c:>{width}}" for c in m["classes"]))
@@ -251,7 +257,8 @@ def _class_table(report: dict) -> list[str]:
     if t is not None:
         lines.append(
             f"at the operating threshold {t['threshold']:.3f} on {t['positive_class']}: "
-            f"sensitivity {t['sensitivity']:.3f}, specificity {t['specificity']:.3f}, F1 {t['f1']:.3f}"
+            f"sensitivity {t['sensitivity']:.3f} ({_interval(t['sensitivity_ci95'])}), "
+            f"specificity {t['specificity']:.3f} ({_interval(t['specificity_ci95'])}), F1 {t['f1']:.3f}"
         )
     return lines
 

@@ -125,12 +125,16 @@ def _table(values: Mapping[str, Any]) -> str:
 HEADLINE = ("accuracy", "macro_sensitivity", "macro_specificity", "macro_f1", "macro_auc", "dice_mean")
 
 
+def _ci_text(bounds) -> str:
+    return f" (95% CI {bounds[0]:.3f}-{bounds[1]:.3f})" if bounds else ""
+
+
 def _headline(metrics: Mapping[str, Any]) -> str:
     """The held-out test figures (or the only split recorded) in the papers' terms."""
     name_of_split = next((name for name in ("test", "val") if name in metrics), None)
     split = metrics[name_of_split] if name_of_split else metrics
     figures = [
-        f"{name.replace('_', ' ')} {split[name]:.3f}"
+        f"{name.replace('_', ' ')} {split[name]:.3f}" + _ci_text(split.get(f"{name}_ci95"))
         for name in HEADLINE
         if isinstance(split.get(name), float)
     ]

@@ -67,6 +67,7 @@ def test_map_renames_a_folder_and_human_output(capsys, brightness_model, toy_set
                  "--map", "healthy=noncovid", "--map", "lung_opacity=COVID"]) == 0
     out = capsys.readouterr().out
     assert "on 7 images" in out and "confusion matrix" in out and "sens" in out
+    assert "accuracy 0.571 (95% CI 0.250-0.842)" in out  # 4 of 7, with its Wilson interval
     assert main(["evaluate", "--model", str(brightness_model.onnx_path), "--data", str(toy_set), "--map", "x=Pneumonia"]) == 2
     assert "LABEL one of NonCOVID, COVID" in capsys.readouterr().err
 

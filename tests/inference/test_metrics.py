@@ -41,6 +41,19 @@ def test_classification_metrics_match_hand_computation():
     assert sum(b["count"] for b in m["reliability"]) == 6 and len(m["reliability"]) == 15
 
 
+def test_proportions_carry_their_wilson_interval():
+    # published values: 4/6 -> [0.300, 0.903]; 30/30 -> [0.886, 1]; 0/10 -> [0, 0.278]
+    assert metrics.wilson_interval(4, 6) == pytest.approx((0.3000, 0.9032), abs=5e-4)
+    assert metrics.wilson_interval(30, 30) == pytest.approx((0.8865, 1.0), abs=5e-4)
+    assert metrics.wilson_interval(0, 10) == pytest.approx((0.0, 0.2775), abs=5e-4)
+    assert all(np.isnan(metrics.wilson_interval(0, 0)))
+    m = metrics.classification_metrics(Y, P, ("a", "b", "c"))
+    assert m["accuracy_ci95"] == pytest.approx(metrics.wilson_interval(4, 6))
+    c = m["per_class"]["c"]  # TP 2 of 2, TN 3 of 4
+    assert c["sensitivity_ci95"] == pytest.approx(metrics.wilson_interval(2, 2))
+    assert c["specificity_ci95"] == pytest.approx(metrics.wilson_interval(3, 4))
+
+
 def test_ece_and_reliability_bins():
     # confidences .9 x4 (3 right) and .62 x2 (1 right): ECE = 4/6 * |.75 - .9| + 2/6 * |.5 - .62| = .14
     probs = np.array([[0.9, 0.1]] * 4 + [[0.62, 0.38]] * 2)
