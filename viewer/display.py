@@ -5,7 +5,7 @@ an RGB32 image in 0.5 ms and a premultiplied ARGB32 one in 0.9 ms, but a Graysca
 image (what pyqtgraph's ImageItem hands Qt for a uint8 image with a LUT) in 3.3-4.4 ms, because Qt
 converts it on every paint. So every slice is mapped once, by one table lookup, to the format Qt
 blits directly: CT HU through a 64 K-entry table per window (int16 -> RGB32), label masks through a
-256-entry premultiplied table (label -> colour x opacity), heatmaps quantised to 256 steps through a
+256-entry premultiplied table (label -> colour x opacity), heatmaps (uint8 steps) through a
 colormap table whose steps under the threshold are transparent.
 """
 
@@ -78,19 +78,6 @@ def heatmap_table(layer: HeatmapLayer) -> np.ndarray:
     # Step i shows values round(i / 255); the 1e-9 keeps 0.2 * 255 = 51.000000001 from hiding step 51.
     alpha[: int(np.ceil(layer.threshold * 255.0 - 1e-9))] = 0.0
     return _premultiplied(colormap_table(layer.colormap), alpha)
-
-
-def quantised(values: np.ndarray) -> np.ndarray:
-    """A float slice in [0, 1] to 0..255 steps (clipped), the index into a heatmap table."""
-    scaled = np.multiply(values, np.float32(255.0), dtype=np.float32)
-    scaled += np.float32(0.5)
-    np.clip(scaled, 0.0, 255.0, out=scaled)
-    return scaled.astype(np.uint8)
-
-
-def heatmap_steps(values: np.ndarray) -> np.ndarray:
-    """A heatmap slice as 0..255 steps: uint8 maps already are, float maps are quantised."""
-    return values if values.dtype == np.uint8 else quantised(values)
 
 
 def label_edges(labels: np.ndarray, width: int | None = None) -> np.ndarray:

@@ -41,6 +41,28 @@ def _as_c_array(values: np.ndarray, dtype: type) -> np.ndarray:
     return np.ascontiguousarray(values, dtype=dtype)
 
 
+def quantised(values: np.ndarray) -> np.ndarray:
+    """A float map in [0, 1] to 0..255 steps (clipped), the index into a heatmap table."""
+    scaled = np.multiply(values, np.float32(255.0), dtype=np.float32)
+    scaled += np.float32(0.5)
+    np.clip(scaled, 0.0, 255.0, out=scaled)
+    return scaled.astype(np.uint8)
+
+
+def _heatmap_steps(values: np.ndarray) -> np.ndarray:
+    """A map as C-contiguous uint8 steps; a float volume is quantised slice by slice (one float copy of
+    a slice at a time, not of the volume)."""
+    values = np.asarray(values)
+    if values.dtype == np.uint8:
+        return _as_c_array(values, np.uint8)
+    if values.ndim < 3:
+        return quantised(values)
+    steps = np.empty(values.shape, dtype=np.uint8)
+    for index, plane in enumerate(values):
+        steps[index] = quantised(plane)
+    return steps
+
+
 @dataclass(frozen=True, eq=False)
 class LabelLayer:
     """An integer label mask (0 = nothing) shown with one colour per label value.
@@ -119,8 +141,9 @@ class LazyMap:
 class HeatmapLayer:
     """A map in [0, 1] (a probability or a Grad-CAM) coloured by a colormap.
 
-    values: shaped like the image; float (clipped to [0, 1] when drawn), or uint8 steps where
-    255 = 1.0 (a quarter of the memory, drawn without quantising), or a LazyMap of such steps.
+    values: shaped like the image; uint8 steps where 255 = 1.0, or float (clipped to [0, 1] and
+    stored as those steps: the colormap has 256 entries anyway, a float32 copy takes four times the
+    memory, and every scroll step would quantise it again), or a LazyMap of steps.
     threshold: values below it are transparent, so a CAM does not tint the whole slice.
     """
 
@@ -135,8 +158,7 @@ class HeatmapLayer:
         if self.colormap not in COLORMAPS:
             raise ValueError(f"layer {self.name!r}: unknown colormap {self.colormap!r}; known: {', '.join(COLORMAPS)}")
         if not isinstance(self.values, LazyMap):
-            dtype = np.uint8 if np.asarray(self.values).dtype == np.uint8 else np.float32
-            object.__setattr__(self, "values", _as_c_array(self.values, dtype))
+            object.__setattr__(self, "values", _heatmap_steps(self.values))
         object.__setattr__(self, "opacity", _unit("opacity", self.opacity))
         object.__setattr__(self, "threshold", _unit("threshold", self.threshold))
 
@@ -145,7 +167,7 @@ class HeatmapLayer:
         return self.values.shape
 
     def volume(self) -> np.ndarray:
-        """The map as an array (float, or uint8 steps); a LazyMap is computed here on first use."""
+        """The map as uint8 steps; a LazyMap is computed here on first use."""
         return self.values.array() if isinstance(self.values, LazyMap) else self.values
 
 

@@ -20,8 +20,7 @@ import numpy as np
 
 from inference.cam import cam_to_image
 from inference.pipelines.results import LungMask, ModelOpinion
-from viewer.display import quantised
-from viewer.layers import LUNG_LABEL_NAMES, HeatmapLayer, LabelLayer, LazyMap, Layer
+from viewer.layers import LUNG_LABEL_NAMES, HeatmapLayer, LabelLayer, LazyMap, Layer, quantised
 
 # Tableau 10: distinct on the dark viewer and on a white printed report alike.
 MODEL_COLOURS: tuple[str, ...] = (

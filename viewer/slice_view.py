@@ -22,7 +22,7 @@ from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtWidgets import QFrame, QLabel, QVBoxLayout, QWidget
 
 from inference.study import Window
-from viewer.display import grey_of, heatmap_steps, heatmap_table, label_edges, label_table, windowed_rgb32
+from viewer.display import grey_of, heatmap_table, label_edges, label_table, windowed_rgb32
 from viewer.layers import HeatmapLayer, Layer, LayerEvent, LayerList
 from viewer.measure import distance, roi_mask, roi_stats
 from viewer.planes import MPR_PLANES, PROJECTION, Plane, edge_labels, mpr_plane, radiograph_edge_labels
@@ -362,7 +362,7 @@ class SliceView(QFrame):
             table = heatmap_table(layer) if isinstance(layer, HeatmapLayer) else label_table(layer)
             self._layer_tables[layer.name] = table
         if isinstance(layer, HeatmapLayer):
-            steps = heatmap_steps(self.plane.view(layer.volume())[self._shown_slice])
+            steps = self.plane.view(layer.volume())[self._shown_slice]
         else:
             steps = self.plane.view(layer.labels)[self._shown_slice]
             if layer.contour:

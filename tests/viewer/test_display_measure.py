@@ -8,8 +8,8 @@ import numpy as np
 
 from inference.preprocessing import window_to_uint8
 from inference.study import Window
-from viewer.display import grey_of, heatmap_table, label_table, quantised, windowed_rgb32
-from viewer.layers import HeatmapLayer, LabelLayer
+from viewer.display import grey_of, heatmap_table, label_table, windowed_rgb32
+from viewer.layers import HeatmapLayer, LabelLayer, quantised
 from viewer.measure import roi_mask, roi_stats
 
 

@@ -52,6 +52,14 @@ def test_labels_are_converted_and_present_labels_listed():
     assert layer.colour(1) != layer.colour(2)
 
 
+def test_a_float_heatmap_is_kept_as_its_256_display_steps():
+    values = np.array([[[-0.5, 0.0], [0.2, 0.5]], [[0.999, 1.0], [1.7, np.float32(0.5 / 255)]]], dtype=np.float32)
+    layer = HeatmapLayer("cam", values[:, :, ::-1])  # a strided view: stored C-contiguous
+    assert layer.volume().dtype == np.uint8 and layer.volume().flags.c_contiguous
+    np.testing.assert_array_equal(layer.volume(), [[[0, 0], [128, 51]], [[255, 255], [1, 255]]])
+    assert HeatmapLayer("xray cam", values[0]).volume().tolist() == [[0, 0], [51, 128]]
+
+
 def test_reset_clears_layers_for_a_new_image():
     layers = LayerList(shape=(2, 2))
     layers.add(LabelLayer("mask", np.zeros((2, 2), np.uint8)))
