@@ -303,9 +303,3 @@ def window_image_lung_mask(image: np.ndarray, min_fraction: float = 0.01) -> np.
     closed = sitk.BinaryMorphologicalClosing(sitk.GetImageFromArray(kept.astype(np.uint8)), [3, 3])
     mask[box] = _array(sitk.BinaryFillhole(closed))
     return mask
-    box = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
-    figure = image[box]
-    dark = sitk.GetImageFromArray((figure < ct_to_uint8(np.array(AIR_BELOW_HU))).astype(np.uint8))
-    sizeable = sitk.RelabelComponent(sitk.ConnectedComponent(dark), minimumObjectSize=int(min_fraction * figure.size)) > 0
-    mask[box] = _array(sitk.BinaryFillhole(sitk.BinaryMorphologicalClosing(sitk.Cast(sizeable, sitk.sitkUInt8), [3, 3])))
-    return mask

@@ -21,6 +21,25 @@ def git_commit() -> str:
         return "unknown"
 
 
+def describe_pretrained(pretrained) -> str:
+    """What a backbone started from, in words for the model card (every file of a multi-backbone net)."""
+    if not pretrained:
+        return "none (trained from scratch)"
+    if isinstance(pretrained, dict):
+        return "; ".join(f"{name}: {describe_pretrained(path)}" for name, path in pretrained.items())
+    try:
+        saved = torch.load(pretrained, map_location="cpu", weights_only=True)
+    except Exception:
+        return str(pretrained)
+    if isinstance(saved, dict) and str(saved.get("format", "")).startswith("lunglens-checkpoint"):
+        training = saved.get("extra", {}).get("training", {})
+        return (
+            f"backbone of a LungLens {saved['method']} {saved['modality']} model ({Path(pretrained).name}, epoch "
+            f"{saved['epoch']}) trained on {training.get('data', 'unrecorded data')}, its training split only"
+        )
+    return f"local file {Path(pretrained).name}"
+
+
 def provenance(config: TrainConfig, split: Split | None, data_terms: str) -> dict:
     """The checkpoint's ``extra`` keys that export turns into the manifest and the model card."""
     return {
@@ -38,7 +57,7 @@ def provenance(config: TrainConfig, split: Split | None, data_terms: str) -> dic
             "precision": "bf16 autocast" if config.bf16 else "fp32",
             "image_size": config.image_size,
             "augmentation": config.augment,
-            "pretrained": config.pretrained or "none (trained from scratch)",
+            "pretrained": describe_pretrained(config.model_config.get("pretrained", config.pretrained)),
             "seed": config.seed,
             "torch": str(torch.__version__),
         },

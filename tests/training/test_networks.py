@@ -11,7 +11,10 @@ import torch
 import torchvision
 from timm.layers import NonLocalAttn
 
+from inference.preprocessing import InputSpec
+from inference.training.checkpoint import save_checkpoint
 from inference.training.gradcam import autograd_gradcam
+from inference.training.provenance import describe_pretrained
 from inference.training.networks import (
     METHOD_DEFAULTS,
     PAPER_BACKBONES,
@@ -205,6 +208,28 @@ def test_pretrained_for_a_multi_backbone_network_is_given_per_backbone(tmp_path)
     torch.testing.assert_close(model.features.backbones[1].features_conv0.weight, source.features.conv0.weight)
     with pytest.raises(PretrainedWeightsError, match="give pretrained as"):
         build_network("M3", pretrained=str(path))
+
+
+def test_pretrained_takes_the_backbone_of_a_lunglens_checkpoint(tmp_path):
+    """An X-ray baseline's ResNet starts a CT M4 and M3 (whose other backbone stays random)."""
+    xray = build_network("baseline", backbone="resnet18", num_classes=3)
+    path = save_checkpoint(
+        tmp_path / "xr-baseline.pt", model=xray, method="baseline", model_config=network_config("baseline", backbone="resnet18"),
+        classes=("COVID", "Normal", "Viral_Pneumonia"), modality="XR", input_spec=InputSpec(size=64), epoch=3,
+    )
+    source = xray.features.backbones[0]
+    m4 = build_network("M4", backbone="resnet18", pretrained=path)
+    torch.testing.assert_close(m4.features.backbones[0].layer4[1].conv2.weight, source.layer4[1].conv2.weight)
+    torch.testing.assert_close(m4.features.backbones[0].bn1.running_mean, source.bn1.running_mean)
+    m3 = build_network("M3", backbones=("resnet18", "densenet121"), pretrained={"resnet18": path})
+    torch.testing.assert_close(m3.features.backbones[0].conv1.weight, source.conv1.weight)
+    m1 = build_network("M1", backbone="resnet18", pretrained=path)
+    torch.testing.assert_close(m1.features.backbone.layer3[0].conv1.weight, source.layer3[0].conv1.weight)
+    with pytest.raises(PretrainedWeightsError, match="LungLens baseline checkpoint without a resnet50 backbone"):
+        build_network("M4", backbone="resnet50", pretrained=path)
+    described = describe_pretrained({"resnet18": str(path)})
+    assert described.startswith("resnet18: backbone of a LungLens baseline XR model (xr-baseline.pt, epoch 3)")
+    assert describe_pretrained(None) == "none (trained from scratch)"
 
 
 def test_pretrained_refuses_a_checkpoint_of_another_architecture_or_a_broken_file(tmp_path):

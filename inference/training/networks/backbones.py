@@ -1,8 +1,11 @@
-"""timm feature extractors for the classifiers, and loading a local ImageNet checkpoint into them.
+"""timm feature extractors for the classifiers, and loading a local checkpoint into them.
 
 No model hub is reachable where LungLens trains, so ``pretrained`` is always a path to a file the
-user brought (torchvision or timm format, optionally wrapped in ``state_dict``/``model`` and with a
-DDP ``module.`` prefix). timm reads it with ``weights_only=True`` (a weights file can never run code),
+user brought: an ImageNet checkpoint (torchvision or timm format, optionally wrapped in
+``state_dict``/``model`` and with a DDP ``module.`` prefix), or a LungLens training checkpoint whose
+network has the same backbone (e.g. a ResNet50 trained on chest X-rays to start a CT model: a
+domain-near start where ImageNet weights are out of reach). For the latter the backbone's tensors
+are found by their key suffix under whatever the network called the backbone, and must all fit. timm reads it with ``weights_only=True`` (a weights file can never run code),
 applies its own per-architecture converters (e.g. torchvision DenseNet key names) and drops the
 ImageNet classifier. timm only logs keys it could not place, so we check the result ourselves: every
 tensor of the backbone must now hold a value that came from the file, or the file is for another
@@ -63,6 +66,27 @@ def _require_loaded(
         )
 
 
+def _lunglens_backbone(path: Path, model: nn.Module, name: str) -> dict[str, torch.Tensor] | None:
+    """The ``name`` backbone's tensors from a LungLens training checkpoint, or None for other files."""
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:  # not a weights-only torch file: read_state_dict reports it
+        return None
+    if not (isinstance(saved, dict) and str(saved.get("format", "")).startswith("lunglens-checkpoint")):
+        return None
+    state, own = saved["state_dict"], model.state_dict()
+    anchor = next(iter(own))
+    for key in state:
+        if key.endswith(anchor):
+            prefix = key[: -len(anchor)]
+            found = {k: state.get(prefix + k) for k in own}
+            if all(t is not None and t.shape == own[k].shape for k, t in found.items()):
+                return found
+    raise PretrainedWeightsError(
+        f"{path.name} is a LungLens {saved.get('method')} checkpoint without a {name} backbone"
+    )
+
+
 def create_backbone(
     name: str,
     *,
@@ -79,6 +103,11 @@ def create_backbone(
     if pretrained is None:
         return timm.create_model(name, pretrained=False, **options)
     path = Path(pretrained)
+    model = timm.create_model(name, pretrained=False, **options)
+    own_kind = _lunglens_backbone(path, model, name) if path.is_file() else None
+    if own_kind is not None:
+        model.load_state_dict(own_kind)
+        return model
     weights = read_state_dict(path)
     model = timm.create_model(name, pretrained=True, pretrained_cfg_overlay={"file": str(path)}, **options)
     _require_loaded(model, weights, name, path, in_chans)
