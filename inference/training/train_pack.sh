@@ -12,7 +12,8 @@ common=(--workers 1 --threads "${LUNGLENS_THREADS:-2}" --resume)
 # grid), short budgets on a cosine schedule. M2 and the X-ray U-Net were trained with the plateau
 # schedule on a bf16 machine; their recipes are kept as they ran. No ImageNet weights can be fetched
 # here, so the CT models and X-ray M1 start from the X-ray baseline's ResNet50 (trained on the X-ray
-# training split only); M5's ResNet-v2-152 has no such source and starts from scratch.
+# training split only); M5's ResNet-v2-152 has no such source and starts from scratch (M5 sees 2000
+# training images per epoch: its two backbones cost 4x a ResNet50).
 xr_resnet50=$runs/xr-baseline/best.pt
 declare -A recipes=(
   [xr-m2]="--method M2 --data $data/xray --modality XR --image-size 128 --batch-size 32 --lr 3e-4 --epochs 20 --patience 5"
@@ -22,7 +23,7 @@ declare -A recipes=(
   [xr-m1]="--method M1 --data $data/xray --modality XR --image-size 128 --batch-size 32 --lr 1e-4 --epochs 8 --patience 5 --schedule cosine --pretrained $xr_resnet50"
   [ct-m1]="--method M1 --data $data/ct_slices --modality CT --image-size 160 --batch-size 16 --lr 1e-4 --epochs 16 --patience 8 --schedule cosine --pretrained $xr_resnet50"
   [ct-m3]="--method M3 --data $data/ct_slices --modality CT --image-size 160 --batch-size 16 --lr 1e-4 --epochs 16 --patience 8 --schedule cosine --model-config {\"pretrained\":{\"resnet50\":\"$xr_resnet50\"}}"
-  [xr-m5]="--method M5 --data $data/xray --modality XR --image-size 128 --batch-size 16 --lr 3e-4 --epochs 8 --patience 5 --schedule cosine --max-images 2000"
+  [xr-m5]="--method M5 --data $data/xray --modality XR --image-size 128 --batch-size 16 --lr 3e-4 --epochs 8 --patience 5 --schedule cosine --max-images 2000 --model-config {\"pretrained\":{\"resnet50\":\"$xr_resnet50\"}}"
   [ct-unet3d]="--method unet3d --data $data/ct_series --modality CT --batch-size 2 --lr 1e-3 --epochs 20 --patience 8 --schedule cosine"
 )
 order=(xr-m2 xr-unet2d xr-baseline ct-m4 ct-m1 ct-m3 xr-m1 xr-m5 ct-unet3d)
