@@ -70,13 +70,24 @@ NOT_COMPARABLE = {
 }
 
 
+def _start_limit(pretrained: str | None) -> str:
+    if not pretrained or pretrained.startswith("none"):
+        return "Trained from scratch (no ImageNet weights were available): small training sets limit what it can learn."
+    if "LungLens" in pretrained:
+        return (
+            "No ImageNet weights were available: the backbone started from another LungLens model trained on chest "
+            "X-rays (see Training), so X-ray features, not natural-image features, are its starting point."
+        )
+    return f"The backbone started from {pretrained}."
+
+
 def known_limits(manifest: ModelManifest) -> list[str]:
     limits = [
         "Grad-CAM is computed on the feature grid (input size / 32 for ResNet stages, / 4 for M1's finest pyramid "
         "level) and upsampled: it shows what the network used, not a delineation of disease."
         if manifest.task == "classification"
         else "Masks are predicted at the model's input resolution and resampled back to the image.",
-        "Weights were trained from scratch unless the training provenance names a local ImageNet checkpoint.",
+        _start_limit(manifest.training.get("pretrained")),
     ]
     if manifest.modality == "XR":
         limits.append(
@@ -190,7 +201,11 @@ def render_model_card(manifest: ModelManifest, verification: dict[str, Any], int
         "\n## Split\n",
         _split_text(training),
         "\n## Training\n",
-        f"Epochs: {training.get('epoch', '?')}. Code commit: {training.get('code_commit') or 'not recorded'} "
+        f"Epochs: {training.get('epoch', '?')} of at most {training.get('epochs_max', '?')}; batch "
+        f"{training.get('batch_size', '?')}, learning rate {training.get('learning_rate', '?')} "
+        f"({training.get('schedule', 'plateau')} schedule), {training.get('precision', 'bf16 autocast')}, "
+        f"image size {training.get('image_size', '?')}. Started from: {training.get('pretrained', 'not recorded')}. "
+        f"Code commit: {training.get('code_commit') or 'not recorded'} "
         f"(exported from {training.get('export_commit') or 'unknown'}).",
         "\n## Held-out metrics\n",
         _table(manifest.metrics),

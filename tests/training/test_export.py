@@ -124,10 +124,13 @@ def test_manifest_and_model_card_carry_calibration_provenance_and_caveats(tmp_pa
         "temperature": 1.7,
         "threshold": {"value": 0.42, "positive_class": "COVID", "chosen_on": "validation", "rule": "youden"},
         "metrics": {
-            "test": {"accuracy": 0.81, "per_class": {"COVID": {"sensitivity": 0.9}}, "confusion_matrix": [[1]]}
+                "test": {"accuracy": 0.81, "accuracy_ci95": [0.72, 0.88], "per_class": {"COVID": {"sensitivity": 0.9}},
+                     "confusion_matrix": [[1]]}
         },
         "git_commit": "abc123",
-        "training": {"data": "xray", "split_rule": "perceptual-hash groups", "split_file": "split.json"},
+        "training": {"data": "xray", "split_rule": "perceptual-hash groups", "split_file": "split.json",
+                     "pretrained": "backbone of a LungLens baseline XR model (xr-baseline.pt, epoch 12)",
+                     "schedule": "cosine", "precision": "fp32", "learning_rate": 1e-4},
         "history": [{"epoch": 1, "val_loss": 0.7}],
     }
     path = _checkpoint(tmp_path, "baseline", "XR", extra=extra, backbone="resnet18")
@@ -143,7 +146,9 @@ def test_manifest_and_model_card_carry_calibration_provenance_and_caveats(tmp_pa
     assert "COVID-19 Radiography Database" in manifest.licence and manifest.licence.startswith("research use")
     card = Path(report.card_path).read_text()
     assert "paediatric" in card and "77.2 %" in card and "not comparable" in card
-    assert "| ours | accuracy 0.810 (held-out test split) |" in card
+    assert "| ours | accuracy 0.810 (95% CI 0.720-0.880) (held-out test split) |" in card
+    assert "Started from: backbone of a LungLens baseline XR model" in card and "(cosine schedule), fp32" in card
+    assert "X-ray features, not natural-image features" in card
     assert "| test accuracy | 0.81 |" in card and "| test per_class COVID sensitivity | 0.9 |" in card
 
     ct = export_checkpoint(_checkpoint(tmp_path, "M4", "CT", backbone="resnet18"), tmp_path / "models")
