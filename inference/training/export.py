@@ -18,9 +18,10 @@ report says so; a wrong graph still fails, because its error is far above float3
 INT8 (optional): onnxruntime static quantization, QDQ format, per-channel int8 weights reduced to
 7 bits, uint8 activations (the u8s8 kernels VNNI runs fastest). Without VNNI (AVX2 CPUs such as AMD
 Zen 3) those kernels sum pairs of u8 x s8 products in int16 and saturate on full-range weights, so the
-same INT8 file gives other answers on another CPU (measured with M2: COVID sensitivity 0.89 on a VNNI
-Xeon, 0.95 on an AVX2 EPYC); 7-bit weights cannot saturate (onnxruntime's advice for CPUs without
-VNNI). Calibrated on up to 64 images from a
+same INT8 file gives other answers on another CPU (measured with M2 on its test split: COVID
+sensitivity 0.888 with exact integer arithmetic, as on a VNNI Xeon or with graph optimisations off,
+0.948 with the AVX2 kernels of an EPYC); 7-bit weights cannot saturate (onnxruntime's advice for
+CPUs without VNNI). Calibrated on up to 64 images from a
 folder-per-class directory through the model's own preprocessing. MatMul is left in float32 (attention
 and the Grad-CAM arithmetic). The INT8 model is a separate model ``<id>-int8`` with its own manifest
 and card, so the registry treats it like any other; the report gives its agreement with FP32 and, when
