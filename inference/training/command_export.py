@@ -47,7 +47,9 @@ def _summary(report: ExportReport) -> str:
         lines.append(
             f"  INT8 {int8.onnx_path}: top-1 agreement {int8.top1_agreement:.3f} on {int8.evaluation_images} images, "
             f"probabilities max |diff| {int8.probability_max_abs_diff:.3f}{accuracy}; "
-            f"{int8.fp32_ms_per_image:.1f} -> {int8.int8_ms_per_image:.1f} ms/image"
+            f"{int8.fp32_ms_per_image:.1f} -> {int8.int8_ms_per_image:.1f} ms/image; this CPU's kernels vs exact "
+            f"arithmetic: top-1 agreement {int8.kernel_vs_exact_top1_agreement:.3f}, probabilities max |diff| "
+            f"{int8.kernel_vs_exact_probability_max_abs_diff:.3f}"
         )
     return "\n".join(lines)
 

@@ -92,6 +92,10 @@ class Int8Report:
     int8_accuracy: float | None
     fp32_ms_per_image: float
     int8_ms_per_image: float
+    # this CPU's integer kernels vs the exact QDQ arithmetic (graph optimisations off): how far the
+    # answers can move between CPUs (7-bit weights keep it at rounding noise)
+    kernel_vs_exact_top1_agreement: float
+    kernel_vs_exact_probability_max_abs_diff: float
     seconds: float
 
 
@@ -171,8 +175,13 @@ def export_onnx(model: nn.Module, feeds: Mapping[str, np.ndarray], path: Path, s
         )
 
 
-def _session(path: Path) -> onnxruntime.InferenceSession:
-    return onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+def _session(path: Path, optimised: bool = True) -> onnxruntime.InferenceSession:
+    """``optimised=False`` runs a QDQ model as written (dequantize, float op, quantize): the exact
+    arithmetic the integer kernels approximate, the same on every CPU."""
+    options = onnxruntime.SessionOptions()
+    if not optimised:
+        options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_DISABLE_ALL
+    return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:
@@ -424,6 +433,7 @@ def quantize_int8(
     prepared.unlink()
     fp32, fp32_cams, fp32_ms = _run_timed(_session(fp32_path), calibration.evaluation, uses_lung_mask)
     int8, int8_cams, int8_ms = _run_timed(_session(int8_path), calibration.evaluation, uses_lung_mask)
+    exact, _, _ = _run_timed(_session(int8_path, optimised=False), calibration.evaluation, uses_lung_mask)
     labels = calibration.labels
     return {
         "calibration_images": len(calibration.calibration),
@@ -435,6 +445,8 @@ def quantize_int8(
         "int8_accuracy": None if labels is None else float((int8.argmax(axis=1) == labels).mean()),
         "fp32_ms_per_image": fp32_ms,
         "int8_ms_per_image": int8_ms,
+        "kernel_vs_exact_top1_agreement": float((int8.argmax(axis=1) == exact.argmax(axis=1)).mean()),
+        "kernel_vs_exact_probability_max_abs_diff": float(np.abs(int8 - exact).max()),
     }
 
 

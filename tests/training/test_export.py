@@ -216,6 +216,9 @@ def test_int8_export_is_calibrated_on_class_folders_and_reports_its_change(tmp_p
     assert int8.calibration_images == 12 and int8.evaluation_images == 12  # fewer than the cap: reused
     assert 0.0 <= int8.int8_accuracy <= 1.0 and 0.0 <= int8.fp32_accuracy <= 1.0
     assert int8.top1_agreement >= 0.5 and int8.probability_max_abs_diff < 0.5 and int8.cam_mean_abs_diff < 0.25
+    # 7-bit weights: this CPU's integer kernels stay within rounding of the exact arithmetic, as on any CPU
+    # (measured: 0.007 with 7-bit weights; 0.064 with full-range weights on an AVX2 CPU without VNNI)
+    assert int8.kernel_vs_exact_probability_max_abs_diff < 0.025
     manifest = ModelManifest.load(Path(int8.manifest_path))
     assert manifest.id == "baseline-xr-int8" and manifest.sha256 == file_sha256(Path(int8.onnx_path))
     assert manifest.metrics["int8_vs_fp32"]["top1_agreement"] == int8.top1_agreement
