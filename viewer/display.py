@@ -87,6 +87,9 @@ def label_edges(labels: np.ndarray, width: int | None = None) -> np.ndarray:
     about one screen pixel per image pixel or less, where a one-pixel line breaks up.
     """
     width = width or max(2, round(max(labels.shape) / 192))
+    # A sagittal or coronal slice is a strided view: its shifted comparisons ran 15x slower than on
+    # one contiguous copy (32 vs 2 ms for 200 x 512), which is what made an outlined mask lag there.
+    labels = np.ascontiguousarray(labels)
     edge = np.zeros(labels.shape, dtype=bool)
     for d in range(1, width + 1):
         edge[d:] |= labels[d:] != labels[:-d]
