@@ -105,6 +105,13 @@ def known_limits(manifest: ModelManifest) -> list[str]:
             "The CT training slices are figures from papers (lung-window screenshots, some with text and arrows); "
             "a real DICOM slice is brought to the same 8-bit lung-window contract before the model sees it."
         )
+    if manifest.method == "unet3d":
+        limits.append(
+            "No public CT volumes with lung masks were available: it learned from synthetic phantoms (exact masks) "
+            "and real series labelled by the classical SimpleITK segmentation, so on real anatomy it reproduces the "
+            "classical method, including what a HU threshold misses (dense consolidation at the lung edge). The CT "
+            "pipeline checks every mask it makes and falls back to the classical one when the mask is implausible."
+        )
     if manifest.max_slice_thickness_mm is not None:
         limits.append(
             f"Not for series with slices thicker than {manifest.max_slice_thickness_mm:g} mm or contrast-enhanced "
