@@ -5,7 +5,7 @@
 Studies: the real series ../shared/data/ct_series/Lung_Dx-A0001 (when present), a 141-slice and a
 300-slice phantom (512 x 512). Models: the CT models the registry finds; when no CT classifier is
 installed, untrained M4, M1 and M3 networks and a 3D U-Net are exported at the pack's input sizes
-(224 px, 128^3) with ``inference.training`` (needs the [train] extra) - their weights are random,
+(224, 160 and 160 px, 128^3) with ``inference.training`` (needs the [train] extra) - their weights are random,
 their graphs and cost are the real ones, and the output says so.
 Goal (issue 5): a 141-slice CT with lung mask and three CT models in at most 20 s on 2 CPU cores.
 
@@ -37,7 +37,7 @@ from inference.runtime import thread_count  # noqa: E402
 from inference.study import CTVolume  # noqa: E402
 
 REAL_SERIES = ROOT.parent / "shared" / "data" / "ct_series" / "Lung_Dx-A0001"
-UNTRAINED = (("M4", 224), ("M1", 224), ("M3", 224), ("unet3d", 128))
+UNTRAINED = (("M4", 224), ("M1", 160), ("M3", 160), ("unet3d", 128))  # the pack's input sizes
 
 
 def export_untrained(out: Path) -> list:
@@ -127,7 +127,7 @@ def main() -> int:
     statuses = [s for s in discover_models() if s.usable and s.manifest.modality == "CT"]
     note = "installed models"
     if not any(s.manifest.task == "classification" for s in statuses):
-        note = "no trained CT classifier installed: UNTRAINED exports of M4, M1, M3 (224 px) and unet3d (128^3), real graphs, random weights"
+        note = "no trained CT classifier installed: UNTRAINED exports of M4 (224 px), M1, M3 (160 px) and unet3d (128^3), real graphs, random weights"
         print(note, file=sys.stderr)
         statuses = export_untrained(work)
     choice = choose_models(statuses, "CT")
