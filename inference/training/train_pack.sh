@@ -13,16 +13,17 @@ common=(--workers 1 --threads "${LUNGLENS_THREADS:-2}" --resume)
 # schedule on a bf16 machine; their recipes are kept as they ran. No ImageNet weights can be fetched
 # here, so the CT models and X-ray M1 start from the X-ray baseline's ResNet50 (trained on the X-ray
 # training split only); M5's ResNet-v2-152 has no such source and starts from scratch (M5 sees 2000
-# training images per epoch: its two backbones cost 4x a ResNet50).
+# training images per epoch: its two backbones cost 4x a ResNet50). The baseline ran 9 of a planned 12
+# cosine epochs (best validation loss at epoch 7); CT budgets were cut to fit one session per core.
 xr_resnet50=$runs/xr-baseline/best.pt
 declare -A recipes=(
   [xr-m2]="--method M2 --data $data/xray --modality XR --image-size 128 --batch-size 32 --lr 3e-4 --epochs 20 --patience 5"
   [xr-unet2d]="--method unet2d --data $data/xray --mask-dir $data/xray_masks --modality XR --image-size 128 --batch-size 16 --lr 1e-3 --epochs 25 --patience 5"
-  [ct-m4]="--method M4 --data $data/ct_slices --modality CT --image-size 224 --batch-size 16 --lr 1e-4 --epochs 16 --patience 8 --schedule cosine --pretrained $xr_resnet50"
-  [xr-baseline]="--method baseline --data $data/xray --modality XR --image-size 128 --batch-size 32 --lr 3e-4 --epochs 12 --patience 5 --schedule cosine"
+  [ct-m4]="--method M4 --data $data/ct_slices --modality CT --image-size 224 --batch-size 16 --lr 1e-4 --epochs 12 --patience 8 --schedule cosine --pretrained $xr_resnet50"
+  [xr-baseline]="--method baseline --data $data/xray --modality XR --image-size 128 --batch-size 32 --lr 3e-4 --epochs 9 --patience 5 --schedule cosine"
   [xr-m1]="--method M1 --data $data/xray --modality XR --image-size 128 --batch-size 32 --lr 1e-4 --epochs 8 --patience 5 --schedule cosine --pretrained $xr_resnet50"
-  [ct-m1]="--method M1 --data $data/ct_slices --modality CT --image-size 160 --batch-size 16 --lr 1e-4 --epochs 16 --patience 8 --schedule cosine --pretrained $xr_resnet50"
-  [ct-m3]="--method M3 --data $data/ct_slices --modality CT --image-size 160 --batch-size 16 --lr 1e-4 --epochs 16 --patience 8 --schedule cosine --model-config {\"pretrained\":{\"resnet50\":\"$xr_resnet50\"}}"
+  [ct-m1]="--method M1 --data $data/ct_slices --modality CT --image-size 160 --batch-size 16 --lr 1e-4 --epochs 10 --patience 8 --schedule cosine --pretrained $xr_resnet50"
+  [ct-m3]="--method M3 --data $data/ct_slices --modality CT --image-size 160 --batch-size 16 --lr 1e-4 --epochs 10 --patience 8 --schedule cosine --model-config {\"pretrained\":{\"resnet50\":\"$xr_resnet50\"}}"
   [xr-m5]="--method M5 --data $data/xray --modality XR --image-size 128 --batch-size 16 --lr 3e-4 --epochs 8 --patience 5 --schedule cosine --max-images 2000 --model-config {\"pretrained\":{\"resnet50\":\"$xr_resnet50\"}}"
   [ct-unet3d]="--method unet3d --data $data/ct_series --modality CT --batch-size 2 --lr 1e-3 --epochs 20 --patience 8 --schedule cosine"
 )
