@@ -147,6 +147,30 @@ def test_view_command_renders_a_screenshot_headless(ct_folder, tmp_path):
     assert picture.shape[0] > 500 and picture.std() > 20
 
 
+def test_demo_command_opens_the_bundled_study_and_shows_the_bundled_models_opinions(tmp_path):
+    """The README's first command: the real demo CT, analysed on open by the pack's CT models."""
+    from inference.registry import discover_models
+    from viewer.commands.demo import BUNDLED_DEMO, bundled_demo
+
+    assert bundled_demo() is not None, "resources/demo holds no study"
+    pack = BUNDLED_DEMO.parent / "models"  # the suite hides the pack from other tests; this one uses it
+    ct_models = [s.id for s in discover_models([("bundled", pack)])
+                 if s.usable and s.manifest.modality == "CT" and s.manifest.task == "classification"]
+    assert ct_models, "the pack has no CT classifier"
+    out = tmp_path / "demo.png"
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "LUNGLENS_SETTINGS": str(tmp_path / "s.ini"),
+           "LUNGLENS_BUNDLED_MODEL_DIR": str(pack), "LUNGLENS_MODEL_DIR": str(tmp_path / "no-user-models"), "LUNGLENS_CACHE_DIR": str(tmp_path / "cache")}
+    done = subprocess.run([sys.executable, "-m", "inference.cli", "demo", "--screenshot", str(out)],
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "Analysed: consensus" in done.stdout and f"of {len(ct_models)} positive" in done.stdout, done.stdout
+    from PIL import Image
+
+    picture = np.asarray(Image.open(out).convert("RGB"), dtype=float)
+    assert picture.shape[:2] == (1000, 1600)  # the whole window: views, model table, curves, verdict
+    assert np.abs(picture[..., 0] - picture[..., 2]).max() > 100  # heatmaps and mask colours are drawn
+
+
 def test_a_mixed_folder_lists_every_series_and_the_skipped_files(window, qtbot, tmp_path):
     from inference.phantoms import write_mixed_folder
 

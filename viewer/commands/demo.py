@@ -14,7 +14,7 @@ from pathlib import Path
 
 from viewer.commands.view import add_view_options, analysis_options, check_view_options
 
-HELP = "open the demo study (a generated phantom chest CT when no demo study is bundled)"
+HELP = "open the demo study and analyse it with the installed models (a phantom chest CT when none is bundled)"
 PHANTOM_VERSION = 1
 PHANTOM_SHAPE = (96, 256, 256)
 PHANTOM_SPACING = (2.5, 1.4, 1.4)
@@ -23,6 +23,10 @@ BUNDLED_DEMO = Path(__file__).resolve().parents[2] / "resources" / "demo"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_view_options(parser)
+    # A demo is there to show the models' opinions: it analyses on open unless told not to.
+    parser.set_defaults(analyze=True)
+    parser.add_argument("--no-analyze", dest="analyze", action="store_false",
+                        help="open the demo study without running the models")
 
 
 def bundled_demo() -> Path | None:
