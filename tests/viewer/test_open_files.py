@@ -159,7 +159,8 @@ def test_demo_command_opens_the_bundled_study_and_shows_the_bundled_models_opini
     assert ct_models, "the pack has no CT classifier"
     out = tmp_path / "demo.png"
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "LUNGLENS_SETTINGS": str(tmp_path / "s.ini"),
-           "LUNGLENS_BUNDLED_MODEL_DIR": str(pack), "LUNGLENS_MODEL_DIR": str(tmp_path / "no-user-models"), "LUNGLENS_CACHE_DIR": str(tmp_path / "cache")}
+           "LUNGLENS_BUNDLED_MODEL_DIR": str(pack), "LUNGLENS_MODEL_DIR": str(tmp_path / "no-user-models"),
+           "LUNGLENS_CACHE_DIR": str(tmp_path / "cache")}
     done = subprocess.run([sys.executable, "-m", "inference.cli", "demo", "--screenshot", str(out)],
                           env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr

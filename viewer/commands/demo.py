@@ -1,4 +1,5 @@
-"""``lunglens demo``: open the bundled demo study, or a generated phantom chest CT when none is bundled.
+"""``lunglens demo``: open the bundled demo study, or a generated phantom chest CT when none is bundled,
+and analyse it with the installed models on open (a demo is there to show their opinions).
 
 The phantom is written once into the user's cache folder (never into the repository or a study
 folder) with its ground-truth lung mask, which opens as a layer so the overlay system shows too.
@@ -23,7 +24,6 @@ BUNDLED_DEMO = Path(__file__).resolve().parents[2] / "resources" / "demo"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_view_options(parser)
-    # A demo is there to show the models' opinions: it analyses on open unless told not to.
     parser.set_defaults(analyze=True)
     parser.add_argument("--no-analyze", dest="analyze", action="store_false",
                         help="open the demo study without running the models")
