@@ -21,6 +21,7 @@ COMMANDS: dict[str, str] = {
     "cache": "inference.commands.cache",
     "train": "inference.training.command_train",
     "export": "inference.training.command_export",
+    "split": "inference.training.command_split",
 }
 
 

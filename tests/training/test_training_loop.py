@@ -93,6 +93,26 @@ def test_near_duplicates_and_same_paper_figures_never_straddle_the_split(tmp_pat
     assert Split.load(tmp_path / "split.json") == split
 
 
+def test_lunglens_split_lays_out_each_held_out_part_per_class_without_touching_the_data(blob_folder, tmp_path, capsys):
+    classes, items = list_class_folders(blob_folder)
+    split = make_split(items, classes, val_fraction=0.25, test_fraction=0.25)
+    split.save(tmp_path / "split.json")
+    data_before = sorted(p.name for p in blob_folder.rglob("*"))
+    for _ in range(2):  # a second run over the same folder is a no-op, not an error
+        assert lunglens(["split", str(tmp_path / "split.json"), "--out", str(tmp_path / "parts")]) == 0
+    for part, per_class in split.summary().items():
+        for name, count in per_class.items():
+            links = list((tmp_path / "parts" / part / name).iterdir())
+            assert len(links) == count
+            assert all(link.is_symlink() and link.resolve().parent == (blob_folder / name).resolve() for link in links)
+    assert sorted(p.name for p in blob_folder.rglob("*")) == data_before
+    broken = replace(split, test=split.test + (LabelledImage(str(blob_folder / "gone.png"), 0, "x"),))
+    broken.save(tmp_path / "broken.json")
+    capsys.readouterr()
+    assert lunglens(["split", str(tmp_path / "broken.json"), "--out", str(tmp_path / "other")]) == 1
+    assert "gone.png is listed in the split but missing" in capsys.readouterr().err
+
+
 def test_a_short_run_learns_resumes_and_calibrates(blob_folder, tmp_path):
     config = _config(blob_folder, tmp_path / "run", epochs=2)
     train(config, build_run(config))
