@@ -30,8 +30,8 @@ WHAT = {
     "(feature fusion).",
     "M4": "ResNet50 slice classifier whose global average pooling is weighted by the lung mask (downscaled to the "
     "feature grid, Gaussian-smoothed, normalised to sum 1); slice outputs are combined into a scan verdict downstream.",
-    "M5": "ResNet50 and ResNet-v2-152 feature maps concatenated, 1x1 convolution to 1024 channels without activation, "
-    "GAP, linear classifier.",
+    "M5": "Two backbones' last feature maps concatenated (the paper: ResNet50 and ResNet152V2; this file's pair is in "
+    "the network options below), 1x1 convolution to 1024 channels without activation, GAP, linear classifier.",
     "unet2d": "Small 2D U-Net giving a lung mask per chest X-ray (0 background, 1 right lung, 2 left lung).",
     "unet3d": "3D U-Net (M4 step 2) giving a lung mask on the 128^3 isotropic CT volume "
     "(0 background, 1 right lung, 2 left lung).",
@@ -64,7 +64,7 @@ NOT_COMPARABLE = {
     "M4": "The paper classifies whole DICOM series with real lung masks; our slice data are paper figures without "
     "HU values, so only the network, not the study, is reproduced.",
     "M5": "The paper admits the same patient may be in train and test; we split by near-duplicate groups, which "
-    "lowers the figures honestly.",
+    "lowers the figures honestly. A backbone pair other than ResNet50 + ResNet-v2-152 is a variant of the method.",
     "unet2d": "No published figure to compare.",
     "unet3d": "The paper's LUNA16 training and test volumes differ from ours.",
 }

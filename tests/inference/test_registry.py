@@ -119,3 +119,5 @@ def test_the_shipped_pack_is_valid_and_found_where_the_package_is(monkeypatch):
     shipped = registry.discover_models([("bundled", pack)])
     assert {p.stem for p in pack.glob("*.onnx")} == {s.manifest.id for s in shipped if s.usable}
     assert all(s.usable and s.card_path.exists() for s in shipped), [s.problem for s in shipped]
+    # the pack's budget (issue 7): what a fresh clone downloads and the desktop bundle carries
+    assert sum(f.stat().st_size for f in pack.iterdir() if f.is_file()) <= 200_000_000
