@@ -26,15 +26,15 @@ def write_split_folders(split: Split, out: Path, parts: tuple[str, ...] = PARTS)
             (out / part / name).mkdir(parents=True, exist_ok=True)
         items = getattr(split, part)
         for item in items:
-            source = Path(item.path)
+            source = Path(item.path).resolve()
             if not source.is_file():
                 raise FileNotFoundError(f"{source} is listed in the split but missing")
             link = out / part / split.classes[item.label] / source.name
             if link.is_symlink() or link.exists():
-                if link.resolve() != source.resolve():
+                if link.resolve() != source:
                     raise FileExistsError(f"{link} already exists and is not a link to {source}")
                 continue
-            os.symlink(source.resolve(), link)
+            os.symlink(source, link)
         counts[part] = len(items)
     return counts
 
