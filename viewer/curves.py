@@ -77,6 +77,8 @@ class ProbabilityCurves(QWidget):
         self.slice_count = slice_count
         self.opinions, self.colours = [], {}
         self._clear_items()
+        # the dock follows this title (windowTitleChanged): one bar per model is not "per slice"
+        self.setWindowTitle("Probabilities" if self.is_single_image else "Per-slice probabilities")
         self.plot.setLabel("bottom", "model" if self.is_single_image else "slice", color=self.foreground)
         if slice_count > 1:
             self.plot.setLimits(xMin=0.5, xMax=slice_count + 0.5, minXRange=min(5, slice_count))

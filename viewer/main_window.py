@@ -85,7 +85,8 @@ class MainWindow(QMainWindow):
         self.verdict_dock = self._dock("Verdict", self.opinions.card, Qt.DockWidgetArea.RightDockWidgetArea)
         self.splitDockWidget(self.verdict_dock, self.layer_dock, Qt.Orientation.Vertical)
         self.model_dock = self._dock("Models", self.opinions.panel, Qt.DockWidgetArea.BottomDockWidgetArea)
-        self.curves_dock = self._dock("Per-slice probabilities", self.opinions.curves, Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.curves_dock = self._dock(self.opinions.curves.windowTitle(), self.opinions.curves, Qt.DockWidgetArea.BottomDockWidgetArea)
+        self.opinions.curves.windowTitleChanged.connect(self.curves_dock.setWindowTitle)
         self.splitDockWidget(self.model_dock, self.curves_dock, Qt.Orientation.Horizontal)
         # The image keeps most of the screen; the reading panels get a strip below and a column beside it.
         self.resizeDocks([self.model_dock, self.curves_dock], [230, 230], Qt.Orientation.Vertical)

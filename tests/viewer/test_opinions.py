@@ -254,6 +254,7 @@ def test_curve_marker_follows_the_slice_and_a_click_jumps(window, models, phanto
     curves = opinions.curves
     window.grid.active.set_slice(5)
     assert curves.marker.value() == 6 and "Slice 6/24" in curves.values.text()
+    assert window.curves_dock.windowTitle() == "Per-slice probabilities"
     window.actions_by_command["next_slice"].trigger()
     assert curves.marker.value() == 7
     window.curves_dock.show()
@@ -358,6 +359,7 @@ def test_xray_gets_bars_and_compare_panes(window, models, qtbot):
     assert [o.model_id for o in opinions.analysis.opinions] == list(XR_MODELS)
     curves = opinions.curves
     assert curves.is_single_image and not curves.curves
+    assert window.curves_dock.windowTitle() == "Probabilities"  # one bar per model, not "per slice"
     heights = curves.bars.opts["height"]
     expected = [o.probabilities[0, o.classes.index(finding_class(o))] for o in opinions.analysis.opinions]
     np.testing.assert_allclose(heights, expected, rtol=1e-6)
