@@ -17,7 +17,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from inference.pipelines.results import ModelOpinion
-from viewer.opinion_data import disagreement, finding_class, finding_probabilities, runs
+from viewer.opinion_data import disagreement, finding_class, finding_probabilities, probabilities_title, runs
 from viewer.summary_html import esc, number
 
 DISAGREEMENT_BRUSH = (240, 185, 74, 60)
@@ -77,8 +77,7 @@ class ProbabilityCurves(QWidget):
         self.slice_count = slice_count
         self.opinions, self.colours = [], {}
         self._clear_items()
-        # the dock follows this title (windowTitleChanged): one bar per model is not "per slice"
-        self.setWindowTitle("Probabilities" if self.is_single_image else "Per-slice probabilities")
+        self.setWindowTitle(probabilities_title(slice_count))  # the dock follows it (windowTitleChanged)
         self.plot.setLabel("bottom", "model" if self.is_single_image else "slice", color=self.foreground)
         if slice_count > 1:
             self.plot.setLimits(xMin=0.5, xMax=slice_count + 0.5, minXRange=min(5, slice_count))

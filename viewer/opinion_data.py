@@ -52,6 +52,11 @@ def finding_probabilities(opinion: ModelOpinion) -> np.ndarray:
     return opinion.probabilities[:, opinion.classes.index(finding_class(opinion))].astype(np.float64)
 
 
+def probabilities_title(slice_count: int) -> str:
+    """Heading of the probabilities plot (dock and report): one bar per model is not "per slice"."""
+    return "Probabilities" if slice_count == 1 else "Per-slice probabilities"
+
+
 def disagreement(opinions: Sequence[ModelOpinion]) -> np.ndarray:
     """(slices,) True where, among the models with an operating threshold that analysed the slice,
     one reads it at or above its threshold and another below."""

@@ -39,7 +39,9 @@ from inference.verdict import CONSENSUS_RULE, VERDICT_RULE
 from viewer.curves import ProbabilityCurves
 from viewer.display import heatmap_table, windowed_rgb32
 from viewer.layers import HeatmapLayer
-from viewer.opinion_data import CAM_COLORMAP, CAM_THRESHOLD, CamMaps, finding_class, finding_probabilities, key_slice
+from viewer.opinion_data import (
+    CAM_COLORMAP, CAM_THRESHOLD, CamMaps, finding_class, finding_probabilities, key_slice, probabilities_title,
+)
 from viewer.raster import blend
 from viewer.summary_html import (
     consensus_line, esc, lung_block, mask_source, number, verdict_table, warnings_block,
@@ -254,7 +256,7 @@ def report_html(
         "<h2>Models</h2>", models_table(opinions, analysis),
     ]
     if opinions:
-        title = "Per-slice probabilities" if slice_count > 1 else "Probabilities"
+        title = probabilities_title(slice_count)
         key = "dashed: operating thresholds" + (", shaded: slices where the models disagree" if slice_count > 1 else "")
         # Figures start on a page of their own when printed: a heading never ends a page alone.
         sections += [f'<h2 style="page-break-before: always">{title}</h2>',
