@@ -97,6 +97,19 @@ def wilson_interval(successes: float, total: float, z: float = 1.959964) -> tupl
     return float(max(0.0, centre - half)), float(min(1.0, centre + half))
 
 
+def auc_interval(y_binary: np.ndarray, scores: np.ndarray, z: float = 1.959964) -> tuple[float, float]:
+    """95% interval of the ROC AUC by Hanley and McNeil's (1982) standard error: closed form, so a
+    card can carry it for every class and source; (NaN, NaN) without both classes."""
+    y = np.asarray(y_binary).astype(bool)
+    n_pos, n_neg = int(y.sum()), int((~y).sum())
+    auc = roc_auc(y, scores)
+    if not n_pos or not n_neg or not np.isfinite(auc):
+        return float("nan"), float("nan")
+    q1, q2 = auc / (2 - auc), 2 * auc * auc / (1 + auc)
+    se = np.sqrt((auc * (1 - auc) + (n_pos - 1) * (q1 - auc * auc) + (n_neg - 1) * (q2 - auc * auc)) / (n_pos * n_neg))
+    return float(max(0.0, auc - z * se)), float(min(1.0, auc + z * se))
+
+
 def binary_metrics(y_binary: np.ndarray, p_positive: np.ndarray, threshold: float) -> dict[str, float]:
     """Confusion counts and the usual rates for "positive when p >= threshold"."""
     y = np.asarray(y_binary).astype(bool)
@@ -221,6 +234,7 @@ def classification_metrics(
             "precision": float(precision[i]),
             "f1": float(f1[i]),
             "auc": float(auc[i]),
+            "auc_ci95": auc_interval(y_true == i, probs[:, i]),
         }
         for i, name in enumerate(classes)
     }

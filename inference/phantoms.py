@@ -65,11 +65,14 @@ class _Lesion:
 
 
 def _lesions(rng: np.random.Generator) -> tuple[_Lesion, ...]:
-    """A peripheral posterior ground-glass opacity (right lung) and a consolidation (left lung)."""
-    jitter = rng.uniform(-8.0, 8.0, size=(2, 3))
+    """A peripheral posterior ground-glass opacity (right lung), a consolidation (left lung), and a
+    pleural-based consolidation in the posterior right base: dense disease against the chest wall,
+    which an air-threshold lung mask cuts out and a lung mask must keep (it is lung in the truth)."""
+    jitter = rng.uniform(-8.0, 8.0, size=(3, 3))
     ggo = _Lesion((-95.0 + jitter[0, 0], 30.0 + jitter[0, 1], -20.0 + jitter[0, 2]), 20.0, GROUND_GLASS_HU)
     consolidation = _Lesion((95.0 + jitter[1, 0], 25.0 + jitter[1, 1], 40.0 + jitter[1, 2]), 12.0, CONSOLIDATION_HU)
-    return ggo, consolidation
+    pleural = _Lesion((-95.0 + jitter[2, 0] / 2, 68.0, -60.0 + jitter[2, 2]), 18.0, CONSOLIDATION_HU)
+    return ggo, consolidation, pleural
 
 
 def _lung_profile(z: float) -> float:
@@ -110,12 +113,13 @@ def _chest_slice(x: np.ndarray, y: np.ndarray, z: float, lesions: Sequence[_Lesi
     if z > 40.0:
         trachea = _ellipse(x, y, 0.0, -20.0, 9.0, 9.0)
         hu[trachea] = AIR_HU
-    spine = _ellipse(x, y, 0.0, 80.0, 20.0, 18.0)
-    hu[spine] = BONE_HU
+    bone = _ellipse(x, y, 0.0, 80.0, 20.0, 18.0)
     if int(np.floor((z + 500.0) / 25.0)) % 2 == 0:
         angle = np.arctan2(y / 105.0, x / 150.0)
         rib_ring = _ellipse(x, y, 0.0, 0.0, 156.0, 110.0) & ~_ellipse(x, y, 0.0, 0.0, 146.0, 100.0)
-        hu[rib_ring & (np.abs(np.sin(angle)) > 0.25)] = BONE_HU
+        bone |= rib_ring & (np.abs(np.sin(angle)) > 0.25)
+    hu[bone] = BONE_HU
+    labels[bone] = BACKGROUND  # a rib crossing the lung's corner is chest wall, not lung
     return hu, labels
 
 

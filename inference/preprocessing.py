@@ -4,11 +4,17 @@ Every classifier and 2D segmenter sees the same thing whatever the source:
 an 8-bit grey image (lungs dark, bone bright) -> letterbox or stretch to the model's square input ->
 float32 in [0, 1] -> per-channel (x - mean) / std -> C identical channels, NCHW.
 
-Real CT is brought to that 8-bit image with the lung window (1500/-600), because the CT slice
-training data are figures from papers shown in a lung window, and cropped to the thorax
-(``lung_crop_box``), because those figures show the chest, not the scanner's field of view with
-table and room air; an X-ray goes through its VOI window and MONOCHROME1 inversion. Training calls
-the same functions on its PNGs.
+A CT slice, whatever its source (a DICOM series slice in HU, a single DICOM slice, a lung-window
+PNG/JPEG screen capture or paper figure), goes through ONE contract, ``ct_slice_view``: lung window
+(1500/-600) to 8 bits (HU sources only: captures already are), then the lung region is found on the
+8-bit image itself (``slice_lung_region``), the slice is cropped to that region's box plus a margin,
+and everything outside the (slightly dilated) region is set to black. The model therefore sees the
+lungs at one scale and nothing of the table, the field of view, burned-in text or the crop a source
+uses: cues that identify a hospital or a paper, not a disease. The region is taken from the image,
+not from a 3D mask, so a DICOM slice and a screen capture are treated by the very same code.
+
+An X-ray goes through its VOI window and MONOCHROME1 inversion. Training calls the same functions
+on its PNGs.
 """
 
 from __future__ import annotations
@@ -17,12 +23,14 @@ from dataclasses import asdict, dataclass
 from typing import Literal
 
 import numpy as np
+import SimpleITK as sitk
 from PIL import Image as PILImage
+from PIL import ImageDraw
 
 from inference.study import WINDOW_PRESETS, Window, XRayImage
 
 # Bumped whenever any function here changes what a model sees; part of every result-cache key.
-PREPROCESSING_VERSION = 2
+PREPROCESSING_VERSION = 3
 
 ResizePolicy = Literal["letterbox", "stretch"]
 # (top, left, height, width) of a region of the image, in pixels
@@ -30,6 +38,19 @@ Box = tuple[int, int, int, int]
 # Lung bounding box plus this share of its size on each side: takes in the chest wall, as the
 # thorax crops of the CT training figures do. Chosen by looking at those figures, not tuned.
 CT_CROP_MARGIN = 0.08
+# -400 HU in the lung window: darker is aerated lung (or outside air).
+AIR_LEVEL_U8 = 161
+# A dark region must hold this share of the figure to count as lung (drops bowel gas, small airways).
+MIN_LUNG_SHARE = 0.01
+# A dark region touching the border with most of its pixels (OUTSIDE_AIR_SHARE) closer to the
+# border than this share of the figure's smaller side is outside air (room air, the gap under the
+# table, a corner beyond the field of view), not lung: lungs reach deep into the figure.
+OUTSIDE_AIR_DEPTH = 0.12
+OUTSIDE_AIR_SHARE = 0.5
+# The second lung must hold this share of the first, else only the largest region is the lung.
+SECOND_LUNG_SHARE = 0.1
+# The region is dilated by this share of its box before the outside is blacked out: keeps the pleura.
+REGION_MARGIN = 0.03
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -153,6 +174,112 @@ def lung_crop_box(lung_mask: np.ndarray, margin: float = CT_CROP_MARGIN) -> Box:
     return int(top), int(left), int(bottom - top), int(right - left)
 
 
+def _convex_hull(mask: np.ndarray) -> np.ndarray:
+    """The filled convex hull of a 2D mask (monotone chain over each row's two end pixels)."""
+    rows = np.flatnonzero(mask.any(axis=1))
+    if len(rows) == 0:
+        return mask.copy()
+    first = mask[rows].argmax(axis=1)
+    last = mask.shape[1] - 1 - mask[rows, ::-1].argmax(axis=1)
+    points = sorted(set(zip(first.tolist(), rows.tolist())) | set(zip(last.tolist(), rows.tolist())))
+
+    def half(ordered):
+        chain: list[tuple[int, int]] = []
+        for p in ordered:
+            while len(chain) >= 2 and (
+                (chain[-1][0] - chain[-2][0]) * (p[1] - chain[-2][1]) - (chain[-1][1] - chain[-2][1]) * (p[0] - chain[-2][0])
+            ) <= 0:
+                chain.pop()
+            chain.append(p)
+        return chain
+
+    hull = half(points)[:-1] + half(points[::-1])[:-1]
+    canvas = PILImage.new("1", (mask.shape[1], mask.shape[0]), 0)
+    if len(hull) >= 2:
+        ImageDraw.Draw(canvas).polygon(hull, fill=1, outline=1)
+    return np.asarray(canvas, dtype=bool) | mask
+
+
+def slice_lung_region(image: np.ndarray) -> np.ndarray:
+    """Where the lungs are on an 8-bit lung-window slice (bool), found on the image alone.
+
+    Dark regions (below -400 HU) holding at least ``MIN_LUNG_SHARE`` of the figure, except outside
+    air (a region touching all four edges, or touching an edge and lying mostly in the figure's
+    border band, ``OUTSIDE_AIR_DEPTH``); the largest (and the second largest, if it is a lung-sized share of it) are the
+    lungs, and each lung becomes its convex hull. The hull is what takes the disease in: a
+    consolidation or a mass is not air, so it is a bite out of the aerated lung, and the lung's outer
+    contour is convex. Letterbox padding (all-black rows and columns at the edges) is ignored.
+    """
+    region = np.zeros(image.shape, dtype=bool)
+    rows, cols = np.flatnonzero(image.any(axis=1)), np.flatnonzero(image.any(axis=0))
+    if not len(rows):
+        return region
+    frame = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
+    figure = image[frame]
+    height, width = figure.shape
+    dark = sitk.GetImageFromArray((figure < AIR_LEVEL_U8).astype(np.uint8))
+    labels = sitk.GetArrayFromImage(
+        sitk.RelabelComponent(sitk.ConnectedComponent(dark), minimumObjectSize=max(1, int(MIN_LUNG_SHARE * figure.size)))
+    )
+    edges = [labels[0], labels[-1], labels[:, 0], labels[:, -1]]
+    touching = [set(np.unique(edge[edge > 0]).tolist()) for edge in edges]
+    depth = np.minimum.outer(np.minimum(np.arange(height), np.arange(height)[::-1]), np.minimum(np.arange(width), np.arange(width)[::-1]))
+    lungs: list[np.ndarray] = []
+    for label in range(1, int(labels.max()) + 1):
+        where = labels == label
+        on_border = sum(label in t for t in touching)
+        shallow = np.mean(depth[where] < OUTSIDE_AIR_DEPTH * min(height, width))
+        if on_border == 4 or (on_border and shallow > OUTSIDE_AIR_SHARE):
+            continue
+        lungs.append(where)
+        if len(lungs) == 2:
+            break
+    if len(lungs) == 2 and lungs[1].sum() < SECOND_LUNG_SHARE * lungs[0].sum():
+        lungs = lungs[:1]
+    for lung in lungs:
+        region[frame] |= _convex_hull(lung)
+    return region
+
+
+@dataclass(frozen=True)
+class LungCrop:
+    """A CT slice cut down to its lungs at native resolution: the first half of the contract.
+
+    ``image``: the crop, black outside the dilated lung region; ``region``: the lung region in the
+    same frame (uint8 0/1); ``box``: where the crop sits on the slice, None when no lung was found
+    (then ``image`` is the whole slice, unmasked)."""
+
+    image: np.ndarray
+    region: np.ndarray
+    box: Box | None
+
+    @property
+    def found(self) -> bool:
+        return self.box is not None
+
+
+def crop_to_lungs(image: np.ndarray) -> LungCrop:
+    """An 8-bit lung-window slice -> its ``LungCrop``: cropped to the lung region's box
+    (``lung_crop_box``), everything outside the region (dilated by ``REGION_MARGIN``) black."""
+    region = slice_lung_region(image)
+    if not region.any():
+        return LungCrop(image, np.ones(image.shape, dtype=np.uint8), None)
+    box = lung_crop_box(region)
+    top, left, height, width = box
+    radius = max(1, int(round(REGION_MARGIN * max(height, width))))
+    grown = sitk.GetArrayFromImage(
+        sitk.BinaryDilate(sitk.GetImageFromArray(region.astype(np.uint8)), [radius, radius], sitk.sitkBall)
+    ).astype(bool)
+    view = np.where(grown, image, 0).astype(np.uint8)
+    return LungCrop(np.ascontiguousarray(crop(view, box)), np.ascontiguousarray(crop(region.astype(np.uint8), box)), box)
+
+
+def ct_slice_view(lungs: LungCrop, size: int, policy: ResizePolicy = "letterbox") -> tuple[np.ndarray, np.ndarray]:
+    """THE CT slice contract's second half: a ``LungCrop`` -> (square 8-bit view, square lung region
+    0/1) at the model's size. The region is what M4 pools over."""
+    return fit_to_square(lungs.image, size, policy), fit_to_square(lungs.region, size, policy)
+
+
 def crop(images: np.ndarray, box: Box | None) -> np.ndarray:
     """(..., H, W) -> the box's pixels (a view); everything when ``box`` is None."""
     if box is None:
@@ -176,8 +303,22 @@ def prepare_batch(images: list[np.ndarray] | np.ndarray, spec: InputSpec) -> np.
     return normalise(squares, spec)
 
 
-def prepare_ct_slices(hu_slices: np.ndarray, spec: InputSpec, box: Box | None = None) -> np.ndarray:
-    """HU slices (N, H, W) -> model batch, through the model's CT window (lung by default), cropped to
-    ``box`` (the series' ``lung_crop_box``) first."""
+def ct_window(spec: InputSpec) -> Window:
+    """The model's CT window (the lung window unless its manifest says otherwise)."""
     width, level = spec.window or (WINDOW_PRESETS["lung"].width, WINDOW_PRESETS["lung"].level)
-    return prepare_batch(ct_to_uint8(crop(hu_slices, box), Window(width, level)), spec)
+    return Window(width, level)
+
+
+def prepare_ct_crops(crops: list[LungCrop], spec: InputSpec) -> tuple[np.ndarray, np.ndarray]:
+    """``LungCrop``s -> (model batch NCHW float32, lung regions (N, 1, S, S) float32)."""
+    if not crops:
+        return normalise(np.zeros((0, spec.size, spec.size), np.uint8), spec), np.zeros((0, 1, spec.size, spec.size), np.float32)
+    views = [ct_slice_view(c, spec.size, spec.resize) for c in crops]
+    squares = np.stack([v[0] for v in views])
+    regions = np.stack([v[1] for v in views])[:, None].astype(np.float32)
+    return normalise(squares, spec), regions
+
+
+def prepare_ct_slices(hu_slices: np.ndarray, spec: InputSpec) -> tuple[np.ndarray, np.ndarray]:
+    """HU slices (N, H, W) -> (model batch, lung regions): the model's CT window, then the contract."""
+    return prepare_ct_crops([crop_to_lungs(ct_to_uint8(hu, ct_window(spec))) for hu in hu_slices], spec)

@@ -94,7 +94,8 @@ def test_batch_is_nchw_float_standardised_per_channel():
 def test_real_ct_goes_through_the_same_window_as_the_slice_figures():
     spec = InputSpec(size=16, channels=1, mean=(0.0,), std=(1.0,), window=(1500.0, -600.0))
     hu = np.full((1, 16, 16), -600, dtype=np.int16)
-    assert np.allclose(prepare_ct_slices(hu, spec), 128 / 255.0)
+    batch, _ = prepare_ct_slices(hu, spec)  # all -600 HU: one region of air touching every edge, no lung
+    assert np.allclose(batch, 128 / 255.0)
 
 
 def test_spec_round_trips_through_json():

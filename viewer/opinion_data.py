@@ -2,12 +2,7 @@
 is read on, where models disagree along the series, and each model's key slice.
 
 Grad-CAM maps stay at the model's feature resolution in a ``ModelOpinion`` (a few KB per slice) and
-become image-sized layers only when drawn (``LazyMap``). Mapping a map onto a slice is bilinear
-resizing plus cropping (``inference.cam.cam_to_image``): linear and separable, so it equals
-``rows @ cam @ cols.T`` for two small matrices found once per model by feeding ``cam_to_image``
-one grid row (column) at a time. Measured here on a 300-slice 512 x 512 series with 7 x 7 maps:
-0.6 s for the volume in uint8 steps, against 1.3 s for 300 ``cam_on_slice`` calls plus quantising;
-tests check it against ``cam_on_slice`` step for step.
+become image-sized layers only when drawn (``LazyMap``, filled by ``ModelOpinion.cam_volume``).
 """
 
 from __future__ import annotations
@@ -18,9 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from inference.cam import cam_to_image
 from inference.pipelines.results import LungMask, ModelOpinion
-from viewer.layers import LUNG_LABEL_NAMES, HeatmapLayer, LabelLayer, LazyMap, Layer, quantised
+from viewer.layers import LUNG_LABEL_NAMES, HeatmapLayer, LabelLayer, LazyMap, Layer
 
 # Tableau 10: distinct on the dark viewer and on a white printed report alike.
 MODEL_COLOURS: tuple[str, ...] = (
@@ -30,7 +24,6 @@ CAM_COLORMAP = "jet"
 CAM_OPACITY = 0.45
 CAM_THRESHOLD = 0.25
 MASK_OPACITY = 0.8  # drawn as an outline (contour): the parenchyma and the Grad-CAM stay readable
-_CHUNK = 32  # slices mapped at once: bounds the float32 scratch to ~32 MB at 512 x 512
 
 
 def model_colour(index: int) -> str:
@@ -107,28 +100,6 @@ def cam_layer_name(model_id: str, cls: str) -> str:
     return f"Grad-CAM {model_id}: {cls}"
 
 
-def _axis_operators(opinion: ModelOpinion) -> tuple[np.ndarray, np.ndarray]:
-    """(H, h) and (W, w) float32 matrices with ``cam_on_slice`` == ``rows @ cam @ cols.T``."""
-    h, w = opinion.cams.shape[-2:]
-    height, width = opinion.image_shape
-
-    def probe(axis: int, index: int) -> np.ndarray:
-        grid = np.zeros((h, w), dtype=np.float32)
-        if axis == 0:
-            grid[index, :] = 1.0
-        else:
-            grid[:, index] = 1.0
-        # A constant along the other axis stays constant through bilinear resizing; outside the crop box
-        # it is zero, so the maximum (not the mean) recovers the column.
-        return cam_to_image(grid, opinion.image_shape, opinion.input_size, opinion.resize, opinion.crop_box).max(
-            axis=1 - axis
-        )
-
-    rows = np.stack([probe(0, i) for i in range(h)], axis=1) if h else np.zeros((height, 0), np.float32)
-    cols = np.stack([probe(1, j) for j in range(w)], axis=1) if w else np.zeros((width, 0), np.float32)
-    return rows.astype(np.float32), cols.astype(np.float32)
-
-
 class CamMaps:
     """The Grad-CAMs of one opinion on the image grid, one LazyMap (uint8, 255 = 1.0) per class.
 
@@ -140,24 +111,12 @@ class CamMaps:
             raise ValueError(f"model {opinion.model_id} mapped slices of {opinion.image_shape}, the image is {shape}")
         self.opinion = opinion
         self.shape = tuple(shape)
-        self._operators: tuple[np.ndarray, np.ndarray] | None = None
         self.maps: dict[str, LazyMap] = {
             cls: LazyMap(self.shape, lambda k=k: self._steps(k)) for k, cls in enumerate(opinion.classes)
         }
 
     def _steps(self, k: int) -> np.ndarray:
-        if self._operators is None:
-            self._operators = _axis_operators(self.opinion)
-        rows, cols = self._operators
-        out = np.zeros((len(self.opinion.probabilities), *self.opinion.image_shape), dtype=np.uint8)
-        analysed = np.flatnonzero(self.opinion.analysed)
-        h = rows.shape[1]
-        for start in range(0, len(analysed), _CHUNK):
-            index = analysed[start : start + _CHUNK]
-            right = self.opinion.cams[index, k].astype(np.float32) @ cols.T  # (n, h, W)
-            # One (H, h) x (h, n * W) product instead of n small ones: a single BLAS call.
-            maps = rows @ right.transpose(1, 0, 2).reshape(h, -1)
-            out[index] = quantised(maps).reshape(len(rows), len(index), -1).transpose(1, 0, 2)
+        out = self.opinion.cam_volume(k)
         return out[0] if len(self.shape) == 2 else out
 
     def layers(self, visible_class: str | None) -> list[tuple[CamKey, HeatmapLayer]]:

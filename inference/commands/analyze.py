@@ -98,13 +98,6 @@ def _finding_class(opinion: ModelOpinion) -> int:
     return opinion.classes.index(label) if label in opinion.classes else 0
 
 
-def _cam_volume(opinion: ModelOpinion, k: int) -> np.ndarray:
-    maps = np.zeros((len(opinion.probabilities), *opinion.image_shape), dtype=np.uint8)
-    for index in np.flatnonzero(opinion.analysed):
-        maps[index] = np.rint(opinion.cam_on_slice(int(index), k) * 255)
-    return maps
-
-
 def write_outputs(analysis: StudyAnalysis, image: Image, out: Path) -> dict[str, str]:
     """Lung mask and Grad-CAM files for ``analysis`` in ``out``; returns role -> file name."""
     out.mkdir(parents=True, exist_ok=True)
@@ -127,11 +120,11 @@ def write_outputs(analysis: StudyAnalysis, image: Image, out: Path) -> dict[str,
             "image_shape": np.array(opinion.image_shape),
             "input_size": np.array(opinion.input_size),
             "resize": np.array(opinion.resize),
-            "crop_box": np.array(opinion.crop_box or (0, 0, *opinion.image_shape)),
+            "crop_boxes": opinion.crop_boxes if opinion.crop_boxes is not None else np.array([(0, 0, *opinion.image_shape)]),
         }
         _atomic(out / f"{stem}.npz", lambda p: np.savez_compressed(p, **arrays))
         written[f"{stem}.npz"] = f"{stem}.npz"
-        maps = _cam_volume(opinion, _finding_class(opinion))
+        maps = opinion.cam_volume(_finding_class(opinion))
         name = f"{stem}.nii.gz" if ct else f"{stem}.png"
         if ct:
             _atomic(out / name, lambda p: sitk.WriteImage(volume_image(maps, image), str(p), True))

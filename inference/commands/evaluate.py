@@ -9,10 +9,11 @@ volumes. A mask holding the value 2 and nothing above is a label map (0 backgrou
 2 left lung: Dice per lung and for both); any other mask is binary (nonzero = lung: Dice of the lung).
 
 Images go through the preprocessing contract like at run time: 8-bit images (PNG/JPEG) are taken as
-the model's 8-bit input directly (CT slice images are lung-window figures already); DICOM and
-16-bit images are loaded by ``inference.loading`` and windowed (CT: the model's window, cropped to
-the thorax like the CT pipeline's slices; X-ray: its VOI window and MONOCHROME1 inversion). Mask-weighted CT models (M4) get the slice-image lung mask
-training used (``lung_segmentation.window_image_lung_mask``).
+the model's 8-bit image directly (CT slice images are lung-window captures already); DICOM and
+16-bit images are loaded by ``inference.loading`` and windowed (CT: the model's window; X-ray: its
+VOI window and MONOCHROME1 inversion). A CT model's image then goes through the CT slice contract
+(``preprocessing.crop_to_lungs``: cropped to the lungs, outside black), whatever its source, and
+mask-weighted models (M4) pool over the contract's lung region.
 Metrics come from ``inference.metrics``, the module training's evaluation uses.
 """
 
@@ -31,14 +32,13 @@ from PIL import Image as PILImage
 from PIL import UnidentifiedImageError
 
 from inference.jobs import Job, StderrProgress
-from inference.lung_segmentation import window_image_lung_mask
 from inference.manifest import ModelManifest
 from inference.metrics import binary_metrics, classification_metrics, dice
 from inference.pipelines import ct
 from inference.pipelines.classify import run_classifier
 from inference.pipelines.results import jsonable
 from inference.pipelines.xray import segment_image
-from inference.preprocessing import crop, ct_to_uint8, fit_to_square, lung_crop_box, normalise, xray_to_uint8
+from inference.preprocessing import crop_to_lungs, ct_slice_view, ct_to_uint8, fit_to_square, normalise, xray_to_uint8
 from inference.registry import ModelNotFound, find_model
 from inference.runtime import DEVICES, DeviceUnavailable, ModelError, ModelSession, open_session
 from inference.study import CTVolume, Window
@@ -107,9 +107,7 @@ def read_8bit(path: Path, manifest: ModelManifest) -> np.ndarray:
         if image.shape[0] != 1:
             raise UnreadableImage(f"a volume of {image.shape[0]} slices, expected one image")
         window = Window(*manifest.preprocessing.window) if manifest.preprocessing.window else image.default_window
-        # a real CT slice shows the scanner's field of view: crop it to the thorax as the CT pipeline does
-        box = lung_crop_box(window_image_lung_mask(ct_to_uint8(image.hu[0])))
-        return ct_to_uint8(crop(image.hu[0], box), window)
+        return ct_to_uint8(image.hu[0], window)
     return xray_to_uint8(image)
 
 
@@ -132,10 +130,11 @@ def load_samples(files: list[tuple[Path, int]], manifest: ModelManifest, job: Jo
         except (UnreadableImage, OSError, ValueError) as exc:
             skipped.append({"path": str(path), "reason": str(exc)})
             continue
-        lung = None
-        if manifest.uses_lung_mask:
-            lung = fit_to_square(window_image_lung_mask(pixels) * np.uint8(255), spec.size, spec.resize)
-        samples.append(Sample(path, label, fit_to_square(pixels, spec.size, spec.resize), lung))
+        if manifest.modality == "CT":
+            square, region = ct_slice_view(crop_to_lungs(pixels), spec.size, spec.resize)
+            samples.append(Sample(path, label, square, region))
+        else:
+            samples.append(Sample(path, label, fit_to_square(pixels, spec.size, spec.resize), None))
     return samples, skipped
 
 
@@ -151,13 +150,12 @@ def evaluate_classifier(session: ModelSession, data: Path, renames: list[str], p
     samples, skipped = load_samples(files, manifest, job.part(0.0, 0.5))
     if not samples:
         raise ValueError(f"no readable image in {data}")
-    probs, _ = run_classifier(
-        session,
-        len(samples),
-        lambda part: normalise(np.stack([s.square for s in samples[part]]), manifest.preprocessing),
-        lambda part: np.stack([s.lung for s in samples[part]])[:, None].astype(np.float32) / 255.0,
-        job.part(0.5, 1.0),
-    )
+    def batch(part: slice) -> tuple[np.ndarray, np.ndarray | None]:
+        chosen = samples[part]
+        lungs = np.stack([s.lung for s in chosen])[:, None].astype(np.float32) if chosen[0].lung is not None else None
+        return normalise(np.stack([s.square for s in chosen]), manifest.preprocessing), lungs
+
+    probs, _ = run_classifier(session, len(samples), batch, job.part(0.5, 1.0))
     labels = np.array([s.label for s in samples])
     report = {
         "task": "classification",

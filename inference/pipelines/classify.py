@@ -19,7 +19,8 @@ from inference.pipelines.results import ModelOpinion
 from inference.runtime import ModelSession
 from inference.verdict import study_verdict
 
-BatchBuilder = Callable[[slice], np.ndarray]
+# items -> (model input NCHW, lung masks (n, 1, S, S) in the same frame or None)
+BatchBuilder = Callable[[slice], tuple[np.ndarray, np.ndarray | None]]
 
 
 def mask_batch(masks: Sequence[np.ndarray], spec: InputSpec) -> np.ndarray:
@@ -28,26 +29,19 @@ def mask_batch(masks: Sequence[np.ndarray], spec: InputSpec) -> np.ndarray:
     return (np.stack(squares)[:, None] / np.float32(255.0)).astype(np.float32)
 
 
-def run_classifier(
-    session: ModelSession,
-    count: int,
-    images: BatchBuilder,
-    masks: BatchBuilder | None,
-    job: Job,
-) -> tuple[np.ndarray, np.ndarray]:
+def run_classifier(session: ModelSession, count: int, batch: BatchBuilder, job: Job) -> tuple[np.ndarray, np.ndarray]:
     """(probabilities (N, K) float32, normalised Grad-CAMs (N, K, h, w) float16) for ``count`` items.
 
-    ``images(slice)`` returns the NCHW model input for those items, ``masks(slice)`` their
-    (n, 1, S, S) lung masks (needed only when the model takes one).
+    ``batch(slice)`` returns the NCHW model input for those items and their (n, 1, S, S) lung masks
+    (used only when the model takes one; None when there is none).
     """
     manifest = session.manifest
     probabilities, cams = [], []
     for start in range(0, count, session.batch_size):
         job.report(start / max(count, 1), f"{manifest.id}: image {start + 1}/{count}")
         part = slice(start, min(start + session.batch_size, count))
-        batch = images(part)
-        mask = masks(part) if manifest.uses_lung_mask and masks is not None else None
-        outputs = session.run(batch, mask)
+        images, masks = batch(part)
+        outputs = session.run(images, masks if manifest.uses_lung_mask else None)
         probabilities.append(softmax(outputs["logits"], manifest.temperature).astype(np.float32))
         cams.append(normalise_cams(outputs["cam"]).astype(np.float16))
     job.report(1.0, f"{manifest.id}: done")
@@ -63,7 +57,7 @@ def opinion(
     image_shape: tuple[int, int],
     weights: np.ndarray,
     warnings: tuple[str, ...] = (),
-    crop_box: tuple[int, int, int, int] | None = None,
+    crop_boxes: np.ndarray | None = None,
 ) -> ModelOpinion:
     """A model's opinion on a study from its per-slice outputs and the slices' weights for the verdict."""
     manifest = session.manifest
@@ -81,5 +75,5 @@ def opinion(
         verdict=study_verdict(probabilities, weights, manifest),
         device=session.device,
         warnings=warnings,
-        crop_box=crop_box,
+        crop_boxes=crop_boxes,
     )

@@ -6,14 +6,18 @@
 2. Slices whose lung area is under ``MIN_LUNG_AREA_MM2`` are not analysed: the models were trained
    on slices through the lungs, their opinion on a neck or abdomen slice means nothing, and skipping
    them saves a third of the work. Their probabilities are NaN (null rows in JSON).
-3. Each analysed slice is cropped to the series' lung box (``preprocessing.lung_crop_box``: the CT
-   training figures show the thorax, not the field of view with table and air) and goes through
-   ``preprocessing.prepare_ct_slices`` with the model's InputSpec (its window, size, resize policy);
-   mask-weighted models (M4) also get the slice's lung mask, cropped and fitted the same way. Probabilities are the tempered softmax; Grad-CAMs normalised per map.
+3. Each analysed slice goes through THE CT slice contract (``preprocessing.crop_to_lungs``, then
+   ``prepare_ct_crops`` with the model's InputSpec): the model's window to 8 bits, the lung region
+   found on that image, the slice cropped to it with the outside black, exactly as training brought
+   its PNG and JPEG slices to the model; mask-weighted models (M4) pool over that region. The crops
+   are made once per study and window and shared by the models. Probabilities are the tempered
+   softmax; Grad-CAMs normalised per map, mapped back through each slice's own crop box.
 4. The study verdict weights each slice by its lung area (``verdict.study_verdict``).
 """
 
 from __future__ import annotations
+
+import threading
 
 import numpy as np
 
@@ -26,9 +30,9 @@ from inference.lung_segmentation import (
     segment_lungs_classical,
 )
 from inference.manifest import ModelManifest
-from inference.pipelines.classify import mask_batch, opinion, run_classifier
+from inference.pipelines.classify import opinion, run_classifier
 from inference.pipelines.results import LungMask, ModelOpinion
-from inference.preprocessing import crop, lung_crop_box, prepare_ct_slices
+from inference.preprocessing import LungCrop, crop_to_lungs, ct_to_uint8, ct_window, prepare_ct_crops
 from inference.quantification import LungQuantification, quantify_lungs
 from inference.runtime import ModelError, ModelSession
 from inference.study import CTVolume
@@ -114,27 +118,47 @@ def mask_warnings(volume: CTVolume, mask: LungMask) -> list[str]:
     return [f"only one lung found: no {missing[0]} lung in the mask"] if missing else []
 
 
+class _CropMemo:
+    """The last study's lung crops per window: every CT model of one analysis shares them (making
+    them costs ~10 ms a slice, more than some models). Keyed by the volume object itself."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._volume: CTVolume | None = None
+        self._crops: dict[tuple, list[LungCrop]] = {}
+
+    def get(self, volume: CTVolume, slices: np.ndarray, window) -> list[LungCrop]:
+        key = (window.width, window.level, slices.tobytes())
+        with self._lock:
+            if self._volume is not volume:
+                self._volume, self._crops = volume, {}
+            if key not in self._crops:
+                self._crops[key] = [crop_to_lungs(ct_to_uint8(volume.hu[i], window)) for i in slices]
+            return self._crops[key]
+
+
+_crop_memo = _CropMemo()
+
+
 def classify(volume: CTVolume, mask: LungMask, session: ModelSession, job: Job) -> ModelOpinion:
     """One classifier on every slice with lung; the other slices get NaN probabilities."""
     manifest = session.manifest
     spec = manifest.preprocessing
     areas = lung_areas_mm2(volume, mask)
     slices = np.flatnonzero(areas >= MIN_LUNG_AREA_MM2)
-    box = lung_crop_box(mask.labels)
-    probs, cams = run_classifier(
-        session,
-        len(slices),
-        lambda part: prepare_ct_slices(volume.hu[slices[part]], spec, box),
-        lambda part: mask_batch(crop(mask.labels[slices[part]], box), spec),
-        job,
-    )
+    crops = _crop_memo.get(volume, slices, ct_window(spec))
+    probs, cams = run_classifier(session, len(slices), lambda part: prepare_ct_crops(crops[part], spec), job)
     k = len(manifest.classes)
     all_probs = np.full((volume.shape[0], k), np.nan, dtype=np.float32)
     all_cams = np.zeros((volume.shape[0], k, *cams.shape[2:]), dtype=np.float16)
+    boxes = np.full((volume.shape[0], 4), -1, dtype=np.int32)
     all_probs[slices] = probs
     all_cams[slices] = cams
+    for index, lungs in zip(slices, crops):
+        if lungs.found:
+            boxes[index] = lungs.box
     return opinion(
-        session, all_probs, all_cams, (volume.shape[1], volume.shape[2]), areas, model_warnings(volume, manifest), box
+        session, all_probs, all_cams, (volume.shape[1], volume.shape[2]), areas, model_warnings(volume, manifest), boxes
     )
 
 

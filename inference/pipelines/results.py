@@ -8,6 +8,7 @@ in the slice); in JSON those rows are ``null``s, so ``numpy.array(rows, dtype=fl
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from inference import __version__
-from inference.cam import cam_to_image
+from inference.cam import cam_operators, cam_to_image
 from inference.manifest import INTENDED_USE
 from inference.preprocessing import PREPROCESSING_VERSION
 from inference.quantification import LungQuantification
@@ -98,7 +99,14 @@ class ModelOpinion:
     device: str
     warnings: tuple[str, ...] = ()
     from_cache: bool = False
-    crop_box: tuple[int, int, int, int] | None = None  # the part of each slice the model saw (CT)
+    # (slices, 4) top, left, height, width of the part of each slice the model saw (CT); -1 rows:
+    # not analysed or no lung found (the whole slice). None: the whole image (X-ray).
+    crop_boxes: np.ndarray | None = None
+
+    def crop_box(self, index: int) -> tuple[int, int, int, int] | None:
+        if self.crop_boxes is None or self.crop_boxes[index, 0] < 0:
+            return None
+        return tuple(int(v) for v in self.crop_boxes[index])
 
     @property
     def analysed(self) -> np.ndarray:
@@ -108,8 +116,22 @@ class ModelOpinion:
         """The Grad-CAM of class ``cls`` for slice ``index`` on the slice's (H, W) grid, in [0, 1]."""
         k = self.classes.index(cls) if isinstance(cls, str) else int(cls)
         return cam_to_image(
-            self.cams[index, k].astype(np.float32), self.image_shape, self.input_size, self.resize, self.crop_box
+            self.cams[index, k].astype(np.float32), self.image_shape, self.input_size, self.resize, self.crop_box(index)
         )
+
+    def cam_volume(self, cls: int | str, slices: Sequence[int] | None = None) -> np.ndarray:
+        """Class ``cls``'s Grad-CAMs on the image grid as 0..255 steps (255 = 1.0), (S, H, W) uint8,
+        zero on slices not analysed; ``slices`` limits the work to those (the rest stay zero).
+        One matrix product per slice (``cam.cam_operators``): a 300-slice series in well under a second."""
+        k = self.classes.index(cls) if isinstance(cls, str) else int(cls)
+        out = np.zeros((len(self.probabilities), *self.image_shape), dtype=np.uint8)
+        wanted = np.flatnonzero(self.analysed) if slices is None else [i for i in slices if self.analysed[i]]
+        grid = tuple(self.cams.shape[-2:])
+        for index in wanted:
+            rows, cols = cam_operators(grid, tuple(self.image_shape), self.input_size, self.resize, self.crop_box(int(index)))
+            mapped = rows @ self.cams[index, k].astype(np.float32) @ cols.T
+            out[index] = np.clip(mapped * np.float32(255.0) + np.float32(0.5), 0.0, 255.0).astype(np.uint8)
+        return out
 
     def describe(self) -> dict:
         return {
@@ -141,12 +163,14 @@ class ModelOpinion:
             "image_shape": list(self.image_shape),
             "input_size": self.input_size,
             "resize": self.resize,
-            "crop_box": list(self.crop_box) if self.crop_box else None,
             "verdict": jsonable(self.verdict.to_json()),
             "device": self.device,
             "warnings": list(self.warnings),
         }
-        return {"probabilities": self.probabilities, "cams": self.cams}, meta
+        arrays = {"probabilities": self.probabilities, "cams": self.cams}
+        if self.crop_boxes is not None:
+            arrays["crop_boxes"] = self.crop_boxes
+        return arrays, meta
 
     @classmethod
     def from_record(cls, arrays: dict[str, np.ndarray], meta: dict) -> "ModelOpinion":
@@ -165,7 +189,7 @@ class ModelOpinion:
             device=meta["device"],
             warnings=tuple(meta["warnings"]),
             from_cache=True,
-            crop_box=tuple(meta["crop_box"]) if meta.get("crop_box") else None,
+            crop_boxes=arrays.get("crop_boxes"),
         )
 
 

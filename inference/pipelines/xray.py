@@ -64,10 +64,6 @@ def classify(image: XRayImage, mask: LungMask | None, session: ModelSession, job
         raise ModelError(f"model {manifest.id} weights its pooling by the lung mask, and there is no X-ray lung mask")
     pixels = xray_to_uint8(image)
     probs, cams = run_classifier(
-        session,
-        1,
-        lambda part: prepare_batch([pixels], spec),
-        None if mask is None else (lambda part: mask_batch(mask.labels[None], spec)),
-        job,
+        session, 1, lambda part: (prepare_batch([pixels], spec), None if mask is None else mask_batch(mask.labels[None], spec)), job
     )
     return opinion(session, probs, cams, image.shape, np.ones(1))

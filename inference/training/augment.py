@@ -88,3 +88,44 @@ def build_augmentation(config: AugmentConfig) -> v2.Compose | None:
     if config.resolution is not None:
         steps.append(RandomResolution(config.resolution))
     return v2.Compose(steps)
+
+
+class SourceIntensity(torch.nn.Module):
+    """What differs between CT sources after the lung window, simulated inside the lung region only
+    (the black outside stays black, as the contract makes it): another window width and level (a
+    linear map), another display gamma, blur or sharpness of another kernel, noise of another dose,
+    and JPEG re-compression of a screen capture."""
+
+    def __init__(self, contrast=(0.75, 1.3), shift=30.0, gamma=(0.7, 1.4), blur_p=0.3, noise_p=0.3, jpeg_p=0.3):
+        super().__init__()
+        self.contrast, self.shift, self.gamma = contrast, shift, gamma
+        self.blur = v2.RandomApply([v2.GaussianBlur(5, sigma=(0.1, 1.2))], p=blur_p)
+        self.noise_p = noise_p
+        self.jpeg = v2.RandomApply([v2.JPEG((30, 95))], p=jpeg_p)
+
+    def forward(self, image, mask=None):
+        inside = image > 0 if mask is None else mask > 0
+        x = image.float() / 255.0
+        gamma = float(torch.empty(1).uniform_(*self.gamma))
+        scale = float(torch.empty(1).uniform_(*self.contrast))
+        shift = float(torch.empty(1).uniform_(-self.shift, self.shift)) / 255.0
+        x = (x.clamp(min=0) ** gamma - 0.5) * scale + 0.5 + shift
+        if float(torch.rand(1)) < self.noise_p:
+            x = x + torch.randn_like(x) * float(torch.empty(1).uniform_(0.0, 0.04))
+        out = (x.clamp(0, 1) * 255).round().to(torch.uint8)
+        out = self.jpeg(self.blur(tv_tensors.Image(torch.where(inside, out, torch.zeros_like(out)))))
+        out = tv_tensors.wrap(torch.where(inside, out, torch.zeros_like(out)), like=image)
+        return out if mask is None else (out, mask)
+
+
+def build_ct_slice_augmentation() -> v2.Compose:
+    """CT slices from several sources (the contract's square view and lung region, moved together):
+    horizontal flip, small rotation, crop/scale, then ``SourceIntensity`` and a random resolution."""
+    return v2.Compose(
+        [
+            v2.RandomHorizontalFlip(),
+            v2.RandomAffine(degrees=10, translate=(0.05, 0.05), scale=(0.85, 1.15)),
+            SourceIntensity(),
+            RandomResolution((0.5, 1.0)),
+        ]
+    )

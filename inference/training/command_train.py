@@ -13,7 +13,12 @@ HELP = "Train a model (baseline, M1-M5, unet2d, unet3d) on local data; needs the
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--method", required=True, choices=CLASSIFIER_METHODS + SEGMENTATION_METHODS)
-    parser.add_argument("--data", required=True, help="folder-per-class images; for unet2d the images; for unet3d a folder of volumes")
+    parser.add_argument(
+        "--data", required=True, nargs="+",
+        help="folder-per-class images, one folder per source (several: classes are merged by folder name, "
+        "split per source and drawn source-balanced); for unet2d the images; for unet3d a folder of volumes",
+    )
+    parser.add_argument("--holdout-source", help="leave one source out: that data folder's name is the whole test set")
     parser.add_argument("--out", required=True, help="run folder: checkpoints, split, history, report")
     parser.add_argument("--modality", choices=("XR", "CT"), default="XR")
     parser.add_argument("--mask-dir", help="unet2d/unet3d: lung masks named like the images")
@@ -51,6 +56,7 @@ def run(args: argparse.Namespace) -> int:
         resume=args.resume, augment=args.augment, class_weights=not args.no_class_weights,
         max_images=args.max_images, positive_class=args.positive_class, bf16=native_bf16() if args.precision == "auto" else args.precision == "bf16",
         schedule=args.schedule, model_config=json.loads(args.model_config), mask_dir=args.mask_dir,
+        holdout=args.holdout_source,
     )
     best = train(config, build_run(config))
     metrics_path = best.parent / "metrics.json"

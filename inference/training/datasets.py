@@ -16,11 +16,8 @@ from PIL import Image
 from torch.utils.data import Dataset
 from torchvision import tv_tensors
 
-from inference.preprocessing import InputSpec, fit_to_square, normalise
+from inference.preprocessing import InputSpec, LungCrop, crop_to_lungs, ct_slice_view, fit_to_square, normalise
 from inference.training.splits import LabelledImage
-
-LungMaskFn = Callable[[np.ndarray], np.ndarray]
-
 
 def load_grey_uint8(path: str | Path) -> np.ndarray:
     """An image file as 8-bit grey; 16-bit PNGs are scaled by their own range."""
@@ -37,24 +34,12 @@ def _to_input(square: np.ndarray, spec: InputSpec) -> torch.Tensor:
 
 
 class ClassificationDataset(Dataset):
-    """(image [C,S,S] float, label) or, with ``lung_mask_fn``, (image, lung mask [1,S,S] float, label).
+    """(image [C,S,S] float, label): an X-ray (or any 8-bit image) fitted to the model's square."""
 
-    The lung mask is computed on the square 8-bit image, so it lives in the model's input frame,
-    as inference will give it for M4's mask-weighted pooling.
-    """
-
-    def __init__(
-        self,
-        items: Sequence[LabelledImage],
-        spec: InputSpec,
-        augment: Callable | None = None,
-        lung_mask_fn: LungMaskFn | None = None,
-    ):
+    def __init__(self, items: Sequence[LabelledImage], spec: InputSpec, augment: Callable | None = None):
         self.items = list(items)
         self.spec = spec
         self.augment = augment
-        self.lung_mask_fn = lung_mask_fn
-        self._masks: dict[int, np.ndarray] = {}
 
     def __len__(self) -> int:
         return len(self.items)
@@ -62,26 +47,60 @@ class ClassificationDataset(Dataset):
     def labels(self) -> np.ndarray:
         return np.array([item.label for item in self.items])
 
-    def _square(self, index: int) -> np.ndarray:
-        return fit_to_square(load_grey_uint8(self.items[index].path), self.spec.size, self.spec.resize)
+    def __getitem__(self, index: int):
+        square = fit_to_square(load_grey_uint8(self.items[index].path), self.spec.size, self.spec.resize)
+        if self.augment is not None:
+            square = self.augment(tv_tensors.Image(torch.from_numpy(square)[None])).numpy()[0]
+        return _to_input(square, self.spec), self.items[index].label
 
-    def _mask(self, index: int, square: np.ndarray) -> np.ndarray:
-        if index not in self._masks:
-            self._masks[index] = self.lung_mask_fn(square).astype(np.uint8)
-        return self._masks[index]
+
+class CTSliceDataset(Dataset):
+    """CT slice images of any source through THE CT slice contract (``preprocessing.crop_to_lungs``
+    then ``ct_slice_view``), exactly as inference brings a DICOM slice to a model.
+
+    Items are (image [C,S,S], label), or with ``with_region`` (image, lung region [1,S,S], label) for
+    M4's mask-weighted pooling. The native-resolution lung crops are computed once per image.
+    """
+
+    def __init__(self, items: Sequence[LabelledImage], spec: InputSpec, augment: Callable | None = None, with_region: bool = False):
+        self.items = list(items)
+        self.spec = spec
+        self.augment = augment
+        self.with_region = with_region
+        self._crops: dict[int, LungCrop] = {}
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def labels(self) -> np.ndarray:
+        return np.array([item.label for item in self.items])
+
+    def lung_crop(self, index: int) -> LungCrop:
+        if index not in self._crops:
+            self._crops[index] = crop_to_lungs(load_grey_uint8(self.items[index].path))
+        return self._crops[index]
 
     def __getitem__(self, index: int):
-        square = self._square(index)
-        label = self.items[index].label
-        if self.lung_mask_fn is None:
-            if self.augment is not None:
-                square = self.augment(tv_tensors.Image(torch.from_numpy(square)[None])).numpy()[0]
-            return _to_input(square, self.spec), label
-        mask = self._mask(index, square)
+        square, region = ct_slice_view(self.lung_crop(index), self.spec.size, self.spec.resize)
         if self.augment is not None:
-            image_t, mask_t = self.augment(tv_tensors.Image(torch.from_numpy(square)[None]), tv_tensors.Mask(torch.from_numpy(mask)))
-            square, mask = image_t.numpy()[0], mask_t.numpy()
-        return _to_input(square, self.spec), torch.from_numpy(mask.astype(np.float32))[None], label
+            image_t, region_t = self.augment(tv_tensors.Image(torch.from_numpy(square)[None]), tv_tensors.Mask(torch.from_numpy(region)[None]))
+            square, region = image_t.numpy()[0], region_t.numpy()[0]
+        label = self.items[index].label
+        if not self.with_region:
+            return _to_input(square, self.spec), label
+        return _to_input(square, self.spec), torch.from_numpy(region.astype(np.float32))[None], label
+
+
+def balanced_weights(items: Sequence[LabelledImage]) -> np.ndarray:
+    """Sampling weight per item so each class gets the same share of draws and, within a class, each
+    source does too: a source cannot dominate a class and become its signature."""
+    cells: dict[tuple[int, str], int] = {}
+    for item in items:
+        cells[(item.label, item.source)] = cells.get((item.label, item.source), 0) + 1
+    sources_per_class: dict[int, int] = {}
+    for label, _ in cells:
+        sources_per_class[label] = sources_per_class.get(label, 0) + 1
+    return np.array([1.0 / (sources_per_class[i.label] * cells[(i.label, i.source)]) for i in items])
 
 
 def split_lungs_by_side(binary: np.ndarray) -> np.ndarray:

@@ -16,7 +16,16 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from inference.metrics import choose_threshold, classification_metrics, dice, fit_temperature, softmax  # noqa: E402
+from inference.metrics import (  # noqa: E402
+    auc_interval,
+    binary_metrics,
+    choose_threshold,
+    classification_metrics,
+    dice,
+    fit_temperature,
+    roc_auc,
+    softmax,
+)
 
 
 def _plot_confusion(matrix: np.ndarray, classes, path: Path, title: str) -> None:
@@ -66,8 +75,21 @@ def _html_report(summary: dict, images: list[str], path: Path) -> None:
     )
 
 
-def calibrate_and_report(results: dict, classes, positive_class: str, out: Path, segmentation: bool = False) -> dict:
-    """``results`` maps split name -> (outputs, targets); returns what goes into the checkpoint."""
+def positive_summary(y_positive: np.ndarray, p_positive: np.ndarray, threshold: float | None) -> dict:
+    """The positive class's AUC (95% interval) and, with a threshold, the operating point's rates."""
+    summary = {"n": int(len(y_positive)), "positives": int(np.sum(y_positive)), "auc": roc_auc(y_positive, p_positive),
+               "auc_ci95": auc_interval(y_positive, p_positive)}
+    if threshold is not None:
+        summary["at_threshold"] = binary_metrics(y_positive, p_positive, threshold)
+    return summary
+
+
+def calibrate_and_report(
+    results: dict, classes, positive_class: str, out: Path, segmentation: bool = False, sources: dict | None = None
+) -> dict:
+    """``results`` maps split name -> (outputs, targets); ``sources`` split name -> each item's source.
+    Returns what goes into the checkpoint: temperature, threshold, metrics per split and, for the
+    positive class, per source (the figures a new site is closest to)."""
     out.mkdir(parents=True, exist_ok=True)
     if segmentation:
         metrics = {name: dice(pred, truth, labels=(1, 2)) for name, (pred, truth) in results.items()}
@@ -92,6 +114,16 @@ def calibrate_and_report(results: dict, classes, positive_class: str, out: Path,
         probs = softmax(logits, temperature)
         metrics = classification_metrics(targets, probs, tuple(classes))
         metrics["uncalibrated_ece"] = classification_metrics(targets, softmax(logits, 1.0), tuple(classes))["ece"]
+        if positive_class in classes:
+            positive = list(classes).index(positive_class)
+            value = summary.get("threshold", {}).get("value")
+            metrics["positive"] = positive_summary(targets == positive, probs[:, positive], value)
+            names = np.asarray((sources or {}).get(name, []))
+            if len(names) == len(targets) and len(set(names.tolist())) > 1:
+                metrics["per_source"] = {
+                    src: positive_summary(targets[names == src] == positive, probs[names == src, positive], value)
+                    for src in sorted(set(names.tolist()))
+                }
         summary["metrics"][name] = metrics
         _plot_confusion(np.asarray(metrics["confusion_matrix"]), classes, out / f"confusion_{name}.png", f"{name} confusion")
         _plot_reliability(metrics["reliability"], out / f"reliability_{name}.png", f"{name} reliability (T={temperature:.2f})")

@@ -46,7 +46,9 @@ def provenance(config: TrainConfig, split: Split | None, data_terms: str) -> dic
         "data_terms": data_terms,
         "git_commit": git_commit(),
         "training": {
-            "data": str(Path(config.data).resolve()),
+            # folder names, never this machine's paths: the manifest and card travel with the model
+            "data": ", ".join(Path(root).name for root in config.data_roots),
+            "holdout_source": config.holdout,
             "split_rule": split.rule if split else "",
             "split_counts": split.summary() if split else {},
             "split_file": "split.json",

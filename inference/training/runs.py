@@ -7,13 +7,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from inference.lung_segmentation import window_image_lung_mask
 from inference.preprocessing import InputSpec
 from inference.training.augment import METHOD_AUGMENTATION, build_augmentation
-from inference.training.datasets import ClassificationDataset, MaskPairDataset, mask_pairs
+from inference.training.augment import build_ct_slice_augmentation
+from inference.training.datasets import ClassificationDataset, CTSliceDataset, MaskPairDataset, balanced_weights, mask_pairs
 from inference.training.model_card import DATA_TERMS
 from inference.training.provenance import provenance
-from inference.training.splits import Split, list_class_folders, make_split
+from inference.training.sources import describe_sources, list_sources, source_info
+from inference.training.splits import Split, make_split
 from inference.training.train import CLASSIFIER_METHODS, ClassificationTask, Run, SegmentationTask, TrainConfig
 
 
@@ -30,33 +31,56 @@ def _subsample(items: tuple, limit: int, seed: int) -> tuple:
     return tuple(items[i] for i in sorted(keep))
 
 
-def _split(config: TrainConfig, items, classes) -> Split:
-    """The run's split: reused on resume so the held-out images never change under a model."""
+def _split(config: TrainConfig, items, classes, multi_source: bool = False) -> Split:
+    """The run's split: reused on resume so the held-out images never change under a model.
+
+    Several sources: stratified per source and class, patient-ordered sources cut into blocks,
+    and ``config.holdout`` (a source's folder name) held out whole as the test set."""
     path = Path(config.out) / "split.json"
     if path.exists():
         return Split.load(path)
-    split = make_split(items, classes)
+    sources = {getattr(item, "source", "") for item in items}
+    if config.holdout is not None and config.holdout not in sources:
+        raise ValueError(f"--holdout-source {config.holdout}: not one of the data folders ({', '.join(sorted(sources))})")
+    split = make_split(
+        items, classes, stratify=multi_source,
+        ordered_sources=frozenset(s for s in sources if source_info(s).ordered_by_patient), holdout=config.holdout,
+    )
     path.parent.mkdir(parents=True, exist_ok=True)
     split.save(path)
     return split
 
 
-def classification_run(config: TrainConfig, lung_mask_fn=None) -> Run:
-    classes, items = list_class_folders(Path(config.data))
-    split = _split(config, items, classes)
+def classification_run(config: TrainConfig) -> Run:
+    """Folder-per-class classification over one or several sources. CT slices go through the CT
+    slice contract (``CTSliceDataset``) with the multi-source augmentation, M4 with its lung region;
+    several sources are drawn class- and source-balanced instead of class-weighted."""
+    classes, items = list_sources(config.data_roots)
+    multi_source = len(config.data_roots) > 1
+    split = _split(config, items, classes, multi_source)
     spec = InputSpec(size=config.image_size, window=(1500.0, -600.0) if config.modality == "CT" else None)
     train_items = _subsample(split.train, config.max_images, config.seed)
-    train_set = ClassificationDataset(train_items, spec, _augment(config), lung_mask_fn)
-    val_set = ClassificationDataset(split.val, spec, None, lung_mask_fn)
-    test_set = ClassificationDataset(split.test, spec, None, lung_mask_fn)
-    weights = None
-    if config.class_weights:
+    if config.modality == "CT":
+        augment = None if config.augment == "none" else build_ct_slice_augmentation()
+
+        def dataset(parts, augmentation):
+            return CTSliceDataset(parts, spec, augmentation, with_region=config.method == "M4")
+    else:
+        augment = _augment(config)
+
+        def dataset(parts, augmentation):
+            return ClassificationDataset(parts, spec, augmentation)
+    train_set, val_set, test_set = dataset(train_items, augment), dataset(split.val, None), dataset(split.test, None)
+    weights, sample_weights = None, None
+    if multi_source:
+        sample_weights = balanced_weights(train_items)
+    elif config.class_weights:
         counts = np.bincount(train_set.labels(), minlength=len(classes)).astype(np.float64)
         weights = torch.tensor(counts.sum() / (len(classes) * np.maximum(counts, 1)), dtype=torch.float32)
-    task = ClassificationTask(classes, weights, uses_mask=lung_mask_fn is not None, bf16=config.bf16)
+    task = ClassificationTask(classes, weights, uses_mask=config.method == "M4", bf16=config.bf16)
     model_config = {"num_classes": len(classes), "pretrained": config.pretrained, **config.model_config}
-    return Run(train_set, val_set, test_set, task, spec, classes, model_config,
-               provenance(config, split, DATA_TERMS.get(config.modality, config.data)))
+    terms = describe_sources(split.sources()) if split.sources() else DATA_TERMS.get(config.modality, "")
+    return Run(train_set, val_set, test_set, task, spec, classes, model_config, provenance(config, split, terms), sample_weights)
 
 
 def unet2d_run(config: TrainConfig) -> Run:
@@ -65,9 +89,9 @@ def unet2d_run(config: TrainConfig) -> Run:
         raise ValueError("unet2d needs --mask-dir with lung masks named like the images")
     pairs = []
     for mask_folder in sorted(p for p in Path(config.mask_dir).iterdir() if p.is_dir()):
-        pairs += mask_pairs(Path(config.data) / mask_folder.name, mask_folder)
+        pairs += mask_pairs(Path(config.data_roots[0]) / mask_folder.name, mask_folder)
     if not pairs:
-        raise ValueError(f"no image/mask pairs found under {config.data} and {config.mask_dir}")
+        raise ValueError(f"no image/mask pairs found under {config.data_roots[0]} and {config.mask_dir}")
     classes = ("lung",)
     split = _split(config, [(image, 0) for image, _ in pairs], classes)
     mask_of = dict(pairs)
@@ -86,7 +110,9 @@ def unet2d_run(config: TrainConfig) -> Run:
 
 def build_run(config: TrainConfig) -> Run:
     if config.method in CLASSIFIER_METHODS:
-        return classification_run(config, window_image_lung_mask if config.method == "M4" else None)
+        if config.method == "M4" and config.modality != "CT":
+            raise ValueError("M4 pools over the CT slice contract's lung region: train it with --modality CT")
+        return classification_run(config)
     if config.method == "unet2d":
         return unet2d_run(config)
     if config.method == "unet3d":

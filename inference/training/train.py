@@ -28,7 +28,7 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader, Dataset, DistributedSampler
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, WeightedRandomSampler
 from tqdm import tqdm
 
 from inference.metrics import classification_metrics, dice, softmax
@@ -56,7 +56,7 @@ def native_bf16() -> bool:
 @dataclass
 class TrainConfig:
     method: str
-    data: str
+    data: str | list[str]
     out: str
     modality: str = "XR"
     epochs: int = 30
@@ -78,6 +78,12 @@ class TrainConfig:
     schedule: str = "plateau"
     model_config: dict = field(default_factory=dict)
     mask_dir: str | None = None
+    holdout: str | None = None
+
+    @property
+    def data_roots(self) -> list[str]:
+        """Every data folder (one source each): ``--data`` takes one or several."""
+        return [self.data] if isinstance(self.data, str) else list(self.data)
 
 
 @dataclass
@@ -197,9 +203,14 @@ class SegmentationTask(Task):
         return {"dice_right": scores[1], "dice_left": scores[2], "dice_mean": float(np.mean([scores[1], scores[2]]))}
 
 
-def _loader(dataset: Dataset, config: TrainConfig, env: Distributed, train: bool) -> DataLoader:
-    sampler = DistributedSampler(dataset, shuffle=train, seed=config.seed) if env.world > 1 else None
+def _loader(dataset: Dataset, config: TrainConfig, env: Distributed, train: bool, weights: np.ndarray | None = None) -> DataLoader:
     generator = torch.Generator().manual_seed(config.seed)
+    if train and weights is not None:
+        if env.world > 1:
+            raise ValueError("source-balanced sampling runs on one process; train multi-source runs without torchrun")
+        sampler = WeightedRandomSampler(torch.as_tensor(weights, dtype=torch.double), len(dataset), generator=generator)
+    else:
+        sampler = DistributedSampler(dataset, shuffle=train, seed=config.seed) if env.world > 1 else None
     return DataLoader(
         dataset,
         batch_size=config.batch_size,
@@ -256,6 +267,8 @@ class Run:
     classes: tuple[str, ...]
     model_config: dict
     provenance: dict
+    # per training item: draw weights (source- and class-balanced sampling); None: shuffle
+    train_weights: np.ndarray | None = None
 
 
 def _scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig):
@@ -291,7 +304,7 @@ def train(config: TrainConfig, run: Run) -> Path:
         if env.main:
             print(f"resuming {config.method} after epoch {state['epoch']}", file=sys.stderr)
     net = DistributedDataParallel(model) if env.world > 1 else model
-    train_loader = _loader(run.train_set, config, env, train=True)
+    train_loader = _loader(run.train_set, config, env, train=True, weights=run.train_weights)
     val_loader = _loader(run.val_set, config, env, train=False)
     log_path = out / "history.csv"
 
@@ -351,7 +364,10 @@ def finalise(best_path: Path, run: Run, config: TrainConfig, env: Distributed) -
         loader = DataLoader(dataset, batch_size=config.batch_size, num_workers=config.workers)
         _, outputs, targets = _evaluate(model, loader, run.task, single)
         results[name] = (outputs.numpy(), targets.numpy())
-    summary = calibrate_and_report(results, run.classes, config.positive_class, Path(config.out), segmentation=isinstance(run.task, SegmentationTask))
+    sources = {name: [getattr(item, "source", "") for item in getattr(dataset, "items", [])]
+               for name, dataset in (("val", run.val_set), ("test", run.test_set)) if dataset is not None}
+    summary = calibrate_and_report(results, run.classes, config.positive_class, Path(config.out),
+                                   segmentation=isinstance(run.task, SegmentationTask), sources=sources)
     extra = {**saved["extra"], **summary}
     extra["training"] = {**extra.get("training", {}), "epochs_trained": saved["epoch"]}
     ckpt.save_checkpoint(

@@ -104,7 +104,7 @@ def unet3d_run(config: TrainConfig, phantoms: int = 36, every_nth_for_validation
     cache.mkdir(parents=True, exist_ok=True)
     synthetic = [_cached(cache, f"phantom-{seed}", lambda s=seed: to_cube(f"phantom-{s}", *phantom_volume(s))) for seed in range(phantoms)]
     validation = synthetic[::every_nth_for_validation]
-    train = [c for c in synthetic if c not in validation] + real_cubes(Path(config.data), cache)
+    train = [c for c in synthetic if c not in validation] + real_cubes(Path(config.data_roots[0]), cache)
     model_config = {"num_labels": 3, **config.model_config}
     source = provenance(config, None, "TCIA Lung-PET-CT-Dx (CC BY 4.0) with classical labels, and synthetic phantoms")
     source["training"]["volumes"] = {"train": [c.name for c in train], "val": [c.name for c in validation]}

@@ -10,9 +10,10 @@ import pytest
 from PIL import Image
 
 from inference.cli import main
-from inference.commands.evaluate import read_8bit
+from inference.commands.evaluate import load_samples, read_8bit
+from inference.jobs import Job
 from inference.phantoms import make_ct_phantom, write_ct_series
-from inference.preprocessing import InputSpec, ct_to_uint8
+from inference.preprocessing import InputSpec, crop_to_lungs, ct_slice_view, ct_to_uint8
 from tests.inference.tiny_models import classifier_onnx, install, segmenter_onnx
 
 
@@ -103,13 +104,13 @@ def test_segmentation_dice_on_a_toy_set(capsys, tmp_path):
     assert report["mean_dice"] == pytest.approx({"lung": (1 + 2 / 3) / 2, "right": 1.0, "left": 1.0})
 
 
-def test_a_dicom_ct_slice_is_cropped_to_the_thorax_like_the_pipeline_does(tmp_path, brightness_model):
-    hu, truth = make_ct_phantom((3, 96, 96), (2.0, 4.0, 4.0), seed=1)
+def test_a_dicom_ct_slice_goes_through_the_ct_slice_contract_like_the_pipeline_does(tmp_path, brightness_model):
+    hu, _ = make_ct_phantom((3, 96, 96), (2.0, 4.0, 4.0), seed=1)
     files = write_ct_series(tmp_path / "slice", hu[1:2], (2.0, 4.0, 4.0))
     pixels = read_8bit(Path(files[0]), brightness_model.manifest)
-    rows, cols = np.nonzero(truth[1])
-    # the lungs fill most of the crop, and the phantom's room air around the body is gone
-    assert pixels.shape[0] < 96 and pixels.shape[1] < 96
-    assert pixels.shape[0] >= np.ptp(rows) + 1 and pixels.shape[1] >= np.ptp(cols) + 1
-    assert pixels.shape[0] <= 1.3 * (np.ptp(rows) + 1) and pixels.shape[1] <= 1.3 * (np.ptp(cols) + 1)
-    assert ct_to_uint8(hu[1]).mean() != pixels.mean()
+    assert np.array_equal(pixels, ct_to_uint8(hu[1]))  # the model's window, the whole slice
+    (sample,), skipped = load_samples([(Path(files[0]), 1)], brightness_model.manifest, Job())
+    expected, region = ct_slice_view(crop_to_lungs(pixels), 32)
+    assert not skipped and np.array_equal(sample.square, expected) and np.array_equal(sample.lung, region)
+    # the lungs fill the view: the phantom's room air and table are gone
+    assert (sample.lung > 0).mean() > 0.25

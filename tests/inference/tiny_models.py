@@ -143,7 +143,9 @@ def install(
     return inspect_model(directory / f"{model_id}.json", "user")
 
 
-CT_SPEC = InputSpec(size=32, window=(1500.0, -600.0))
+# Unstandardised [0, 1] input: brightness is never negative, so the black outside the CT slice
+# contract's lung region adds nothing to a score map and the lesion is the brightest evidence.
+CT_SPEC = InputSpec(size=32, mean=(0.0,), std=(1.0,), window=(1500.0, -600.0))
 UNET3D_SPEC = InputSpec(size=32, channels=1, mean=(0.0,), std=(1.0,), window=(1500.0, -600.0))
 # Lung at -850 HU is 85/255 in the lung window; room air (-1000) 60/255, fat and muscle above 200/255.
 LUNG_BAND_CT = (70 / 255, 120 / 255)

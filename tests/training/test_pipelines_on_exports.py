@@ -13,8 +13,7 @@ import torch
 from inference.lung_segmentation import prepare_ct_cube, resample_to_cube
 from inference.phantoms import make_ct_phantom
 from inference.pipelines.analysis import analyze_study, choose_models
-from inference.pipelines.classify import mask_batch
-from inference.preprocessing import InputSpec, crop, lung_crop_box, prepare_ct_slices
+from inference.preprocessing import InputSpec, crop_to_lungs, ct_to_uint8, prepare_ct_crops
 from inference.registry import inspect_model
 from inference.runtime import load_session
 from inference.study import CTVolume
@@ -35,6 +34,7 @@ def _one_thread():
 def _export(tmp_path: Path, method: str, spec: InputSpec, **config) -> tuple[Path, object]:
     segmentation = method == "unet3d"
     config = network_config(method, **config)
+    torch.manual_seed(0)
     model = build_network(method, **config)
     feeds = example_feeds(spec, method, method == "M4", count=4, seed=5)
     trained_like(model, *(torch.from_numpy(v) for v in feeds.values()))
@@ -63,11 +63,12 @@ def test_ct_pipeline_matches_torch_on_an_exported_m4(tmp_path, volume):
     opinion = analysis.opinion(status.id)
     index = int(np.flatnonzero(opinion.analysed)[len(np.flatnonzero(opinion.analysed)) // 2])
 
-    box = lung_crop_box(analysis.lung_mask.labels)
-    assert opinion.crop_box == box and box[2] < volume.shape[1]  # the phantom's air and table are cut away
+    box = opinion.crop_box(index)
+    assert box is not None and box[2] < volume.shape[1]  # the phantom's air and table are cut away
     model = build_from_checkpoint(checkpoint)
-    image = torch.from_numpy(prepare_ct_slices(volume.hu[[index]], spec, box))
-    mask = torch.from_numpy(mask_batch(crop(analysis.lung_mask.labels[[index]], box), spec))
+    batch, regions = prepare_ct_crops([crop_to_lungs(ct_to_uint8(volume.hu[index]))], spec)
+    assert crop_to_lungs(ct_to_uint8(volume.hu[index])).box == box
+    image, mask = torch.from_numpy(batch), torch.from_numpy(regions)
     with torch.no_grad():
         expected = torch.softmax(model(image, mask) / status.manifest.temperature, dim=1).numpy()[0]
     np.testing.assert_allclose(opinion.probabilities[index], expected, atol=1e-4)
@@ -75,7 +76,8 @@ def test_ct_pipeline_matches_torch_on_an_exported_m4(tmp_path, volume):
     reference = autograd_gradcam(model, image, mask)[0].numpy()
     reference = reference / np.maximum(reference.max(axis=(1, 2), keepdims=True), 1e-12)
     np.testing.assert_allclose(opinion.cams[index].astype(np.float32), reference, atol=2e-3)
-    on_slice = opinion.cam_on_slice(index, "COVID")
+    shown = int(np.argmax(opinion.cams[index].max(axis=(1, 2))))  # a class with evidence on this slice
+    on_slice = opinion.cam_on_slice(index, shown)
     assert on_slice.shape == volume.shape[1:] and on_slice.max() > 0
     outside = np.ones(on_slice.shape, dtype=bool)
     outside[box[0] : box[0] + box[2], box[1] : box[1] + box[3]] = False

@@ -19,7 +19,6 @@ from PIL import Image
 from inference.cli import main as lunglens
 from inference.preprocessing import InputSpec, prepare_batch
 from inference.training.datasets import ClassificationDataset, load_grey_uint8
-from inference.lung_segmentation import window_image_lung_mask
 from inference.training.splits import LabelledImage, Split, list_class_folders, make_split, source_key
 from inference.training import train as training_loop
 from inference.training.train import TrainConfig, native_bf16, train
@@ -49,9 +48,9 @@ def blob_folder(tmp_path_factory) -> Path:
     return root
 
 
-def _config(data: Path, out: Path, **overrides) -> TrainConfig:
+def _config(data: Path | list[str], out: Path, **overrides) -> TrainConfig:
     settings = dict(
-        method="baseline", data=str(data), out=str(out), epochs=4, batch_size=8, lr=1e-3, image_size=32,
+        method="baseline", data=data if isinstance(data, list) else str(data), out=str(out), epochs=4, batch_size=8, lr=1e-3, image_size=32,
         workers=0, threads=1, patience=10, augment="none", model_config={"backbone": "resnet18"},
     )
     return TrainConfig(**{**settings, **overrides})
@@ -193,13 +192,90 @@ def test_the_same_script_runs_under_torchrun_with_two_processes(blob_folder, tmp
     assert (tmp_path / "ddp" / "best.pt").exists() and (tmp_path / "ddp" / "metrics.json").exists()
 
 
-def test_m4_training_masks_cover_the_lungs_of_a_lung_window_slice():
+@pytest.fixture(scope="module")
+def ct_sources(tmp_path_factory) -> tuple[Path, Path]:
+    """Two CT "sources" of lung-window PNG slices from phantoms: COVID slices carry the phantom's
+    lesions; source B is captured differently (wider field of view, darker, letterboxed)."""
     from inference.phantoms import make_ct_phantom
     from inference.preprocessing import ct_to_uint8
 
-    hu, truth = make_ct_phantom(shape=(3, 128, 128), spacing=(5.0, 3.0, 3.0), seed=2)
-    mask = window_image_lung_mask(ct_to_uint8(hu[1]))
-    lungs = truth[1] > 0
-    overlap = (mask.astype(bool) & lungs).sum() / lungs.sum()
-    assert overlap > 0.9
-    assert mask[lungs].mean() > 0.9 and mask[~lungs].mean() < 0.5
+    root = tmp_path_factory.mktemp("ct_sources")
+    roots = root / "site_a", root / "site_b"
+    rng = np.random.default_rng(5)
+    for seed, (name, lesions) in enumerate((("COVID", True), ("NonCOVID", False))):
+        hu, _ = make_ct_phantom((24, 96, 96), (10.0, 3.6, 3.6), lesions=lesions, seed=seed)
+        for source, darker in zip(roots, (0, 25)):
+            (source / name).mkdir(parents=True)
+            for z in range(6, 18):
+                # coarse texture makes every slice its own image (no two within the near-duplicate distance)
+                texture = np.kron(rng.normal(0, 60, (6, 6)), np.ones((16, 16)))
+                image = np.clip(ct_to_uint8(hu[z] + texture * (hu[z] < -500)).astype(int) - darker, 0, 255).astype(np.uint8)
+                if darker:
+                    image = np.pad(image, ((10, 10), (0, 0)))
+                Image.fromarray(image).save(source / name / f"{name}-{z:03d}.png")
+    return roots
+
+
+def test_ct_slice_samples_equal_what_the_ct_pipeline_feeds_the_model(ct_sources):
+    from inference.preprocessing import crop_to_lungs, prepare_ct_crops
+    from inference.training.datasets import CTSliceDataset
+
+    path = sorted((ct_sources[0] / "COVID").iterdir())[5]
+    spec = InputSpec(size=48, window=(1500.0, -600.0))
+    image, region, label = CTSliceDataset([LabelledImage(str(path), 0, "g", "site_a")], spec, with_region=True)[0]
+    expected, expected_region = prepare_ct_crops([crop_to_lungs(load_grey_uint8(path))], spec)
+    assert np.allclose(image.numpy(), expected[0]) and np.allclose(region.numpy(), expected_region[0]) and label == 0
+
+
+def test_several_sources_are_split_per_source_drawn_balanced_and_one_can_be_held_out(ct_sources):
+    from inference.training.datasets import balanced_weights
+    from inference.training.sources import list_sources
+
+    classes, items = list_sources(list(ct_sources))
+    assert classes == ("COVID", "NonCOVID") and {i.source for i in items} == {"site_a", "site_b"}
+    split = make_split(items, classes, val_fraction=0.25, test_fraction=0.25, stratify=True)
+    for part in (split.val, split.test):
+        assert {(i.source, i.label) for i in part} == {(s, c) for s in ("site_a", "site_b") for c in (0, 1)}
+    weights = balanced_weights(split.train)
+    for label in (0, 1):
+        shares = [weights[[i.label == label and i.source == s for i in split.train]].sum() for s in ("site_a", "site_b")]
+        assert shares[0] == pytest.approx(shares[1]) and sum(shares) == pytest.approx(weights.sum() / 2)
+    held = make_split(items, classes, val_fraction=0.25, test_fraction=0.25, stratify=True, holdout="site_b")
+    assert {i.source for i in held.test} == {"site_b"} and len(held.test) == sum(i.source == "site_b" for i in items)
+    assert {i.source for i in held.train + held.val} == {"site_a"}
+    assert "leave-one-source-out" in held.rule
+
+
+def test_a_patient_ordered_source_is_cut_into_blocks_of_consecutive_files(tmp_path):
+    """Files numbered patient after patient: each patient's run stays on one side of the split."""
+    rng = np.random.default_rng(1)
+    folder = tmp_path / "ordered" / "COVID"
+    folder.mkdir(parents=True)
+    for patient in range(6):
+        base = rng.integers(0, 255, (8, 8)).astype(np.float64)
+        for n in range(30):
+            drift = base + rng.normal(0, 6, base.shape)  # a patient's neighbouring slices look alike
+            big = np.kron(np.clip(drift, 0, 255), np.ones((8, 8))).astype(np.uint8)
+            Image.fromarray(big).save(folder / f"s-{patient * 30 + n:04d}.png")
+    classes, items = list_class_folders(tmp_path / "ordered")
+    triples = [(p, label, "ordered") for p, label in items]
+    split = make_split(triples, classes, ordered_sources=frozenset({"ordered"}), stratify=True)
+    side = {Path(i.path).name: part for part in ("train", "val", "test") for i in getattr(split, part)}
+    for patient in range(6):
+        names = [f"s-{patient * 30 + n:04d}.png" for n in range(30)]
+        assert len({side[n] for n in names if n in side}) == 1, f"patient {patient} straddles the split"
+
+
+def test_a_held_out_source_run_reports_figures_per_source(ct_sources, tmp_path):
+    config = _config(list(map(str, ct_sources)), tmp_path / "loso", method="M4", modality="CT", epochs=1, image_size=48,
+                     holdout="site_b")
+    train(config, build_run(config))
+    metrics = json.loads((tmp_path / "loso" / "metrics.json").read_text())["metrics"]
+    assert metrics["test"]["n"] == 24 and set(metrics["test"]["positive"]) >= {"auc", "auc_ci95", "at_threshold"}
+    saved = torch.load(tmp_path / "loso" / "best.pt", weights_only=True)
+    assert saved["extra"]["training"]["holdout_source"] == "site_b"
+    assert saved["extra"]["training"]["data"] == "site_a, site_b"  # folder names, never this machine's paths
+    both = _config(list(map(str, ct_sources)), tmp_path / "both", method="M4", modality="CT", epochs=1, image_size=48)
+    train(both, build_run(both))
+    per_source = json.loads((tmp_path / "both" / "metrics.json").read_text())["metrics"]["test"]["per_source"]
+    assert set(per_source) == {"site_a", "site_b"}
