@@ -77,8 +77,10 @@ class InputSpec:
 
     @classmethod
     def from_json(cls, data: dict) -> "InputSpec":
+        """Parse and check a manifest's ``preprocessing``; ValueError/TypeError on anything a model
+        could not be fed with (a size of 0 or 10^6, NaN, a std of 0, an unknown resize policy)."""
         window = data.get("window")
-        return cls(
+        spec = cls(
             size=int(data["size"]),
             channels=int(data.get("channels", 3)),
             mean=tuple(float(v) for v in data.get("mean", IMAGENET_MEAN)),
@@ -86,6 +88,16 @@ class InputSpec:
             resize=data.get("resize", "letterbox"),
             window=None if window is None else (float(window[0]), float(window[1])),
         )
+        numbers = (*spec.mean, *spec.std, *(spec.window or ()))
+        if not 8 <= spec.size <= 1024 or spec.channels not in (1, 3):
+            raise ValueError(f"preprocessing size {spec.size} or channels {spec.channels} out of range")
+        if not all(np.isfinite(numbers)) or min(spec.std) <= 0 or (spec.window and spec.window[0] <= 0):
+            raise ValueError("preprocessing mean, std and window must be finite, std and window width positive")
+        if len(spec.mean) not in (1, spec.channels) or len(spec.std) not in (1, spec.channels):
+            raise ValueError("preprocessing mean and std need 1 or `channels` values")
+        if spec.resize not in ("letterbox", "stretch"):
+            raise ValueError(f"preprocessing resize {spec.resize!r} is not letterbox or stretch")
+        return spec
 
 
 def window_to_uint8(values: np.ndarray, window: Window, invert: bool = False) -> np.ndarray:

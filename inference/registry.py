@@ -7,7 +7,10 @@ package so it works in the frozen desktop bundle) and the user's model directory
 
 Every model is checked before use: the manifest must load and validate, its id must match the file
 name and the .onnx must exist and hash to the manifest's sha256 (a truncated download or a model file
-swapped under an old manifest fails here, not as wrong numbers later). A failing model is reported
+swapped under an old manifest fails here, not as wrong numbers later). The .onnx and any external-
+data file it names must be regular files inside the model's folder (not links, not pipes): a model
+copied in by hand may not make ONNX Runtime read anything else, and the sha256 covers those files
+too (the file's hash, then each external file's in order: ``model_sha256``). A failing model is reported
 with its reason and skipped; the others keep working. A missing model card is a note, not a failure:
 the card is for people, the manifest is what inference needs.
 A user model with the same id as a bundled one takes precedence, so a site can replace a model.
@@ -22,7 +25,11 @@ from pathlib import Path
 
 import platformdirs
 
+import hashlib
+import stat
+
 from inference.manifest import ManifestError, ModelManifest, file_sha256
+from inference.onnx_file import OnnxFileError, external_data_locations
 
 MODEL_DIR_ENV = "LUNGLENS_MODEL_DIR"
 # Points the bundled pack elsewhere (an empty folder to run with user models only, as the tests do).
@@ -108,11 +115,52 @@ _SHA_CACHE: dict[tuple[str, int, int], str] = {}
 
 def _cached_sha256(path: Path) -> str:
     """sha256 of a file, remembered per (path, size, mtime) so a second scan does not re-hash 100 MB."""
-    stat = path.stat()
-    key = (str(path), stat.st_size, stat.st_mtime_ns)
+    info = path.stat()
+    key = (str(path), info.st_size, info.st_mtime_ns)
     if key not in _SHA_CACHE:
         _SHA_CACHE[key] = file_sha256(path)
     return _SHA_CACHE[key]
+
+
+class UnsafeModelFile(ValueError):
+    """A model file (or a file it names) that LungLens will not let ONNX Runtime open."""
+
+
+def _plain_file(path: Path, role: str) -> None:
+    info = path.lstat()
+    if stat.S_ISLNK(info.st_mode):
+        raise UnsafeModelFile(f"{role} {path.name} is a symbolic link; copy the file itself into the model folder")
+    if not stat.S_ISREG(info.st_mode):
+        raise UnsafeModelFile(f"{role} {path.name} is not a regular file")
+
+
+def model_files(onnx_path: Path) -> list[Path]:
+    """The .onnx and the external-data files it names, each checked to be a regular file in its folder."""
+    _plain_file(onnx_path, "model file")
+    try:
+        locations = external_data_locations(onnx_path)
+    except OnnxFileError as exc:
+        raise UnsafeModelFile(f"{onnx_path.name} is not a readable ONNX file ({exc})") from exc
+    folder = onnx_path.parent.resolve()
+    files = [onnx_path]
+    for location in locations:
+        target = onnx_path.parent / location
+        if Path(location).is_absolute() or folder not in target.resolve().parents:
+            raise UnsafeModelFile(f"{onnx_path.name} names external data outside its folder ({location[:80]!r})")
+        if not target.exists():
+            raise UnsafeModelFile(f"external data file {location[:80]} of {onnx_path.name} is missing")
+        _plain_file(target, "external data file")
+        files.append(target)
+    return files
+
+
+def model_sha256(onnx_path: Path) -> str:
+    """The manifest's sha256 of a model: the .onnx's own hash when it has no external data (every
+    shipped model), else the sha256 of its files' hashes joined in order."""
+    files = model_files(onnx_path)
+    if len(files) == 1:
+        return _cached_sha256(onnx_path)
+    return hashlib.sha256("".join(_cached_sha256(f) for f in files).encode()).hexdigest()
 
 
 def inspect_model(manifest_path: Path, source: str = "file") -> ModelStatus:
@@ -128,13 +176,17 @@ def inspect_model(manifest_path: Path, source: str = "file") -> ModelStatus:
     problem = ""
     if manifest.id != model_id:
         problem = f"manifest id {manifest.id!r} does not match its file name {manifest_path.name}"
-    elif not onnx_path.is_file():
+    elif not onnx_path.exists() and not onnx_path.is_symlink():
         problem = f"model file {onnx_path.name} is missing"
     elif not manifest.sha256:
         problem = "manifest has no sha256, so the model file cannot be verified"
     else:
         try:
-            actual = _cached_sha256(onnx_path)
+            actual = model_sha256(onnx_path)
+        except UnsafeModelFile as exc:
+            # a damaged file is best reported as not the file the manifest describes
+            damaged = onnx_path.is_file() and not onnx_path.is_symlink() and _cached_sha256(onnx_path) != manifest.sha256.lower()
+            problem = f"{onnx_path.name} does not match its manifest: corrupt or replaced file ({exc})" if damaged else str(exc)
         except OSError as exc:
             problem = f"cannot read {onnx_path.name}: {exc.strerror or exc}"
         else:

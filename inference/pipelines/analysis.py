@@ -36,11 +36,28 @@ ResultCallback = Callable[[LungMask | ModelOpinion], None]
 
 @dataclass(frozen=True)
 class ModelChoice:
-    """The classifiers to run on a study, the lung segmenter (None: classical for CT, none for X-ray), and notes."""
+    """The classifiers to run on a study, the lung segmenter (None: classical for CT, none for X-ray), and notes.
+
+    ``fallback_segmenters``: the other installed U-Nets of the modality, tried in order when the
+    chosen one fails at run time, before the classical mask (a site's broken U-Net must not cost
+    the X-ray its lung mask while the bundled one works)."""
 
     classifiers: tuple[ModelStatus, ...]
     segmenter: ModelStatus | None
     warnings: tuple[str, ...] = ()
+    fallback_segmenters: tuple[ModelStatus, ...] = ()
+
+
+def _one_vote_per_file(classifiers: list[ModelStatus], warnings: list[str]) -> list[ModelStatus]:
+    """A model installed twice under two ids (a renamed copy) runs and votes once."""
+    kept: dict[str, ModelStatus] = {}
+    for status in classifiers:
+        twin = kept.get(status.manifest.sha256)
+        if twin is None:
+            kept[status.manifest.sha256] = status
+        else:
+            warnings.append(f"model {status.id} is the same file as {twin.id}: run and counted once")
+    return list(kept.values())
 
 
 def choose_models(
@@ -55,7 +72,9 @@ def choose_models(
     "classical" (no U-Net), or a segmentation model's id.
     """
     usable = {s.id: s for s in statuses if s.usable}
-    warnings: list[str] = []
+    warnings: list[str] = [
+        f"model {s.id} not used: {s.problem}" for s in statuses if not s.usable and not s.problem.startswith("shadowed")
+    ]
     if ids is None:
         classifiers = [
             s
@@ -78,18 +97,19 @@ def choose_models(
                 lung_mask = model_id
             else:
                 classifiers.append(status)
+    candidates = [
+        s for s in usable.values() if s.manifest.task == "segmentation" and s.manifest.method == SEGMENTERS[modality]
+    ]
     if lung_mask == "classical":
         segmenter = None
     elif lung_mask == "auto":
-        segmenter = next(
-            (s for s in usable.values() if s.manifest.task == "segmentation" and s.manifest.method == SEGMENTERS[modality]),
-            None,
-        )
+        segmenter = candidates[0] if candidates else None
     else:
         segmenter = usable.get(lung_mask)
         if segmenter is None or segmenter.manifest.task != "segmentation" or segmenter.manifest.modality != modality:
             raise LookupError(f"lung mask model {lung_mask}: not a usable {modality} segmentation model")
-    return ModelChoice(tuple(classifiers), segmenter, tuple(warnings))
+    fallbacks = tuple(s for s in candidates if s is not segmenter) if segmenter is not None else ()
+    return ModelChoice(tuple(_one_vote_per_file(classifiers, warnings)), segmenter, tuple(warnings), fallbacks)
 
 
 def _mask_identity(segmenter: ModelStatus | None) -> list[str]:
@@ -142,16 +162,21 @@ def analyze_study(
         part = job.part(0, 1 / parts)
         if choice.segmenter is None:
             return pipeline.lung_mask(image, None, part)
-        try:
-            return pipeline.lung_mask(image, session(choice.segmenter), part)
-        except ModelError as exc:
-            fallback = pipeline.lung_mask(image, None, part)
-            instead = "no lung mask" if fallback is None else "the classical lung segmentation"
-            note = f"{exc}; using {instead} instead"
-            if fallback is None:
-                warnings.append(note)
-                return None
-            return replace(fallback, note=note)
+        failures = []
+        for segmenter in (choice.segmenter, *choice.fallback_segmenters):
+            try:
+                mask = pipeline.lung_mask(image, session(segmenter), part)
+            except ModelError as exc:
+                failures.append(str(exc))
+                continue
+            return replace(mask, note="; ".join(f"{f}; using {segmenter.id} instead" for f in failures)) if failures else mask
+        fallback = pipeline.lung_mask(image, None, part)
+        instead = "no lung mask" if fallback is None else "the classical lung segmentation"
+        note = f"{'; '.join(failures)}; using {instead} instead"
+        if fallback is None:
+            warnings.append(note)
+            return None
+        return replace(fallback, note=note)
 
     # Stored under the key of what was asked for, so a refused U-Net is not run again next time.
     mask_key = cache_key("lung-mask", digest, *_mask_identity(choice.segmenter))

@@ -201,3 +201,28 @@ def test_one_or_two_slice_ct_is_analysed(ct_models, slices):
         assert analysis.lung_mask.labels.shape == volume.shape
         assert analysis.opinion("ct_plain").probabilities.shape == (slices, 2)
     assert min(dice(analysis.lung_mask.labels, truth[12 : 12 + slices], (1, 2)).values()) > 0.9
+
+
+def test_a_failing_site_unet_gives_way_to_the_next_installed_one(xray_models, tmp_path):
+    image, truth = xray_phantom((128, 112))
+    grey = xray_models[0].manifest.preprocessing
+    broken = install(tmp_path, segmenter_onnx(64, 2, (0.15, 0.42), channels=3), "site_unet", task="segmentation",
+                     modality="XR", method="unet2d", spec=grey)
+    broken.onnx_path.write_bytes(b"not a model" * 20)  # damaged after the registry looked
+    choice = choose_models([broken, *xray_models], "XR")
+    assert choice.segmenter.id == "site_unet" and [s.id for s in choice.fallback_segmenters] == ["xr_unet"]
+    analysis = analyze_study(image, choice)
+    assert analysis.lung_mask.model_id == "xr_unet"
+    assert any("site_unet" in w and "using xr_unet instead" in w for w in analysis.warnings)
+
+
+def test_a_renamed_copy_of_a_model_votes_once_and_skipped_models_are_named(ct_models, tmp_path):
+    plain = ct_models["ct_plain"]
+    copy = install(tmp_path, classifier_onnx(32, [-2.0, 2.0]), "ct_plain_copy", spec=plain.manifest.preprocessing)
+    assert copy.manifest.sha256 == plain.manifest.sha256
+    broken = install(tmp_path, classifier_onnx(32, [-1.0, 1.0]), "broken")
+    broken = type(broken)(broken.id, broken.manifest_path, "user", None, "manifest broken.json is not valid JSON")
+    choice = choose_models([plain, copy, broken], "CT")
+    assert [c.id for c in choice.classifiers] == ["ct_plain"]
+    assert "model ct_plain_copy is the same file as ct_plain: run and counted once" in choice.warnings
+    assert any(w.startswith("model broken not used: ") for w in choice.warnings)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.resources
+import os
 import json
 from pathlib import Path
 
@@ -32,7 +33,7 @@ def test_good_model_is_usable(model_dir):
 def test_corrupt_manifest_is_skipped_with_reason(model_dir):
     (model_dir / "broken.json").write_text("{ not json")
     found = statuses(model_dir)
-    assert not found["broken"].usable and "cannot read manifest" in found["broken"].problem
+    assert not found["broken"].usable and "not valid JSON" in found["broken"].problem
     assert found["good"].usable
 
 
@@ -41,7 +42,7 @@ def test_manifest_missing_fields_is_skipped(model_dir):
     del data["outputs"]
     data["id"] = "partial"
     (model_dir / "partial.json").write_text(json.dumps(data))
-    assert "missing or malformed" in statuses(model_dir)["partial"].problem
+    assert "is missing" in statuses(model_dir)["partial"].problem
 
 
 def test_model_file_that_does_not_match_its_sha256_is_skipped(model_dir):
@@ -121,3 +122,88 @@ def test_the_shipped_pack_is_valid_and_found_where_the_package_is(monkeypatch):
     assert all(s.usable and s.card_path.exists() for s in shipped), [s.problem for s in shipped]
     # the pack's budget (issue 7): what a fresh clone downloads and the desktop bundle carries
     assert sum(f.stat().st_size for f in pack.iterdir() if f.is_file()) <= 200_000_000
+
+
+def _manifest(model_dir) -> dict:
+    return json.loads((model_dir / "good.json").read_text())
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda m: {**m, "inputs": ["image"]},
+        lambda m: {**m, "outputs": "logits"},
+        lambda m: {**m, "temperature": float("nan")},
+        lambda m: {**m, "temperature": "warm"},
+        lambda m: {**m, "threshold": {**m["threshold"], "value": "high"}},
+        lambda m: {**m, "threshold": {**m["threshold"], "value": 7.0}},
+        lambda m: {**m, "preprocessing": {**m["preprocessing"], "size": 10**7}},
+        lambda m: {**m, "preprocessing": {**m["preprocessing"], "std": [0.0]}},
+        lambda m: {**m, "classes": "COVID"},
+        lambda m: {**m, "id": {"nested": 1}},
+    ],
+)
+def test_a_malformed_manifest_is_skipped_with_a_reason_and_the_others_keep_working(model_dir, damage):
+    bad = damage(_manifest(model_dir))
+    bad["id"] = bad["id"] if isinstance(bad["id"], dict) else "bad"
+    (model_dir / "bad.json").write_text(json.dumps(bad, allow_nan=True))
+    found = statuses(model_dir)
+    assert not found["bad"].usable and found["bad"].problem
+    assert found["good"].usable
+
+
+def test_non_utf8_deeply_nested_and_huge_manifests_are_reasons_not_crashes(model_dir):
+    (model_dir / "latin.json").write_bytes(b'{"id": "latin", "version": "\xff"}')
+    (model_dir / "deep.json").write_text("[" * 100000 + "]" * 100000)
+    (model_dir / "huge.json").write_text(" " * (3 << 20) + "{}")
+    found = statuses(model_dir)
+    assert "not UTF-8" in found["latin"].problem
+    assert "nested too deeply" in found["deep"].problem or "not valid JSON" in found["deep"].problem
+    assert "larger than" in found["huge"].problem
+    assert found["good"].usable
+
+
+def test_a_named_pipe_in_the_model_folder_does_not_hang_discovery(model_dir):
+    os.mkfifo(model_dir / "pipe.json")
+    os.mkfifo(model_dir / "other.onnx")
+    found = statuses(model_dir)
+    assert "not a regular file" in found["pipe"].problem and found["good"].usable
+
+
+def test_a_linked_model_file_or_external_data_outside_the_folder_is_refused(model_dir, tmp_path):
+    elsewhere = tmp_path / "elsewhere"
+    install(elsewhere, classifier_onnx(32, [-1.0, 1.0]), "linked")
+    for suffix in (".json", ".md"):
+        (model_dir / f"linked{suffix}").write_bytes((elsewhere / f"linked{suffix}").read_bytes())
+    (model_dir / "linked.onnx").symlink_to(elsewhere / "linked.onnx")
+    assert "symbolic link" in statuses(model_dir)["linked"].problem
+
+    import onnx
+
+    model = classifier_onnx(32, [-1.0, 1.0])
+    onnx.save_model(model, model_dir / "ext.onnx", save_as_external_data=True, location="ext.bin", size_threshold=0)
+    install_manifest_for(model_dir, "ext")
+    assert statuses(model_dir)["ext"].usable  # external data beside it, covered by the hash
+    (model_dir / "ext.bin").write_bytes((model_dir / "ext.bin").read_bytes()[:-4] + b"\0\0\0\0")
+    assert "does not match" in statuses(model_dir)["ext"].problem  # the hash covers the external file
+
+    proto = onnx.load(model_dir / "ext.onnx", load_external_data=False)
+    for tensor in proto.graph.initializer:
+        for entry in tensor.external_data:
+            if entry.key == "location":
+                entry.value = "../elsewhere/linked.onnx"
+    (model_dir / "ext.onnx").write_bytes(proto.SerializeToString())
+    install_manifest_for(model_dir, "ext")
+    assert "outside its folder" in statuses(model_dir)["ext"].problem
+
+
+def install_manifest_for(model_dir, model_id: str) -> None:
+    """Rewrite ``good``'s manifest for ``model_id`` with the hash the registry expects of its files."""
+    data = _manifest(model_dir)
+    data["id"] = model_id
+    try:
+        data["sha256"] = registry.model_sha256(model_dir / f"{model_id}.onnx")
+    except registry.UnsafeModelFile:
+        data["sha256"] = "0" * 64
+    (model_dir / f"{model_id}.json").write_text(json.dumps(data))
+    (model_dir / f"{model_id}.md").write_text(f"# {model_id}\n")
