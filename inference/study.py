@@ -66,6 +66,16 @@ class PatientStudyInfo:
     study_description: str = ""
 
 
+@dataclass(frozen=True)
+class Acquisition:
+    """How a series was acquired, as far as its header says: what decides whether a model has seen
+    images like it (contrast phase, body region, reconstruction kernel)."""
+
+    contrast_agent: str = ""
+    body_part: str = ""
+    kernel: str = ""
+
+
 @dataclass(frozen=True, eq=False)
 class CTVolume:
     """A CT series as one int16 HU array (z, y, x) plus its patient-space geometry.
@@ -88,6 +98,7 @@ class CTVolume:
     slice_thickness_mm: float | None = None
     warnings: tuple[str, ...] = ()
     default_window: Window = WINDOW_PRESETS["lung"]
+    acquisition: Acquisition = Acquisition()
 
     modality = Modality.CT
 
@@ -151,6 +162,7 @@ class SeriesHeader:
     info: PatientStudyInfo = PatientStudyInfo()
     warnings: tuple[str, ...] = ()
     instances: tuple[InstanceHeader, ...] = field(default=(), repr=False)
+    acquisition: Acquisition = Acquisition()
 
     @property
     def is_volume(self) -> bool:

@@ -16,6 +16,12 @@ class when its study probability reaches the threshold, else the most probable o
 one it is the most probable class. ``probability`` is always the study probability of the label.
 An X-ray is a study of one slice of weight 1.
 
+A series of several slices is judged against the manifest's ``study_threshold`` when it has one:
+chosen on whole groups of validation slices (a patient's run of scanner slices, weighted by lung
+area as here), not on single slices. A COVID patient's series averages diseased and clear slices,
+a non-COVID one a few odd apex or base slices among clear ones: the cut that separates those
+averages is not the cut that separates single slices.
+
 Consensus (M3's majority voting, across models): each model with an operating threshold votes
 positive or negative; a strict majority decides, an even split says so. Models without a threshold
 do not vote (their classes need not share a meaning across models).
@@ -49,6 +55,13 @@ class Verdict:
     peak_probability: float | None
     rule: str = VERDICT_RULE
     reason: str = ""
+    # the threshold each single slice is held to (``threshold`` is the study's, when they differ)
+    slice_threshold: float | None = None
+
+    @property
+    def per_slice_threshold(self) -> float | None:
+        """What one slice's probability is compared with (curves, disagreement, positive slices)."""
+        return self.slice_threshold if self.slice_threshold is not None else self.threshold
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -84,6 +97,8 @@ def study_verdict(probabilities: np.ndarray, weights: np.ndarray, manifest: Mode
     if not used.any() or weights.sum() <= 0:
         return Verdict(None, None, {}, positive_class, threshold, None, 0, 0, None, None, reason="no slice with lung to analyse")
     study = (probabilities[used] * weights[used, None]).sum(axis=0) / weights[used].sum()
+    if threshold is not None and manifest.study_threshold is not None and used.sum() > 1:
+        threshold = manifest.study_threshold
     distribution = {c: float(p) for c, p in zip(classes, study)}
     if positive_index is None:
         label_index = int(np.argmax(study))
@@ -94,7 +109,7 @@ def study_verdict(probabilities: np.ndarray, weights: np.ndarray, manifest: Mode
         others = [i for i in range(len(classes)) if i != positive_index]
         label_index = positive_index if positive else max(others, key=lambda i: study[i])
         slice_scores = np.where(used, probabilities[:, positive_index], -np.inf)
-        positive_slices = int(np.sum(slice_scores >= threshold))
+        positive_slices = int(np.sum(slice_scores >= manifest.threshold.value))  # each slice: the slice threshold
         peak = int(np.argmax(slice_scores))
     return Verdict(
         label=classes[label_index],
@@ -107,6 +122,7 @@ def study_verdict(probabilities: np.ndarray, weights: np.ndarray, manifest: Mode
         positive_slices=positive_slices,
         peak_slice=peak,
         peak_probability=None if peak is None else float(probabilities[peak, positive_index]),
+        slice_threshold=None if positive_index is None else manifest.threshold.value,
     )
 
 

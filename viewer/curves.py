@@ -132,8 +132,8 @@ class ProbabilityCurves(QWidget):
                 x, y, pen=pg.mkPen(colour, width=2), connect="finite",
                 symbol="o" if dots else None, symbolSize=4, symbolBrush=colour, symbolPen=None,
             )
-            if opinion.verdict.threshold is not None:
-                threshold = pg.InfiniteLine(opinion.verdict.threshold, angle=0, movable=False,
+            if opinion.verdict.per_slice_threshold is not None:
+                threshold = pg.InfiniteLine(opinion.verdict.per_slice_threshold, angle=0, movable=False,
                                             pen=pg.mkPen(colour, width=1, style=Qt.PenStyle.DashLine))
                 self.plot.addItem(threshold, ignoreBounds=True)
         self.plot.addItem(self.marker, ignoreBounds=True)
@@ -146,8 +146,8 @@ class ProbabilityCurves(QWidget):
         self.bars = pg.BarGraphItem(x=x, height=heights, width=0.6, brushes=brushes)
         self.plot.addItem(self.bars)
         for i, opinion in enumerate(self.opinions):
-            if opinion.verdict.threshold is not None:
-                tick = pg.PlotDataItem([i - 0.4, i + 0.4], [opinion.verdict.threshold] * 2,
+            if opinion.verdict.per_slice_threshold is not None:
+                tick = pg.PlotDataItem([i - 0.4, i + 0.4], [opinion.verdict.per_slice_threshold] * 2,
                                        pen=pg.mkPen(self.foreground, width=2, style=Qt.PenStyle.DashLine))
                 self.plot.addItem(tick)
         labels = [(i, f"{o.model_id} p({finding_class(o)})") for i, o in enumerate(self.opinions)]

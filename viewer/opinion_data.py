@@ -53,10 +53,10 @@ def probabilities_title(slice_count: int) -> str:
 def disagreement(opinions: Sequence[ModelOpinion]) -> np.ndarray:
     """(slices,) True where, among the models with an operating threshold that analysed the slice,
     one reads it at or above its threshold and another below."""
-    voters = [o for o in opinions if o.verdict.threshold is not None]
+    voters = [o for o in opinions if o.verdict.per_slice_threshold is not None]
     if len(voters) < 2:
         return np.zeros(len(opinions[0].probabilities) if opinions else 0, dtype=bool)
-    above = np.stack([finding_probabilities(o) >= o.verdict.threshold for o in voters])
+    above = np.stack([finding_probabilities(o) >= o.verdict.per_slice_threshold for o in voters])
     looked = np.stack([o.analysed for o in voters])
     any_above = (above & looked).any(axis=0)
     any_below = (~above & looked).any(axis=0)

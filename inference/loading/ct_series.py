@@ -197,6 +197,7 @@ def _volume(
         source_files=tuple(dict.fromkeys(s.path for s in ordered)),
         slice_thickness_mm=geometry.slice_thickness,
         warnings=tuple(dict.fromkeys(warnings)),
+        acquisition=header.acquisition,
     )
 
 

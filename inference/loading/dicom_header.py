@@ -22,7 +22,7 @@ from pydicom.uid import UID, CTImageStorage, DeflatedExplicitVRLittleEndian
 
 from inference.loading.control import LoadError
 from inference.loading.geometry import SlicePlacement
-from inference.study import PatientStudyInfo
+from inference.study import Acquisition, PatientStudyInfo
 
 SCAN_KEYWORDS = (
     "SOPClassUID", "SOPInstanceUID", "Modality", "ImageType", "SeriesInstanceUID", "InstanceNumber",
@@ -36,6 +36,7 @@ SCAN_KEYWORDS = (
 # converts per file only what grouping, ordering and decoding need.
 SERIES_KEYWORDS = (
     "PatientName", "PatientID", "StudyInstanceUID", "StudyDate", "StudyDescription", "SeriesDescription",
+    "ContrastBolusAgent", "BodyPartExamined", "ConvolutionKernel",
 )
 _SCAN_TAGS = [Tag(k) for k in SCAN_KEYWORDS]
 _PIXEL_KEYWORDS = {0x7FE00010: "PixelData", 0x7FE00008: "FloatPixelData", 0x7FE00009: "DoubleFloatPixelData"}
@@ -365,6 +366,7 @@ class SeriesDetails:
 
     info: PatientStudyInfo
     description: str
+    acquisition: Acquisition = Acquisition()
 
 
 def read_series_details(path: str | Path) -> SeriesDetails:
@@ -383,4 +385,9 @@ def read_series_details(path: str | Path) -> SeriesDetails:
             study_description=reader.text("StudyDescription"),
         ),
         description=reader.text("SeriesDescription"),
+        acquisition=Acquisition(
+            contrast_agent=reader.text("ContrastBolusAgent")[:64],
+            body_part=reader.text("BodyPartExamined").upper()[:32],
+            kernel=reader.text("ConvolutionKernel")[:32],
+        ),
     )

@@ -209,6 +209,7 @@ def _series_from_uid(
                 info=details.info,
                 warnings=tuple([*why, *guessed, *notes, *_summarise(issues)]),
                 instances=tuple(files),
+                acquisition=details.acquisition,
             )
         )
     return headers

@@ -59,13 +59,35 @@ def input_warnings(volume: CTVolume) -> list[str]:
     return warnings
 
 
-def model_warnings(volume: CTVolume, manifest: ModelManifest) -> tuple[str, ...]:
-    """What about this series is outside what one model was validated on (M4 excludes slices over 3 mm)."""
+CHEST_BODY_PARTS = {"CHEST", "THORAX", "LUNG", "LUNGS", "CHEST_ABDOMEN", "CHESTABDOMEN", "CHEST_TO_PELVIS", "TORSO", ""}
+# A series much longer than the chest (neck to pelvis): the lungs span under this share of it.
+MIN_LUNG_COVERAGE = 0.4
+LONG_SERIES_MM = 450.0
+
+
+def domain_notes(volume: CTVolume, mask: LungMask | None, manifest: ModelManifest) -> tuple[str, ...]:
+    """Why this series lies outside what one model was trained on (its manifest's ``domain``): too
+    thick slices, a contrast phase, another body region, a field of view far beyond the chest.
+    Each note is shown beside that model's verdict, which still stands."""
+    domain = manifest.domain or {}
+    notes = []
     thickness = volume.slice_thickness_mm or float(volume.spacing[0])
-    limit = manifest.max_slice_thickness_mm
-    if limit is not None and thickness > limit:
-        return (f"model {manifest.id}: slices are {thickness:.1f} mm thick, over the {limit:g} mm it was validated on",)
-    return ()
+    limit = domain.get("max_slice_thickness_mm", manifest.max_slice_thickness_mm)
+    if limit is not None and thickness > float(limit) + 1e-6:
+        notes.append(f"slices are {thickness:.1f} mm thick, the training data at most {float(limit):g} mm")
+    agent = volume.acquisition.contrast_agent
+    if agent and not domain.get("contrast", False):
+        notes.append(f"a contrast-enhanced series ({agent}); the model saw no contrast phase it could tell")
+    part = volume.acquisition.body_part
+    if part and part not in CHEST_BODY_PARTS:
+        notes.append(f"the series is of the {part.lower()}, not the chest")
+    if mask is not None and volume.shape[0] > 1:
+        extent = float(volume.spacing[0]) * volume.shape[0]
+        with_lung = np.flatnonzero(mask.labels.any(axis=(1, 2)))
+        coverage = (with_lung[-1] - with_lung[0] + 1) / volume.shape[0] if len(with_lung) else 0.0
+        if extent > LONG_SERIES_MM and coverage < MIN_LUNG_COVERAGE:
+            notes.append(f"the series covers {extent:.0f} mm, the lungs {coverage:.0%} of it: not a chest CT as trained on")
+    return tuple(f"model {manifest.id}: outside the training domain: {note}" for note in notes)
 
 
 def lung_mask(volume: CTVolume, segmenter: ModelSession | None, job: Job) -> LungMask:
@@ -158,7 +180,7 @@ def classify(volume: CTVolume, mask: LungMask, session: ModelSession, job: Job) 
         if lungs.found:
             boxes[index] = lungs.box
     return opinion(
-        session, all_probs, all_cams, (volume.shape[1], volume.shape[2]), areas, model_warnings(volume, manifest), boxes
+        session, all_probs, all_cams, (volume.shape[1], volume.shape[2]), areas, domain_notes(volume, mask, manifest), boxes
     )
 
 

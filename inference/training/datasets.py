@@ -75,6 +75,10 @@ class CTSliceDataset(Dataset):
     def labels(self) -> np.ndarray:
         return np.array([item.label for item in self.items])
 
+    def slice_weights(self) -> np.ndarray:
+        """Each slice's lung area in pixels: its weight in a series' verdict, as at inference."""
+        return np.array([float(self.lung_crop(i).region.sum()) for i in range(len(self))])
+
     def lung_crop(self, index: int) -> LungCrop:
         if index not in self._crops:
             self._crops[index] = crop_to_lungs(load_grey_uint8(self.items[index].path))

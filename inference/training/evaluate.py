@@ -84,11 +84,26 @@ def positive_summary(y_positive: np.ndarray, p_positive: np.ndarray, threshold: 
     return summary
 
 
+def group_means(p_positive: np.ndarray, targets: np.ndarray, groups: list[str], weights: np.ndarray):
+    """Per group (a stand-in for a patient's series): the weighted mean positive probability, as
+    ``verdict.study_verdict`` computes it for a series, and the group's (majority) label."""
+    names = sorted(set(groups))
+    index = {name: i for i, name in enumerate(names)}
+    member = np.array([index[g] for g in groups])
+    weights = np.maximum(np.asarray(weights, dtype=np.float64), 1e-9)
+    score = np.bincount(member, weights * p_positive, len(names)) / np.bincount(member, weights, len(names))
+    label = np.bincount(member, targets.astype(np.float64), len(names)) / np.bincount(member, minlength=len(names)) >= 0.5
+    return score, label
+
+
 def calibrate_and_report(
-    results: dict, classes, positive_class: str, out: Path, segmentation: bool = False, sources: dict | None = None
+    results: dict, classes, positive_class: str, out: Path, segmentation: bool = False, sources: dict | None = None,
+    groups: dict | None = None,
 ) -> dict:
-    """``results`` maps split name -> (outputs, targets); ``sources`` split name -> each item's source.
-    Returns what goes into the checkpoint: temperature, threshold, metrics per split and, for the
+    """``results`` maps split name -> (outputs, targets); ``sources`` split name -> each item's source;
+    ``groups`` split name -> (each item's group, its weight): with groups, a study-level threshold is
+    fitted on validation groups (``verdict``'s rule) and group-level figures are reported.
+    Returns what goes into the checkpoint: temperature, thresholds, metrics per split and, for the
     positive class, per source (the figures a new site is closest to)."""
     out.mkdir(parents=True, exist_ok=True)
     if segmentation:
@@ -118,6 +133,17 @@ def calibrate_and_report(
             positive = list(classes).index(positive_class)
             value = summary.get("threshold", {}).get("value")
             metrics["positive"] = positive_summary(targets == positive, probs[:, positive], value)
+            grouped = (groups or {}).get(name)
+            if grouped is not None:
+                score, label = group_means(probs[:, positive], targets == positive, *grouped)
+                if name == "val" and label.any() and not label.all():
+                    summary["study_threshold"] = {
+                        "value": float(choose_threshold(label, score, rule="youden")), "rule": "youden",
+                        "groups": int(len(score)),
+                        "chosen_on": "validation groups (runs of a patient's scanner slices, paper figure groups), "
+                        "lung-area-weighted mean probability per group",
+                    }
+                metrics["groups"] = positive_summary(label, score, summary.get("study_threshold", {}).get("value"))
             names = np.asarray((sources or {}).get(name, []))
             if len(names) == len(targets) and len(set(names.tolist())) > 1:
                 metrics["per_source"] = {

@@ -60,6 +60,7 @@ from inference.training.checkpoint import build_from_checkpoint, checkpoint_inpu
 from inference.training.gradcam import CamExportModule, autograd_gradcam
 from inference.training.model_card import DATA_TERMS, render_model_card
 from inference.training.networks import MASK_LABELS, is_segmentation
+from inference.training.sources import source_info
 
 OPSET = 18
 PROBABILITY_TOLERANCE = 1e-4
@@ -67,11 +68,19 @@ CAM_TOLERANCE = 1e-3
 NOISE_FACTOR = 4.0
 VERIFY_BATCH = 2
 CALIBRATION_LIMIT = 64
-CT_MAX_SLICE_THICKNESS_MM = 3.0
+# What the CT slice models are told their training data looked like (``manifest.domain``): routine
+# chest CT reconstructions up to 5 mm, lung window, no contrast phase they could tell apart.
+CT_MAX_SLICE_THICKNESS_MM = 5.0
+CT_DOMAIN = {
+    "max_slice_thickness_mm": CT_MAX_SLICE_THICKNESS_MM,
+    "contrast": False,
+    "body_parts": ["CHEST"],
+    "window": "lung (width 1500, level -600)",
+}
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}
 _MODEL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 QUANTIZATION = "onnxruntime static QDQ, per-channel int8 weights reduced to 7 bits (no saturation on CPUs without VNNI), uint8 activations, MatMul kept in float32"
-_EXTRA_FIELDS = ("temperature", "threshold", "metrics", "training", "git_commit", "data_terms", "version")
+_EXTRA_FIELDS = ("temperature", "threshold", "study_threshold", "metrics", "training", "git_commit", "data_terms", "version")
 
 
 class ExportError(RuntimeError):
@@ -278,6 +287,12 @@ def default_model_id(checkpoint: Mapping[str, Any]) -> str:
     return f"{checkpoint['method']}-{checkpoint['modality']}".lower()
 
 
+def _domain(extra: Mapping[str, Any]) -> dict[str, Any]:
+    """The CT domain, with the kinds of images the model trained on when its run recorded its sources."""
+    sources = (extra.get("training") or {}).get("sources") or []
+    return {**CT_DOMAIN, **({"source_types": [source_info(s).kind for s in sources]} if sources else {})}
+
+
 def build_manifest(checkpoint: Mapping[str, Any], model_id: str, inputs: list[str], sha256: str) -> ModelManifest:
     """The manifest of the FP32 model, every field filled from the checkpoint (see checkpoint.py for ``extra``)."""
     method, modality = checkpoint["method"], checkpoint["modality"]
@@ -287,8 +302,10 @@ def build_manifest(checkpoint: Mapping[str, Any], model_id: str, inputs: list[st
     try:
         threshold = None if threshold is None else Threshold(**threshold)
         temperature = float(extra.get("temperature", 1.0))
-    except (TypeError, ValueError) as exc:
-        raise ExportError(f"the checkpoint's temperature or threshold is malformed: {exc}") from exc
+        study_threshold = extra.get("study_threshold")
+        study_threshold = None if study_threshold is None else float(study_threshold["value"])
+    except (TypeError, ValueError, KeyError) as exc:
+        raise ExportError(f"the checkpoint's temperature or thresholds are malformed: {exc}") from exc
     training = {
         **_jsonable(extra.get("training", {})),
         **{key: _jsonable(value) for key, value in extra.items() if key not in _EXTRA_FIELDS},
@@ -314,6 +331,8 @@ def build_manifest(checkpoint: Mapping[str, Any], model_id: str, inputs: list[st
         temperature=temperature,
         threshold=threshold,
         max_slice_thickness_mm=CT_MAX_SLICE_THICKNESS_MM if modality == "CT" and not segmentation else None,
+        study_threshold=study_threshold,
+        domain=_domain(extra) if modality == "CT" and not segmentation else {},
         training=training,
         metrics=_jsonable(extra.get("metrics", {})),
         sha256=sha256,

@@ -49,6 +49,7 @@ def provenance(config: TrainConfig, split: Split | None, data_terms: str) -> dic
             # folder names, never this machine's paths: the manifest and card travel with the model
             "data": ", ".join(Path(root).name for root in config.data_roots),
             "holdout_source": config.holdout,
+            "sources": split.sources() if split else [],
             "split_rule": split.rule if split else "",
             "split_counts": split.summary() if split else {},
             "split_file": "split.json",

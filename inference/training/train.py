@@ -366,8 +366,11 @@ def finalise(best_path: Path, run: Run, config: TrainConfig, env: Distributed) -
         results[name] = (outputs.numpy(), targets.numpy())
     sources = {name: [getattr(item, "source", "") for item in getattr(dataset, "items", [])]
                for name, dataset in (("val", run.val_set), ("test", run.test_set)) if dataset is not None}
+    groups = {name: ([item.group for item in dataset.items], dataset.slice_weights())
+              for name, dataset in (("val", run.val_set), ("test", run.test_set))
+              if dataset is not None and hasattr(dataset, "slice_weights")}
     summary = calibrate_and_report(results, run.classes, config.positive_class, Path(config.out),
-                                   segmentation=isinstance(run.task, SegmentationTask), sources=sources)
+                                   segmentation=isinstance(run.task, SegmentationTask), sources=sources, groups=groups)
     extra = {**saved["extra"], **summary}
     extra["training"] = {**extra.get("training", {}), "epochs_trained": saved["epoch"]}
     ckpt.save_checkpoint(

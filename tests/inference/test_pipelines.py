@@ -14,7 +14,7 @@ from inference.metrics import dice
 from inference.pipelines.analysis import analyze_study, choose_models
 from inference.preprocessing import InputSpec
 from tests.inference.synthetic import chest_phantom, ct_volume, xray_phantom
-from tests.inference.tiny_models import classifier_onnx, install, install_ct_models, segmenter_onnx
+from tests.inference.tiny_models import CT_SPEC, classifier_onnx, install, install_ct_models, segmenter_onnx
 
 
 @pytest.fixture(scope="module")
@@ -80,8 +80,8 @@ def test_ct_input_warnings(ct_models, tmp_path):
     thick = install(tmp_path, classifier_onnx(32, [-1.0, 1.0]), "thin_only", max_slice_thickness_mm=3.0)
     choice = choose_models([thick, *ct_models.values()], "CT", ["thin_only"], "classical")
     analysis = analyze_study(ct_volume(hu), choice)
-    assert any("5.0 mm thick, over the 3 mm" in w for w in analysis.warnings)
-    assert analysis.opinion("thin_only").warnings == ("model thin_only: slices are 5.0 mm thick, over the 3 mm it was validated on",)
+    note = "model thin_only: outside the training domain: slices are 5.0 mm thick, the training data at most 3 mm"
+    assert note in analysis.warnings and analysis.opinion("thin_only").warnings == (note,)
     not_hu = ct_volume((hu.astype(np.int32) + 1024).clip(0).astype(np.int16))
     warnings = analyze_study(not_hu, choice).warnings
     assert any("does not look like CT in Hounsfield units" in w for w in warnings)
@@ -226,3 +226,25 @@ def test_a_renamed_copy_of_a_model_votes_once_and_skipped_models_are_named(ct_mo
     assert [c.id for c in choice.classifiers] == ["ct_plain"]
     assert "model ct_plain_copy is the same file as ct_plain: run and counted once" in choice.warnings
     assert any(w.startswith("model broken not used: ") for w in choice.warnings)
+
+
+def test_a_series_unlike_the_training_data_gets_a_note_beside_each_model_verdict(ct_models, tmp_path):
+    from dataclasses import replace
+
+    from inference.study import Acquisition
+
+    hu, _ = chest_phantom()
+    model = install(tmp_path, classifier_onnx(32, [-1.0, 1.0]), "chest_only", spec=CT_SPEC)
+    manifest = replace(model.manifest, domain={"max_slice_thickness_mm": 5.0, "contrast": False})
+    model = replace(model, manifest=manifest)
+    choice = choose_models([model], "CT", ["chest_only"], "classical")
+    plain = analyze_study(ct_volume(hu), choice)
+    assert plain.opinion("chest_only").warnings == ()  # 5 mm is inside the domain
+    contrast = replace(ct_volume(hu), acquisition=Acquisition(contrast_agent="IOHEXOL", body_part="ABDOMEN"))
+    notes = analyze_study(contrast, choice).opinion("chest_only").warnings
+    assert any("contrast-enhanced series (IOHEXOL)" in n for n in notes)
+    assert any("of the abdomen, not the chest" in n for n in notes)
+    assert all(n.startswith("model chest_only: outside the training domain: ") for n in notes)
+    long = np.concatenate([np.full((60, *hu.shape[1:]), 40, np.int16), hu, np.full((60, *hu.shape[1:]), 40, np.int16)])
+    notes = analyze_study(ct_volume(long), choice).opinion("chest_only").warnings
+    assert any("not a chest CT as trained on" in n for n in notes)
