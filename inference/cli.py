@@ -22,6 +22,7 @@ COMMANDS: dict[str, str] = {
     "train": "inference.training.command_train",
     "export": "inference.training.command_export",
     "split": "inference.training.command_split",
+    "ct-evaluation": "inference.training.ct_evaluation",
 }
 
 

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import json
 import os
 import re
 import subprocess
@@ -55,7 +56,7 @@ from torch import nn
 
 from inference.cam import normalise_cams
 from inference.manifest import ModelManifest, Threshold, file_sha256
-from inference.preprocessing import InputSpec, prepare_batch
+from inference.preprocessing import InputSpec, crop_to_lungs, prepare_batch, prepare_ct_crops
 from inference.training.checkpoint import build_from_checkpoint, checkpoint_input_spec, load_checkpoint
 from inference.training.gradcam import CamExportModule, autograd_gradcam
 from inference.training.model_card import DATA_TERMS, render_model_card
@@ -361,6 +362,9 @@ class CalibrationSet:
     evaluation: np.ndarray
     labels: np.ndarray | None  # class index per evaluation image, when every folder is one of the classes
     skipped: tuple[str, ...]
+    # CT: each image's lung region from the CT slice contract (M4 pools over it); None for X-ray
+    calibration_masks: np.ndarray | None = None
+    evaluation_masks: np.ndarray | None = None
 
 
 def read_calibration_set(
@@ -388,38 +392,44 @@ def read_calibration_set(
         folder_of.append(folders[index].name)
     if not images:
         raise ExportError(f"no readable images in the class folders of {root}")
-    batch = prepare_batch(images, spec)
-    evaluation = batch[limit:] if len(batch) > limit else batch
+    # CT models see slices through the CT slice contract, exactly as at run time
+    batch, masks = prepare_ct_crops([crop_to_lungs(i) for i in images], spec) if spec.window else (prepare_batch(images, spec), None)
+    rest = slice(limit, None) if len(batch) > limit else slice(None)
     labels = None
     if classes and all(folder.name in classes for folder in folders):
-        names = folder_of[limit:] if len(batch) > limit else folder_of
-        labels = np.array([classes.index(name) for name in names])
-    return CalibrationSet(batch[:limit], evaluation, labels, tuple(skipped))
+        labels = np.array([classes.index(name) for name in folder_of[rest]])
+    return CalibrationSet(batch[:limit], batch[rest], labels, tuple(skipped),
+                          None if masks is None else masks[:limit], None if masks is None else masks[rest])
 
 
 class _FeedReader(CalibrationDataReader):
     """Calibration inputs, one image at a time."""
 
-    def __init__(self, images: np.ndarray, uses_lung_mask: bool):
-        self._feeds = iter(_feeds_for(images[i : i + 1], uses_lung_mask) for i in range(len(images)))
+    def __init__(self, images: np.ndarray, masks: np.ndarray | None, uses_lung_mask: bool):
+        self._feeds = iter(
+            _feeds_for(images[i : i + 1], None if masks is None else masks[i : i + 1], uses_lung_mask) for i in range(len(images))
+        )
 
     def get_next(self) -> dict[str, np.ndarray] | None:
         return next(self._feeds, None)
 
 
-def _feeds_for(images: np.ndarray, uses_lung_mask: bool) -> dict[str, np.ndarray]:
-    """Calibration folders hold no masks: an all-lung mask makes M4's pooling plain GAP."""
+def _feeds_for(images: np.ndarray, masks: np.ndarray | None, uses_lung_mask: bool) -> dict[str, np.ndarray]:
+    """Model inputs; without masks (X-ray folders) an all-lung mask makes M4's pooling plain GAP."""
     feeds = {"image": images}
     if uses_lung_mask:
-        feeds["lung_mask"] = np.ones((len(images), 1, *images.shape[2:]), dtype=np.float32)
+        feeds["lung_mask"] = masks if masks is not None else np.ones((len(images), 1, *images.shape[2:]), dtype=np.float32)
     return feeds
 
 
-def _run_timed(session: onnxruntime.InferenceSession, images: np.ndarray, uses_lung_mask: bool, chunk: int = 8):
+def _run_timed(session: onnxruntime.InferenceSession, images: np.ndarray, masks: np.ndarray | None, uses_lung_mask: bool, chunk: int = 8):
     """(probabilities [N, K, ...], cams or None, milliseconds per image) over ``images`` in small batches."""
     started = time.perf_counter()
     batches = range(0, len(images), chunk)
-    chunks = [session.run(None, _feeds_for(images[i : i + chunk], uses_lung_mask)) for i in batches]
+    chunks = [
+        session.run(None, _feeds_for(images[i : i + chunk], None if masks is None else masks[i : i + chunk], uses_lung_mask))
+        for i in batches
+    ]
     elapsed = time.perf_counter() - started
     outputs = [np.concatenate(parts).astype(np.float64) for parts in zip(*chunks)]
     cams = outputs[1] if len(outputs) > 1 else None
@@ -441,7 +451,7 @@ def quantize_int8(
     quantize_static(
         str(prepared),
         str(int8_path),
-        _FeedReader(calibration.calibration, uses_lung_mask),
+        _FeedReader(calibration.calibration, calibration.calibration_masks, uses_lung_mask),
         quant_format=QuantFormat.QDQ,
         per_channel=True,
         activation_type=QuantType.QUInt8,
@@ -450,9 +460,10 @@ def quantize_int8(
         op_types_to_quantize=sorted(set(QDQRegistry) - {"MatMul"}),
     )
     prepared.unlink()
-    fp32, fp32_cams, fp32_ms = _run_timed(_session(fp32_path), calibration.evaluation, uses_lung_mask)
-    int8, int8_cams, int8_ms = _run_timed(_session(int8_path), calibration.evaluation, uses_lung_mask)
-    exact, _, _ = _run_timed(_session(int8_path, optimised=False), calibration.evaluation, uses_lung_mask)
+    evaluation = (calibration.evaluation, calibration.evaluation_masks, uses_lung_mask)
+    fp32, fp32_cams, fp32_ms = _run_timed(_session(fp32_path), *evaluation)
+    int8, int8_cams, int8_ms = _run_timed(_session(int8_path), *evaluation)
+    exact, _, _ = _run_timed(_session(int8_path, optimised=False), *evaluation)
     labels = calibration.labels
     return {
         "calibration_images": len(calibration.calibration),
@@ -482,6 +493,10 @@ def export_checkpoint(
     """Export, verify and describe one checkpoint; raise ExportError (or CheckpointError) and write
     nothing when any step fails."""
     checkpoint = load_checkpoint(checkpoint_path)
+    external = Path(checkpoint_path).parent / "external.json"
+    if external.exists():  # written by `lunglens ct-evaluation` beside the run's checkpoints
+        extra = checkpoint.setdefault("extra", {})
+        extra["metrics"] = {**extra.get("metrics", {}), "external": json.loads(external.read_text())}
     method = checkpoint["method"]
     segmentation = is_segmentation(method)
     model_id = model_id or default_model_id(checkpoint)

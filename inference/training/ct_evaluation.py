@@ -1,0 +1,168 @@
+"""``lunglens ct-evaluation RUN``: the figures a CT slice model's card needs beyond its own test split.
+
+A test split from the sources a model trained on flatters it; a new hospital sees something else.
+So for a pack run ``RUN`` (trained on every CT source) this measures, and writes to
+``RUN/external.json`` (export puts it in the manifest's ``metrics.external`` and the card):
+
+- leave-one-source-out: the test figures of the sibling runs ``RUN-loso-<source>``, each trained
+  without that source and tested on all of it;
+- a baseline that cannot learn a source: the share of the lung region in the ground-glass and
+  consolidation intensity bands (-700 to +100 HU in the lung window), on the same test images; a
+  model that does not beat it on held-out sources has learned the source, not the disease;
+- the real DICOM series beside the data (``ct_series/*``, no COVID): the study probability the CT
+  pipeline's rule gives (lung-area-weighted mean over slices with lung, study threshold);
+- where the model looks: on COVID test slices, the share of its positive-class Grad-CAM mass that
+  lies inside the contract's lung region.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from inference.metrics import auc_interval, roc_auc, softmax
+from inference.preprocessing import crop_to_lungs, ct_slice_view, ct_to_uint8, normalise
+from inference.training.checkpoint import build_from_checkpoint, checkpoint_input_spec, load_checkpoint
+from inference.training.datasets import load_grey_uint8
+from inference.training.gradcam import autograd_gradcam
+from inference.training.splits import Split
+
+HELP = "leave-one-source-out, no-learning baseline, real DICOM series and Grad-CAM-in-lung figures for a CT run"
+# -700 HU (ground glass begins) to +100 HU (consolidation ends) in the 1500/-600 lung window.
+DENSE_BAND_U8 = (111, 246)
+BATCH = 16
+
+
+def dense_share(image: np.ndarray) -> float:
+    """The no-learning score: share of the lung region's pixels in the ground-glass/consolidation band."""
+    lungs = crop_to_lungs(image)
+    inside = lungs.image[lungs.region > 0]
+    if not inside.size:
+        return float("nan")
+    return float(np.mean((inside >= DENSE_BAND_U8[0]) & (inside <= DENSE_BAND_U8[1])))
+
+
+def _auc(labels: np.ndarray, scores: np.ndarray) -> dict:
+    keep = np.isfinite(scores)
+    return {"n": int(keep.sum()), "auc": roc_auc(labels[keep], scores[keep]), "auc_ci95": auc_interval(labels[keep], scores[keep])}
+
+
+def baseline_figures(split: Split, positive: int) -> dict:
+    """The dense-band baseline's COVID AUC on the test part, overall and per source."""
+    items = split.test
+    scores = np.array([dense_share(load_grey_uint8(i.path)) for i in items])
+    labels = np.array([i.label == positive for i in items])
+    sources = np.array([i.source for i in items])
+    figures = {"all": _auc(labels, scores)}
+    for source in sorted(set(sources.tolist())):
+        figures[source] = _auc(labels[sources == source], scores[sources == source])
+    return figures
+
+
+def loso_figures(run: Path) -> dict:
+    """Each ``RUN-loso-<source>`` sibling's test figures (its test set is that whole source)."""
+    figures = {}
+    for sibling in sorted(run.parent.glob(f"{run.name}-loso-*")):
+        metrics = sibling / "metrics.json"
+        if metrics.exists():
+            test = json.loads(metrics.read_text())["metrics"]["test"]
+            figures[sibling.name.split("-loso-", 1)[1]] = {
+                **test["positive"], "accuracy": test["accuracy"], "accuracy_ci95": test["accuracy_ci95"],
+            }
+    return figures
+
+
+@torch.no_grad()
+def _probabilities(model, views: list[tuple[np.ndarray, np.ndarray]], spec, temperature: float) -> np.ndarray:
+    out = []
+    for start in range(0, len(views), BATCH):
+        part = views[start : start + BATCH]
+        image = torch.from_numpy(normalise(np.stack([v[0] for v in part]), spec))
+        region = torch.from_numpy(np.stack([v[1] for v in part])[:, None].astype(np.float32))
+        logits = model(image, region) if model.uses_lung_mask else model(image)
+        out.append(softmax(logits.float().numpy(), temperature))
+    return np.concatenate(out) if out else np.zeros((0, 2))
+
+
+def series_figures(model, saved: dict, series_root: Path, positive: int) -> dict:
+    """Every real CT series under ``series_root``: study probability by the CT pipeline's rule."""
+    from inference.lung_segmentation import segment_lungs_classical
+    from inference.loading import load_path
+    from inference.pipelines.ct import MIN_LUNG_AREA_MM2
+
+    spec = checkpoint_input_spec(saved)
+    extra = saved.get("extra", {})
+    temperature = float(extra.get("temperature", 1.0))
+    study_threshold = (extra.get("study_threshold") or {}).get("value")
+    figures = {}
+    for folder in sorted(p for p in series_root.iterdir() if p.is_dir()):
+        volumes, _ = load_path(folder)
+        for volume in volumes:
+            if not hasattr(volume, "hu") or volume.shape[0] < 8:
+                continue
+            labels = segment_lungs_classical(volume)
+            areas = np.count_nonzero(labels, axis=(1, 2)) * float(volume.spacing[1] * volume.spacing[2])
+            slices = np.flatnonzero(areas >= MIN_LUNG_AREA_MM2)
+            views = [ct_slice_view(crop_to_lungs(ct_to_uint8(volume.hu[i])), spec.size, spec.resize) for i in slices]
+            p = _probabilities(model, views, spec, temperature)[:, positive]
+            study = float(np.sum(p * areas[slices]) / np.sum(areas[slices]))
+            figures[folder.name] = {
+                "slices": int(len(slices)), "study_probability": study, "study_threshold": study_threshold,
+                "reads_positive": None if study_threshold is None else bool(study >= study_threshold),
+                "slice_probability_max": float(p.max()), "slices_over_half": int(np.sum(p >= 0.5)),
+            }
+    return figures
+
+
+def cam_in_lung(model, split: Split, spec, positive: int, limit: int = 200) -> dict:
+    """Share of the positive class's Grad-CAM mass inside the lung region, on COVID test slices."""
+    items = [i for i in split.test if i.label == positive][:limit]
+    shares = []
+    for start in range(0, len(items), BATCH):
+        views = [ct_slice_view(crop_to_lungs(load_grey_uint8(i.path)), spec.size, spec.resize) for i in items[start : start + BATCH]]
+        image = torch.from_numpy(normalise(np.stack([v[0] for v in views]), spec))
+        region = torch.from_numpy(np.stack([v[1] for v in views])[:, None].astype(np.float32))
+        cams = autograd_gradcam(model, image, region if model.uses_lung_mask else None, class_index=positive)
+        cams = torch.nn.functional.interpolate(cams, size=(spec.size, spec.size), mode="bilinear")[:, 0].numpy()
+        for cam, (_, lung) in zip(cams, views):
+            total = cam.sum()
+            if total > 0:
+                shares.append(float((cam * (lung > 0)).sum() / total))
+    shares = np.array(shares)
+    return {"slices": int(len(shares)), "mean_share_inside": float(shares.mean()) if len(shares) else float("nan"),
+            "median_share_inside": float(np.median(shares)) if len(shares) else float("nan")}
+
+
+def evaluate_run(run: Path, series_root: Path | None) -> dict:
+    saved = load_checkpoint(run / "best.pt")
+    model = build_from_checkpoint(saved).eval()
+    split = Split.load(run / "split.json")
+    positive = list(saved["classes"]).index("COVID")
+    spec = checkpoint_input_spec(saved)
+    report = {
+        "leave_one_source_out": loso_figures(run),
+        "dense_band_baseline": baseline_figures(split, positive),
+        "cam_in_lung": cam_in_lung(model, split, spec, positive),
+    }
+    if series_root is not None and series_root.is_dir():
+        report["real_series"] = series_figures(model, saved, series_root, positive)
+    return report
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("run", type=Path, help="a CT pack run folder (best.pt, split.json); siblings RUN-loso-* are read too")
+    parser.add_argument("--series", type=Path, help="a folder of real CT series folders (no COVID) to read")
+
+
+def run(args: argparse.Namespace) -> int:
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    report = evaluate_run(args.run, args.series)
+    (args.run / "external.json").write_text(json.dumps(report, indent=1, default=float))
+    json.dump(report, sys.stdout, indent=1, default=float)
+    print()
+    return 0
