@@ -64,6 +64,7 @@ class PatientStudyInfo:
     study_uid: str = ""
     study_date: str = ""
     study_description: str = ""
+    accession_number: str = ""
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,8 @@ class CTVolume:
     info: PatientStudyInfo = field(default_factory=PatientStudyInfo)
     sop_uids: tuple[str, ...] = ()
     source_files: tuple[str, ...] = ()
+    # InstanceNumber of each slice in array order (None where a file has none): a PACS numbers slices by it.
+    instance_numbers: tuple[int | None, ...] = ()
     slice_thickness_mm: float | None = None
     warnings: tuple[str, ...] = ()
     default_window: Window = WINDOW_PRESETS["lung"]

@@ -134,7 +134,7 @@ def _render(window, path, screenshot, preset, slice_number, layout, whole_window
         if preset:
             window.apply_preset(preset_key(preset))
         if slice_number is not None:
-            window.grid.active.set_slice(slice_number - 1)
+            window.grid.active.set_slice_number(slice_number)
         if analyze:
             if not window.opinions.analyze() or not window.opinions.wait_until_done():
                 print("lunglens view: the analysis did not finish in time", file=sys.stderr)

@@ -1,6 +1,6 @@
 """Per-slice probability curves: every model's finding probability along the series, in one plot.
 
-x is the slice number as the axial pane shows it (array slice + 1), y the calibrated probability of
+x is the slice number as the axial pane and a PACS show it (``inference.slice_numbers``), y the calibrated probability of
 each model's finding, with its operating threshold dashed in the same colour. Slices where the
 models disagree (one at or over its threshold, another under it) are shaded. A marker follows the
 current slice; clicking the plot or dragging the marker moves the viewer there. Wheel and drag zoom
@@ -17,6 +17,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from inference.pipelines.results import ModelOpinion
+from inference.slice_numbers import BY_POSITION, SliceNumbering
 from viewer.opinion_data import disagreement, finding_class, finding_probabilities, probabilities_title, runs
 from viewer.summary_html import esc, number
 
@@ -60,6 +61,7 @@ class ProbabilityCurves(QWidget):
         self.marker.sigDragged.connect(lambda line: self.sliceClicked.emit(self._index_at(line.value())))
         self.plot.scene().sigMouseClicked.connect(self._on_click)
         self.slice_count = 0
+        self.numbering = SliceNumbering((1,), (), BY_POSITION)
         self.current = 0
         self.opinions: list[ModelOpinion] = []
         self.colours: dict[str, str] = {}
@@ -72,16 +74,19 @@ class ProbabilityCurves(QWidget):
     def is_single_image(self) -> bool:
         return self.slice_count == 1
 
-    def reset(self, slice_count: int) -> None:
-        """A new study of ``slice_count`` slices (1 = a single image); no curves yet."""
+    def reset(self, slice_count: int, numbering: SliceNumbering | None = None) -> None:
+        """A new study of ``slice_count`` slices (1 = a single image), numbered by ``numbering``
+        (default: 1..n in array order); no curves yet."""
         self.slice_count = slice_count
+        self.numbering = numbering or SliceNumbering(tuple(range(1, slice_count + 1)), (), BY_POSITION)
         self.opinions, self.colours = [], {}
         self._clear_items()
         self.setWindowTitle(probabilities_title(slice_count))  # the dock follows it (windowTitleChanged)
         self.plot.setLabel("bottom", "model" if self.is_single_image else "slice", color=self.foreground)
         if slice_count > 1:
-            self.plot.setLimits(xMin=0.5, xMax=slice_count + 0.5, minXRange=min(5, slice_count))
-            self.plot.setXRange(0.5, slice_count + 0.5, padding=0)
+            low, high = min(self.numbering.numbers) - 0.5, max(self.numbering.numbers) + 0.5
+            self.plot.setLimits(xMin=low, xMax=high, minXRange=min(5, slice_count))
+            self.plot.setXRange(low, high, padding=0)
             self.plot.getAxis("bottom").setTicks(None)
         self._show_values()
 
@@ -101,7 +106,7 @@ class ProbabilityCurves(QWidget):
     def set_current(self, index: int) -> None:
         self.current = int(index)
         if self.slice_count > 1:
-            self.marker.setValue(self.current + 1)
+            self.marker.setValue(self._x(self.current))
         self._show_values()
 
     def curve_data(self, model_id: str) -> tuple[np.ndarray, np.ndarray]:
@@ -115,10 +120,15 @@ class ProbabilityCurves(QWidget):
         self.plot.clear()  # removes curves, bands, bars, thresholds and the marker
         self.curves, self.bands, self.bars = {}, [], None
 
+    def _x(self, index: int) -> float:
+        """The x of array slice ``index``: its number."""
+        return float(self.numbering.number(min(max(index, 0), self.slice_count - 1)))
+
     def _draw_curves(self) -> None:
-        x = np.arange(1, self.slice_count + 1, dtype=float)
+        x = np.asarray(self.numbering.numbers, dtype=float)
         for first, end in runs(disagreement(self.opinions)):
-            band = pg.LinearRegionItem((first + 0.5, end + 0.5), movable=False, brush=pg.mkBrush(*DISAGREEMENT_BRUSH),
+            numbers = x[first:end]
+            band = pg.LinearRegionItem((numbers.min() - 0.5, numbers.max() + 0.5), movable=False, brush=pg.mkBrush(*DISAGREEMENT_BRUSH),
                                        pen=pg.mkPen(None))
             band.setZValue(-10)
             self.plot.addItem(band)
@@ -137,7 +147,7 @@ class ProbabilityCurves(QWidget):
                                             pen=pg.mkPen(colour, width=1, style=Qt.PenStyle.DashLine))
                 self.plot.addItem(threshold, ignoreBounds=True)
         self.plot.addItem(self.marker, ignoreBounds=True)
-        self.marker.setValue(self.current + 1)
+        self.marker.setValue(self._x(self.current))
 
     def _draw_bars(self) -> None:
         x = np.arange(len(self.opinions), dtype=float)
@@ -167,7 +177,7 @@ class ProbabilityCurves(QWidget):
             colour = self.colours.get(opinion.model_id, "#888")
             parts.append(f'<span style="color:{colour}">\u25a0 {esc(opinion.model_id)}</span> '
                          f"p({esc(finding_class(opinion))}) <b>{number(float(finding_probabilities(opinion)[k]))}</b>")
-        head = "Image" if self.is_single_image else f"Slice {k + 1}/{self.slice_count}"
+        head = "Image" if self.is_single_image else f"Slice {self.numbering.label(k)}"
         disagree = (not self.is_single_image) and bool(disagreement(self.opinions)[k])
         key = "dashed: operating threshold" + ("" if self.is_single_image else ", shaded: the models disagree")
         self.values.setText(f"<b>{head}</b>: " + ", ".join(parts)
@@ -175,7 +185,7 @@ class ProbabilityCurves(QWidget):
                             + f'<br><span style="color:#8b949e">{key}</span>')
 
     def _index_at(self, x: float) -> int:
-        return int(min(max(round(x) - 1, 0), self.slice_count - 1))
+        return self.numbering.index_of(x)
 
     def _on_click(self, event) -> None:
         if event.button() != Qt.MouseButton.LeftButton or self.slice_count <= 1 or not self.opinions:

@@ -374,7 +374,10 @@ class MainWindow(QMainWindow):
 
     def _cine_step(self) -> None:
         pane = self.active_pane
-        pane.set_slice((pane.slice_index + 1) % max(pane.slice_count, 1))
+        if pane.reading_position() >= pane.slice_count:
+            pane.go_to_end(last=False)
+        else:
+            pane.scroll(1)
 
     def save_screenshot(self, path: str | Path, whole_window: bool = False) -> Path:
         """Write the views (or the whole window) as PNG; returns the path written."""
@@ -386,6 +389,10 @@ class MainWindow(QMainWindow):
         if not picture.save(str(path), "PNG"):
             raise OSError(f"could not write {path}")
         return path
+
+    def measurement_records(self) -> list:
+        """Every measurement on the open image, in every pane, as ``inference.measurements.Measurement``."""
+        return [m.record() for pane in self.grid.panes.values() for m in pane.measurements]
 
     def views_picture(self) -> QImage:
         """The views as on screen (the layout grid, or the compare panes)."""
@@ -491,8 +498,8 @@ class MainWindow(QMainWindow):
             "previous_slice": lambda: active().scroll(-1),
             "page_down": lambda: active().scroll(10),
             "page_up": lambda: active().scroll(-10),
-            "first_slice": lambda: active().set_slice(0),
-            "last_slice": lambda: active().set_slice(active().slice_count - 1),
+            "first_slice": lambda: active().go_to_end(last=False),
+            "last_slice": lambda: active().go_to_end(last=True),
             "next_pane": lambda: self.grid.cycle_active(1),
             "previous_pane": lambda: self.grid.cycle_active(-1),
             "cine": self.toggle_cine,

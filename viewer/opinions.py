@@ -28,6 +28,7 @@ from PySide6.QtCore import QObject, QStandardPaths, Signal
 from PySide6.QtWidgets import QFileDialog, QProgressBar, QPushButton
 
 from inference.pipelines.results import LungMask, ModelOpinion, StudyAnalysis
+from inference.slice_numbers import BY_POSITION, SliceNumbering
 from viewer.analysis_thread import AnalysisThread, ModelCatalogue, OpinionReady, find_catalogue
 from viewer.compare_view import CompareView
 from viewer.curves import ProbabilityCurves
@@ -223,8 +224,8 @@ class Opinions(QObject):
     def _set_status(self, status: str) -> None:
         self.status = status
         source = self.state.source
-        slices = source.shape[0] if source is not None and source.is_ct else 1
-        self.card.show_results(self.opinions, self.colours, slices, self.analysis, status)
+        numbering = source.numbering if source is not None else SliceNumbering((1,), (), BY_POSITION)
+        self.card.show_results(self.opinions, self.colours, numbering, self.analysis, status)
 
     def _refresh_views(self) -> None:
         opinions = self.opinions
@@ -283,7 +284,8 @@ class Opinions(QObject):
         self._clear_results()
         self.catalogue = None
         source = self.state.source
-        self.curves.reset(0 if source is None else (source.shape[0] if source.is_ct else 1))
+        self.curves.reset(0 if source is None else (source.shape[0] if source.is_ct else 1),
+                          None if source is None else source.numbering)
         self._on_cursor()
         if source is None:
             self.panel.clear("Open a study to see the models that can read it.")
@@ -336,6 +338,7 @@ class Opinions(QObject):
             self.colours,
             self.window.views_picture(),
             self.window.study_path,
+            self.window.measurement_records(),
         )
         self.settings.export_folder = str(files.report.parent)
         return files

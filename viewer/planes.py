@@ -20,6 +20,9 @@ _PLANE_AXES: dict[str, tuple[int, tuple[int, int], tuple[int, int]]] = {
     "sagittal": (0, (1, +1), (2, -1)),
 }
 MPR_PLANES: tuple[str, ...] = tuple(_PLANE_AXES)
+# Where "next slice" (wheel down, Down, Page Down, cine) goes, as PACS viewers do: axial toward the
+# feet, coronal toward the back, sagittal toward the patient's left. (patient axis, sign) in LPS.
+_NEXT_SLICE: dict[str, tuple[int, int]] = {"axial": (2, -1), "coronal": (1, +1), "sagittal": (0, +1)}
 _LETTERS = (("R", "L"), ("A", "P"), ("I", "S"))
 # A secondary letter is shown once the obliquity passes ~15 degrees (sin 15 deg ~ 0.26).
 _OBLIQUE_COMPONENT = 0.26
@@ -82,6 +85,15 @@ class Plane:
 
 
 PROJECTION = Plane("projection")
+
+
+def next_slice_step(plane: Plane, direction: np.ndarray | None) -> int:
+    """+1 or -1: the change of the array slice index that moves one slice on in reading order
+    (axial: toward the feet), whichever way the series was stored."""
+    if plane.name not in _NEXT_SLICE or direction is None:
+        return 1
+    axis, sign = _NEXT_SLICE[plane.name]
+    return 1 if axis_vector(direction, plane.axes[0])[axis] * sign > 0 else -1
 
 
 def mpr_plane(name: str, direction: np.ndarray) -> Plane:

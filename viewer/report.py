@@ -7,10 +7,11 @@ For a report saved as ``NAME.html`` (or ``NAME.pdf``) three files are written si
   lung quantification, input warnings, and the rules behind the numbers. The HTML is one file with
   the pictures embedded; the PDF is the same document printed by Qt.
 - ``NAME-view.png``: the views as they are on screen.
-- ``NAME-analysis.json``: ``StudyAnalysis.to_json`` (what ``lunglens analyze --json`` prints).
+- ``NAME-analysis.json``: ``study_document`` (what ``lunglens analyze --json`` prints), with the
+  reader's measurements.
 
-The patient's name, ID and study date appear in the report only, as the viewer shows them; the JSON
-carries no patient identity. Nothing is ever written inside the study's folder, and every file is
+The patient's name appears in the report only, as the viewer shows it; the report and the JSON
+carry the identifiers a PACS matches by (patient ID, accession number, study date, UIDs). Nothing is ever written inside the study's folder, and every file is
 written to a temporary name and renamed, so an interrupted export leaves no half file.
 """
 
@@ -34,6 +35,10 @@ from inference.commands.analyze import study_root
 from inference.manifest import INTENDED_USE
 from inference.pipelines.results import PER_SLICE_RULE, ModelOpinion, StudyAnalysis
 from inference.preprocessing import PREPROCESSING_VERSION
+from inference.identifiers import study_identifiers
+from inference.measurements import Measurement
+from inference.slice_numbers import SliceNumbering, slice_numbering
+from inference.study_document import study_document
 from inference.study import WINDOW_PRESETS, CTVolume, Image
 from inference.verdict import CONSENSUS_RULE, VERDICT_RULE
 from viewer.curves import ProbabilityCurves
@@ -131,15 +136,15 @@ def _slice_of(image: Image, index: int) -> tuple[np.ndarray, bool, tuple[float, 
     return windowed_rgb32(image.pixels, image.default_window, image.invert), False, spacing
 
 
-def key_slice_caption(opinion: ModelOpinion, slice_count: int) -> str:
+def key_slice_caption(opinion: ModelOpinion, numbering: SliceNumbering) -> str:
     index = key_slice(opinion)
-    where = f"slice {index + 1}/{slice_count}" if slice_count > 1 else "the image"
+    where = f"slice {numbering.label(index)}" if numbering.count > 1 else "the image"
     cls = finding_class(opinion)
     p = number(float(finding_probabilities(opinion)[index]))
     return f"{opinion.model_id} \u2014 {where}, p({cls}) {p}. Left as read, right with the Grad-CAM of {cls}."
 
 
-def key_slice_picture(image: Image, opinion: ModelOpinion, cams: CamMaps, slice_count: int) -> QImage | None:
+def key_slice_picture(image: Image, opinion: ModelOpinion, cams: CamMaps, numbering: SliceNumbering) -> QImage | None:
     """The model's key slice twice, side by side: as read and with its Grad-CAM, under its caption
     (drawn into the picture, so no page break can separate them)."""
     index = key_slice(opinion)
@@ -165,7 +170,7 @@ def key_slice_picture(image: Image, opinion: ModelOpinion, cams: CamMaps, slice_
     font.setPixelSize(13)
     painter.setFont(font)
     painter.drawText(QRectF(0, 0, picture.width(), top - 4), Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
-                     key_slice_caption(opinion, slice_count))
+                     key_slice_caption(opinion, numbering))
     painter.drawImage(QRectF(0, top, width, height), plain)
     painter.drawImage(QRectF(width + gap, top, width, height), with_cam)
     painter.end()
@@ -173,12 +178,12 @@ def key_slice_picture(image: Image, opinion: ModelOpinion, cams: CamMaps, slice_
     return picture
 
 
-def curves_picture(opinions: Sequence[ModelOpinion], colours: Mapping[str, str], slice_count: int) -> QImage:
+def curves_picture(opinions: Sequence[ModelOpinion], colours: Mapping[str, str], numbering: SliceNumbering) -> QImage:
     """The per-slice curves (bars for one image) on white, for print."""
     widget = ProbabilityCurves(background="#ffffff", foreground="#202020")
     widget.values.hide()
     widget.resize(*CURVES_SIZE)
-    widget.reset(slice_count)
+    widget.reset(numbering.count, numbering)
     widget.show_opinions(opinions, colours)
     widget.marker.hide()
     picture = widget.grab().toImage()
@@ -198,8 +203,7 @@ def study_summary(image: Image, analysis: StudyAnalysis) -> str:
     spacing = " x ".join(f"{s:g}" for s in analysis.spacing_mm) + " mm" if analysis.spacing_mm else "unknown"
     pairs = [
         ("Patient", esc(info.patient_name or "\u2014")),
-        ("Patient ID", esc(info.patient_id or "\u2014")),
-        ("Study date", esc(info.study_date or "\u2014")),
+        *[(label, esc(value)) for label, value in study_identifiers(image).rows()],
         ("Series", esc(image.description or "\u2014")),
         ("Modality", esc("CT series" if analysis.modality == "CT" else "chest X-ray")),
         ("Size", esc(" x ".join(map(str, analysis.shape)) + (" (slices, rows, columns)" if len(analysis.shape) == 3 else " (rows, columns)"))),
@@ -222,17 +226,22 @@ def models_table(opinions: Sequence[ModelOpinion], analysis: StudyAnalysis) -> s
     return f"<table>{head}{rows}</table>{mask}"
 
 
-def key_slices_section(opinions: Sequence[ModelOpinion], pictures: Mapping[str, str], slice_count: int, width: int) -> str:
+def key_slices_section(opinions: Sequence[ModelOpinion], pictures: Mapping[str, str], numbering: SliceNumbering, width: int) -> str:
     parts = []
     for opinion in opinions:
         index = key_slice(opinion)
         if index is None or opinion.model_id not in pictures:
             parts.append(f"<p><b>{esc(opinion.model_id)}</b>: no slice analysed.</p>")
             continue
-        caption = esc(key_slice_caption(opinion, slice_count))
+        caption = esc(key_slice_caption(opinion, numbering))
         parts.append(f'<p><img src="{pictures[opinion.model_id]}" alt="{caption}" title="{caption}" '
                      f'width="{min(KEY_SLICE_WIDTH, width)}"></p>')
     return "".join(parts)
+
+
+def measurements_table(measurements: Sequence[Measurement], numbering: SliceNumbering) -> str:
+    rows = "".join(f"<tr><td>{esc(m.where(numbering))}</td><td>{esc(m.text())}</td></tr>" for m in measurements)
+    return f"<table><tr><th>Where</th><th>Measurement</th></tr>{rows}</table>"
 
 
 def report_html(
@@ -243,16 +252,18 @@ def report_html(
     pictures: Mapping[str, str],
     generated: datetime.datetime,
     width: int = HTML_WIDTH,
+    measurements: Sequence[Measurement] = (),
 ) -> str:
     """The whole report; ``pictures`` maps "curves" and model ids to image sources (data: URLs or names),
     drawn at most ``width`` pixels wide (the PDF's column is narrower than a browser's)."""
-    slice_count = analysis.shape[0] if analysis.modality == "CT" else 1
+    numbering = slice_numbering(image)
+    slice_count = numbering.count
     sections = [
         "<h1>LungLens report</h1>",
         f'<p class="muted">Generated {generated:%Y-%m-%d %H:%M} by LungLens {esc(__version__)}</p>',
         f'<p class="banner">{esc(INTENDED_USE)}</p>',
         "<h2>Study</h2>", study_summary(image, analysis),
-        "<h2>Verdict</h2>", consensus_line(analysis.consensus), verdict_table(opinions, colours, slice_count),
+        "<h2>Verdict</h2>", consensus_line(analysis.consensus), verdict_table(opinions, colours, numbering),
         "<h2>Models</h2>", models_table(opinions, analysis),
     ]
     if opinions:
@@ -263,9 +274,11 @@ def report_html(
                      f'<p><img src="{pictures["curves"]}" width="{min(CURVES_SIZE[0], width)}"></p>',
                      f'<p class="muted">Colours as in the verdict table; {key}.</p>']
         sections += ["<h2>Key slices</h2>" if slice_count > 1 else "<h2>Grad-CAM</h2>",
-                     key_slices_section(opinions, pictures, slice_count, width)]
+                     key_slices_section(opinions, pictures, numbering, width)]
     if analysis.modality == "CT":
         sections += ["<h2>Lungs</h2>", lung_block(analysis.lung, analysis.lung_mask)]
+    if measurements:
+        sections += ["<h2>Measurements</h2>", measurements_table(measurements, numbering)]
     if analysis.warnings:
         sections += ["<h2>Warnings</h2>", warnings_block(analysis.warnings)]
     rules = [
@@ -326,28 +339,29 @@ def export_report(
     colours: Mapping[str, str],
     view: QImage,
     opened: str | Path | None = None,
+    measurements: Sequence[Measurement] = (),
 ) -> ReportFiles:
     """Write the report, the view and the results JSON; ExportError when ``path`` is in the study's folder."""
     path = check_destination(Path(path), study_folders(image, opened))
     files = ReportFiles(path, path.with_name(f"{path.stem}-view.png"), path.with_name(f"{path.stem}-analysis.json"))
-    slice_count = analysis.shape[0] if analysis.modality == "CT" else 1
+    numbering = slice_numbering(image)
     images: dict[str, QImage] = {}
     if opinions:
-        images["curves"] = curves_picture(opinions, colours, slice_count)
+        images["curves"] = curves_picture(opinions, colours, numbering)
         for opinion in opinions:
-            picture = key_slice_picture(image, opinion, cams[opinion.model_id], slice_count)
+            picture = key_slice_picture(image, opinion, cams[opinion.model_id], numbering)
             if picture is not None:
                 images[opinion.model_id] = picture
     names = {key: f"{key}.png" for key in images}
     generated = datetime.datetime.now()
     if path.suffix.lower() == ".pdf":
-        html = report_html(image, analysis, opinions, colours, names, generated, pdf_column_width())
+        html = report_html(image, analysis, opinions, colours, names, generated, pdf_column_width(), measurements)
         report = _pdf_bytes(html, {names[key]: picture for key, picture in images.items()})
     else:
         sources = {key: "data:image/png;base64," + base64.b64encode(png_bytes(p)).decode("ascii") for key, p in images.items()}
-        report = report_html(image, analysis, opinions, colours, sources, generated).encode("utf-8")
+        report = report_html(image, analysis, opinions, colours, sources, generated, measurements=measurements).encode("utf-8")
     outputs = {"report": files.report.name, "view": files.view.name}
     _write_atomically(files.report, report)
     _write_atomically(files.view, png_bytes(view))
-    _write_atomically(files.results, json.dumps(analysis.to_json(outputs), indent=2).encode("utf-8"))
+    _write_atomically(files.results, json.dumps(study_document(analysis, image, outputs, measurements), indent=2).encode("utf-8"))
     return files

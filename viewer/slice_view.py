@@ -21,11 +21,12 @@ import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtWidgets import QFrame, QLabel, QVBoxLayout, QWidget
 
+from inference.measurements import Measurement as MeasurementRecord
 from inference.study import Window
 from viewer.display import grey_of, heatmap_table, label_edges, label_table, windowed_rgb32
 from viewer.layers import HeatmapLayer, Layer, LayerEvent, LayerList
 from viewer.measure import distance, roi_mask, roi_stats
-from viewer.planes import MPR_PLANES, PROJECTION, Plane, edge_labels, mpr_plane, radiograph_edge_labels
+from viewer.planes import MPR_PLANES, PROJECTION, Plane, edge_labels, mpr_plane, next_slice_step, radiograph_edge_labels
 from viewer.raster import RasterItem
 from viewer.view_state import HoverInfo, ViewState
 
@@ -104,6 +105,42 @@ class Measurement:
         values = self.pane.slice_values(self.slice_index)
         mask = roi_mask(values.shape, self.pane.pixel_size, self.kind, centre, half_axes, angle)
         return roi_stats(values, mask, self.kind, half_axes, unit).text(self.pane.value_unit)
+
+    def _scene_points(self) -> list[tuple[float, float]]:
+        """Scene points DICOM SCOORD wants: a length's ends, an ellipse's axis ends, a rectangle's corners (closed)."""
+        if self.kind == "length":
+            return [(p.x(), p.y()) for p in self.points()]
+        (cx, cy), (a, b), angle = self.geometry()
+        cos, sin = math.cos(math.radians(angle)), math.sin(math.radians(angle))
+        turn = lambda u, v: (cx + u * cos - v * sin, cy + u * sin + v * cos)  # noqa: E731
+        if self.kind == "ellipse":
+            return [turn(-a, 0), turn(a, 0), turn(0, -b), turn(0, b)]
+        corners = [turn(-a, -b), turn(a, -b), turn(a, b), turn(-a, b)]
+        return [*corners, corners[0]]
+
+    def record(self) -> MeasurementRecord:
+        """This measurement as the report, JSON and SR keep it: pixel (column, row) points on the array slice."""
+        pane, plane = self.pane, self.pane.plane
+        rows, cols = pane.slice_values(self.slice_index).shape
+        sy, sx = pane.pixel_size
+
+        def pixel(x: float, y: float) -> tuple[float, float]:
+            column, row = x / sx, y / sy
+            return (cols - column if plane.flip_cols else column, rows - row if plane.flip_rows else row)
+
+        on_source = plane.name == "projection" or (plane.name == "axial" and plane.axes == (0, 1, 2))
+        common = dict(kind=self.kind, plane=plane.name if on_source else f"{plane.name} reformat",
+                      slice_index=self.slice_index, points=tuple(pixel(*p) for p in self._scene_points()),
+                      unit=pane.length_unit)
+        if self.kind == "length":
+            (x0, y0), (x1, y1) = self._scene_points()
+            return MeasurementRecord(**common, length=distance((x0, y0), (x1, y1)))
+        centre, half_axes, angle = self.geometry()
+        values = pane.slice_values(self.slice_index)
+        stats = roi_stats(values, roi_mask(values.shape, pane.pixel_size, self.kind, centre, half_axes, angle),
+                          self.kind, half_axes, pane.length_unit)
+        return MeasurementRecord(**common, area=stats.area, mean=stats.mean, sd=stats.sd, minimum=stats.minimum,
+                                 maximum=stats.maximum, value_unit=pane.value_unit)
 
     def update(self) -> None:
         self.label.setText(self.text())
@@ -242,8 +279,41 @@ class SliceView(QFrame):
         _, row, col = self.plane.from_array_index(self.state.cursor, shape)
         self.state.set_cursor(self.plane.to_array_index(index, row, col, shape))
 
+    @property
+    def slice_step(self) -> int:
+        """The array index change of one slice on in reading order (axial: toward the feet)."""
+        source = self.state.source
+        return next_slice_step(self.plane, source.image.direction if source is not None and source.is_ct else None)
+
     def scroll(self, delta: int) -> None:
-        self.set_slice(self.slice_index + delta)
+        """``delta`` slices on in reading order (negative: back): wheel down and Down go toward the feet."""
+        self.set_slice(self.slice_index + delta * self.slice_step)
+
+    def go_to_end(self, last: bool) -> None:
+        """The first slice in reading order (the head end of an axial series), or the last."""
+        at_start = 0 if self.slice_step > 0 else self.slice_count - 1
+        self.set_slice(self.slice_count - 1 - at_start if last else at_start)
+
+    def set_slice_number(self, number: int) -> None:
+        """Show the slice with this number as ``slice_label`` shows it (e.g. from the command line)."""
+        if self.plane.name == "axial" and self.plane.axes[0] == 0:
+            self.set_slice(self.state.source.numbering.index_of(number))
+        else:
+            self.set_slice(number - 1 if self.slice_step > 0 else self.slice_count - number)
+
+    def reading_position(self) -> int:
+        """1-based place of the shown slice in reading order."""
+        return self.slice_index + 1 if self.slice_step > 0 else self.slice_count - self.slice_index
+
+    def slice_label(self) -> str:
+        """'Slice 22/64' as a PACS numbers it: the axial pane by InstanceNumber (else head to foot),
+        the other planes by their place in reading order."""
+        n = self.slice_count
+        if n <= 1:
+            return "Image 1/1"
+        if self.plane.name == "axial" and self.plane.axes[0] == 0:
+            return f"Slice {self.state.source.numbering.label(self.slice_index)}"
+        return f"Slice {self.reading_position()}/{n}"
 
     def fit(self) -> None:
         if self.has_image:
@@ -409,8 +479,8 @@ class SliceView(QFrame):
 
     def _slice_text(self) -> str:
         source = self.state.source
-        k, n = self.slice_index, self.slice_count
-        lines = [f"Slice {k + 1}/{n}" if n > 1 else "Image 1/1"]
+        k = self.slice_index
+        lines = [self.slice_label()]
         if source.is_ct and self.plane.name in MPR_PLANES:
             _, row, col = self.plane.from_array_index(self.state.cursor, source.shape)
             normal = {"axial": 2, "coronal": 1, "sagittal": 0}[self.plane.name]

@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 
 from inference.pipelines.results import LungMask, ModelOpinion
 from inference.quantification import HU_BANDS, LungQuantification
+from inference.slice_numbers import SliceNumbering
 from inference.verdict import Consensus
 from viewer.opinion_data import finding_class, finding_probabilities, key_slice
 
@@ -59,22 +60,22 @@ def finding_versus_threshold(opinion: ModelOpinion) -> str:
     return f"p({esc(cls)}) {number(p)} {relation} {number(verdict.threshold)}"
 
 
-def key_slice_text(opinion: ModelOpinion, slice_count: int) -> str:
+def key_slice_text(opinion: ModelOpinion, numbering: SliceNumbering) -> str:
     index = key_slice(opinion)
     if index is None:
         return "\u2014"
-    if slice_count == 1:
+    if numbering.count == 1:
         return f"p {number(finding_probabilities(opinion)[index])}"
-    return f"{index + 1}/{slice_count} (p {number(finding_probabilities(opinion)[index])})"
+    return f"{numbering.label(index)} (p {number(finding_probabilities(opinion)[index])})"
 
 
-def verdict_table(opinions: Sequence[ModelOpinion], colours: Mapping[str, str], slice_count: int) -> str:
+def verdict_table(opinions: Sequence[ModelOpinion], colours: Mapping[str, str], numbering: SliceNumbering) -> str:
     """One row per model: verdict, finding probability against threshold, slices over it, key slice."""
     if not opinions:
         return f'<p style="color:{MUTED_COLOUR}">No model opinion yet.</p>'
     rows = [
         "<tr><th align=left>Model</th><th align=left>Verdict</th><th align=left>Calibrated probability</th>"
-        + ("<th align=left>Slices over threshold</th><th align=left>Key slice</th>" if slice_count > 1 else "")
+        + ("<th align=left>Slices over threshold</th><th align=left>Key slice</th>" if numbering.count > 1 else "")
         + "</tr>"
     ]
     for opinion in opinions:
@@ -85,14 +86,14 @@ def verdict_table(opinions: Sequence[ModelOpinion], colours: Mapping[str, str], 
             verdict_word(opinion),
             finding_versus_threshold(opinion),
         ]
-        if slice_count > 1:
+        if numbering.count > 1:
             over = f"{verdict.positive_slices}/{verdict.slices_used}" if verdict.threshold is not None else "\u2014"
-            cells += [over, key_slice_text(opinion, slice_count)]
+            cells += [over, key_slice_text(opinion, numbering)]
         rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
     return '<table cellspacing="0" cellpadding="3">' + "".join(rows) + "</table>"
 
 
-def verdict_list(opinions: Sequence[ModelOpinion], colours: Mapping[str, str], slice_count: int) -> str:
+def verdict_list(opinions: Sequence[ModelOpinion], colours: Mapping[str, str], numbering: SliceNumbering) -> str:
     """The card's narrow form of ``verdict_table``: the model and its verdict, the numbers on a line below."""
     if not opinions:
         return f'<p style="color:{MUTED_COLOUR}">No model opinion yet.</p>'
@@ -100,10 +101,10 @@ def verdict_list(opinions: Sequence[ModelOpinion], colours: Mapping[str, str], s
     for opinion in opinions:
         verdict = opinion.verdict
         details = [finding_versus_threshold(opinion)]
-        if slice_count > 1 and verdict.threshold is not None:
+        if numbering.count > 1 and verdict.threshold is not None:
             details.append(f"{verdict.positive_slices}/{verdict.slices_used} slices over")
-        if slice_count > 1:
-            details.append(f"key slice {key_slice_text(opinion, slice_count)}")
+        if numbering.count > 1:
+            details.append(f"key slice {key_slice_text(opinion, numbering)}")
         rows.append(
             f"<tr><td>{swatch(colours.get(opinion.model_id, '#888'))} <b>{esc(opinion.model_id)}</b> "
             f'<span style="color:{MUTED_COLOUR}">{esc(opinion.method)}</span></td><td>{verdict_word(opinion)}</td></tr>'

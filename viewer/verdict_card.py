@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from PySide6.QtWidgets import QTextBrowser, QWidget
 
 from inference.pipelines.results import ModelOpinion, StudyAnalysis
+from inference.slice_numbers import BY_POSITION, SliceNumbering
 from viewer.summary_html import (
     MUTED_COLOUR, RESEARCH_USE, consensus_line, esc, lung_block, verdict_list, warnings_block,
 )
@@ -20,7 +21,7 @@ from viewer.summary_html import (
 def card_html(
     opinions: Sequence[ModelOpinion],
     colours: Mapping[str, str],
-    slice_count: int,
+    numbering: SliceNumbering,
     analysis: StudyAnalysis | None,
     status: str,
 ) -> str:
@@ -30,7 +31,7 @@ def card_html(
     if analysis is not None:
         parts.append(consensus_line(analysis.consensus))
     if opinions or analysis is not None:
-        parts.append(verdict_list(opinions, colours, slice_count))
+        parts.append(verdict_list(opinions, colours, numbering))
     if analysis is not None:
         if analysis.modality == "CT":
             parts.append(lung_block(analysis.lung, analysis.lung_mask))
@@ -45,14 +46,14 @@ class VerdictCard(QTextBrowser):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setOpenLinks(False)
-        self.show_results((), {}, 0, None, "Not analysed yet: Models > Analyse (A).")
+        self.show_results((), {}, SliceNumbering((1,), (), BY_POSITION), None, "Not analysed yet: Models > Analyse (A).")
 
     def show_results(
         self,
         opinions: Sequence[ModelOpinion],
         colours: Mapping[str, str],
-        slice_count: int,
+        numbering: SliceNumbering,
         analysis: StudyAnalysis | None,
         status: str = "",
     ) -> None:
-        self.setHtml(card_html(opinions, colours, slice_count, analysis, status))
+        self.setHtml(card_html(opinions, colours, numbering, analysis, status))

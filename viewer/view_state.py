@@ -13,6 +13,7 @@ import numpy as np
 import pydicom
 from PySide6.QtCore import QObject, Signal
 
+from inference.slice_numbers import SliceNumbering, slice_numbering
 from inference.study import CTVolume, Image, Window, XRayImage
 from viewer.display import full_range_window
 from viewer.layers import LayerList
@@ -75,6 +76,11 @@ class ImageSource:
             in_plane = np.asarray(volume.direction, dtype=float)[:, :2] @ np.array([x * sx, y * sy])
             return tuple(float(v) for v in positions[z] + in_plane)  # type: ignore[return-value]
         return tuple(float(v) for v in volume.voxel_to_patient(z, y, x))  # type: ignore[return-value]
+
+    @cached_property
+    def numbering(self) -> SliceNumbering:
+        """The slice numbers a PACS shows (InstanceNumber, else head to foot), per array slice."""
+        return slice_numbering(self.image)
 
     def value_at(self, index: tuple[int, ...]) -> float:
         return float(self.values[index])

@@ -38,6 +38,7 @@ from inference.pipelines.results import ModelOpinion, StudyAnalysis
 from inference.registry import discover_models
 from inference.runtime import DEVICES, DeviceUnavailable
 from inference.study import CTVolume, Image, SkippedFile
+from inference.study_document import study_document
 
 log = logging.getLogger(__name__)
 
@@ -197,7 +198,7 @@ def run(args: argparse.Namespace) -> int:
         log.exception("analysis failed")
         return _fail(f"the analysis failed unexpectedly ({type(exc).__name__}: {exc}); please report it", 1)
     outputs = write_outputs(analysis, image, args.out) if args.out is not None else {}
-    doc = analysis.to_json(outputs)
+    doc = study_document(analysis, image, outputs)
     doc["warnings"] = notes + _skipped_note(list(skipped)) + doc["warnings"]
     if args.out is not None:
         _atomic(args.out / "analysis.json", lambda p: p.write_text(json.dumps(doc, indent=2)))

@@ -194,6 +194,7 @@ def _volume(
         description=header.description,
         info=header.info,
         sop_uids=tuple(s.sop_uid for s in ordered),
+        instance_numbers=tuple(s.placement.instance_number for s in ordered),
         source_files=tuple(dict.fromkeys(s.path for s in ordered)),
         slice_thickness_mm=geometry.slice_thickness,
         warnings=tuple(dict.fromkeys(warnings)),

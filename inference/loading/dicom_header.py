@@ -36,7 +36,7 @@ SCAN_KEYWORDS = (
 # converts per file only what grouping, ordering and decoding need.
 SERIES_KEYWORDS = (
     "PatientName", "PatientID", "StudyInstanceUID", "StudyDate", "StudyDescription", "SeriesDescription",
-    "ContrastBolusAgent", "BodyPartExamined", "ConvolutionKernel",
+    "ContrastBolusAgent", "BodyPartExamined", "ConvolutionKernel", "AccessionNumber",
 )
 _SCAN_TAGS = [Tag(k) for k in SCAN_KEYWORDS]
 _PIXEL_KEYWORDS = {0x7FE00010: "PixelData", 0x7FE00008: "FloatPixelData", 0x7FE00009: "DoubleFloatPixelData"}
@@ -383,6 +383,7 @@ def read_series_details(path: str | Path) -> SeriesDetails:
             study_uid=reader.text("StudyInstanceUID"),
             study_date=reader.text("StudyDate"),
             study_description=reader.text("StudyDescription"),
+            accession_number=reader.text("AccessionNumber"),
         ),
         description=reader.text("SeriesDescription"),
         acquisition=Acquisition(

@@ -36,26 +36,43 @@ def test_open_shows_axial_middle_slice_in_the_lung_window(window, ct_volume):
 
 
 def test_wheel_arrows_page_home_end_scroll_slices(window, ct_volume, qtbot):
+    """As in a PACS: Down, Page Down and the wheel towards the user go towards the feet, Home is the
+    head end, and the overlay numbers slices from the head (no InstanceNumber in this phantom)."""
     window.open_images([ct_volume])
     pane = window.grid.active
     start = pane.slice_index
+    height = lambda: window.state.source.patient_mm(window.state.cursor)[2]  # noqa: E731 - LPS +z is the head
+    before_height = height()
     window.actions_by_command["next_slice"].trigger()
-    assert pane.slice_index == start + 1
-    np.testing.assert_array_equal(pane.slice_values(), ct_volume.hu[start + 1])
+    assert height() < before_height and pane.slice_index == start - 1
+    np.testing.assert_array_equal(pane.slice_values(), ct_volume.hu[start - 1])
     window.actions_by_command["page_up"].trigger()
-    assert pane.slice_index == start - 9
+    assert pane.slice_index == start + 9
     window.actions_by_command["last_slice"].trigger()
-    assert pane.slice_index == CT_SHAPE[0] - 1
+    assert pane.slice_index == 0 and f"Slice {CT_SHAPE[0]}/{CT_SHAPE[0]}" in pane._corner["br"].text()
     window.actions_by_command["first_slice"].trigger()
-    assert pane.slice_index == 0
+    assert pane.slice_index == CT_SHAPE[0] - 1 and f"Slice 1/{CT_SHAPE[0]}" in pane._corner["br"].text()
     before = pane.displayed_image().copy()
     viewport = pane.graphics.viewport()
     centre = QPointF(viewport.rect().center())
     wheel = QWheelEvent(centre, QPointF(viewport.mapToGlobal(centre.toPoint())), QPoint(0, 0), QPoint(0, -120),
                         Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier, Qt.ScrollPhase.NoScrollPhase, False)
     QApplication.sendEvent(viewport, wheel)
-    assert pane.slice_index == 1  # wheel towards the user = next slice, as in OHIF
+    assert pane.slice_index == CT_SHAPE[0] - 2  # wheel towards the user = one slice towards the feet
+    assert f"Slice 2/{CT_SHAPE[0]}" in pane._corner["br"].text()
     assert not np.array_equal(before, pane.displayed_image())
+
+
+def test_overlay_numbers_slices_by_instance_number(window, ct_volume):
+    """A series whose InstanceNumbers run head to foot (as scanners write them) shows those numbers."""
+    n = CT_SHAPE[0]
+    numbered = type(ct_volume)(**{**ct_volume.__dict__, "instance_numbers": tuple(range(n, 0, -1))})
+    window.open_images([numbered])
+    pane = window.grid.active
+    pane.set_slice(n - 1)  # the head end
+    assert f"Slice 1/{n}" in pane._corner["br"].text()
+    pane.set_slice_number(22)
+    assert pane.slice_index == n - 22 and f"Slice 22/{n}" in pane._corner["br"].text()
 
 
 def test_keyboard_reaches_the_active_pane(window, ct_volume, qtbot):
@@ -65,7 +82,7 @@ def test_keyboard_reaches_the_active_pane(window, ct_volume, qtbot):
     pane.graphics.setFocus()
     start = pane.slice_index
     qtbot.keyClick(pane.graphics.viewport(), Qt.Key.Key_Down)
-    assert pane.slice_index == start + 1
+    assert pane.slice_index == start - 1  # towards the feet
     qtbot.keyClick(pane.graphics.viewport(), Qt.Key.Key_2)
     assert window.state.window == Window(350, 50)
 
@@ -317,4 +334,4 @@ def test_touchpad_wheel_deltas_add_up_to_one_slice_per_notch(window, ct_volume):
         event = QWheelEvent(centre, QPointF(viewport.mapToGlobal(centre.toPoint())), QPoint(0, 0), QPoint(0, -40),
                             Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier, Qt.ScrollPhase.NoScrollPhase, False)
         QApplication.sendEvent(viewport, event)
-    assert pane.slice_index == start + 2
+    assert pane.slice_index == start - 2  # towards the feet

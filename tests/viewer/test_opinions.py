@@ -122,7 +122,7 @@ def test_analysis_fills_layers_panel_curves_and_card(window, models, phantom_ct,
 
     for opinion in analysis.opinions:
         x, y = opinions.curves.curve_data(opinion.model_id)
-        np.testing.assert_array_equal(x, np.arange(1, volume.shape[0] + 1))
+        np.testing.assert_array_equal(x, np.arange(volume.shape[0], 0, -1))  # numbered head to foot, as a PACS does
         np.testing.assert_allclose(y, opinion.probabilities[:, 1], equal_nan=True)
 
     card = opinions.card.toPlainText()
@@ -252,17 +252,18 @@ def test_selecting_a_model_shows_its_grad_cam_and_hides_the_others(window, model
 def test_curve_marker_follows_the_slice_and_a_click_jumps(window, models, phantom_ct, qtbot):
     opinions = analysed(window, phantom_ct[0], qtbot)
     curves = opinions.curves
-    window.grid.active.set_slice(5)
-    assert curves.marker.value() == 6 and "Slice 6/24" in curves.values.text()
+    window.grid.active.set_slice(5)  # array slice 5 of 24 along +z: number 19 from the head
+    assert curves.marker.value() == 19 and "Slice 19/24" in curves.values.text()
+    assert "Slice 19/24" in window.grid.active._corner["br"].text()  # the same number as the overlay
     assert window.curves_dock.windowTitle() == "Per-slice probabilities"
-    window.actions_by_command["next_slice"].trigger()
-    assert curves.marker.value() == 7
+    window.actions_by_command["next_slice"].trigger()  # towards the feet: the next number
+    assert curves.marker.value() == 20
     window.curves_dock.show()
     qtbot.waitUntil(lambda: curves.plot.isVisible())
     box = curves.plot.plotItem.vb
     scene = box.mapViewToScene(QPointF(15.0, 0.5))
     qtbot.mouseClick(curves.plot.viewport(), Qt.MouseButton.LeftButton, pos=curves.plot.mapFromScene(scene))
-    assert window.state.cursor[0] == 14 and window.grid.active.slice_index == 14
+    assert window.state.cursor[0] == 9 and window.grid.active.slice_index == 9
     assert curves.marker.value() == 15
 
 
@@ -398,14 +399,23 @@ def test_report_view_and_results_are_written_and_name_every_model(window, models
     assert window.settings.export_folder == str(tmp_path / "out")
 
 
-def test_report_names_the_patient_but_the_json_does_not(window, models, qtbot, tmp_path):
+def test_report_names_the_patient_and_the_json_only_the_identifiers_a_pacs_matches(window, models, qtbot, tmp_path):
     from tests.viewer.conftest import make_ct
 
     volume = make_ct()
     opinions = analysed(window, volume, qtbot)
+    window.grid.active.add_measurement("length", (0.0, 0.0), (30.0, 40.0))
     files = opinions.export_report(tmp_path / "r.html")
-    assert "Phantom^Test" in files.report.read_text()
-    assert "Phantom^Test" not in files.results.read_text() and "P001" not in files.results.read_text()
+    report = files.report.read_text()
+    assert "Phantom^Test" in report and "P001" in report and "Series Instance UID" in report
+    assert "Measurements" in report and "50.0 mm" in report
+    doc = json.loads(files.results.read_text())
+    assert "Phantom^Test" not in files.results.read_text()  # the name stays out of the JSON
+    assert doc["study"]["patient_id"] == "P001"
+    assert [m["length"] for m in doc["measurements"]] == [50.0]
+    numbers = [s["number"] for s in doc["slices"]]
+    assert len(numbers) == len(doc["results"][opinions.opinions[0].model_id]["per_slice"]) == volume.shape[0]
+    assert numbers[0] == volume.shape[0] and numbers[-1] == 1  # array order runs feet to head: numbered from the head
 
 
 def test_report_is_never_written_into_the_study_folder(window, models, tmp_path, qtbot):
