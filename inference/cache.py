@@ -6,10 +6,17 @@ id and the sha256 of its .onnx, and ``preprocessing.PREPROCESSING_VERSION`` (plu
 depend on it, the lung mask's source). Change any of them and the old entry is simply never asked
 for again; the size cap ages it out.
 
-The cache holds patient data (masks, maps, results), so its folder is the user's alone (0o700, files
-0o600), entries are written to a temporary file and renamed into place (a crash or a second LungLens
+The cache holds patient data (masks, maps, results), so the folders it makes are the user's alone
+(0o700, files 0o600; a folder that already existed, e.g. a shared one named in $LUNGLENS_CACHE_DIR,
+keeps its mode and the entries live in the private ``results`` folder inside it), entries are written
+to a temporary file, flushed to disk and renamed into place (a crash, a power cut or a second LungLens
 never leaves a half-written entry), and entry names are hashes that say nothing about the patient.
-Location: ``platformdirs.user_cache_dir("LungLens")``, or ``$LUNGLENS_CACHE_DIR``.
+
+The cache only ever speeds things up: an entry that cannot be read (empty, truncated, not an archive)
+is a miss and is removed, and a cache that cannot be written (read-only, full disk, a path under a
+file) is switched off for the session with a note in ``problem``; the analysis goes on without it.
+Location: ``platformdirs.user_cache_dir("LungLens")``, or ``$LUNGLENS_CACHE_DIR``; the demo phantom
+lives there too, under ``demo``.
 """
 
 from __future__ import annotations
@@ -17,9 +24,9 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import os
 import tempfile
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +40,8 @@ CACHE_DIR_ENV = "LUNGLENS_CACHE_DIR"
 DEFAULT_MAX_BYTES = 2 << 30
 ENTRY_SUFFIX = ".npz"
 _META = "__meta__"
+
+log = logging.getLogger(__name__)
 
 
 def cache_dir() -> Path:
@@ -59,6 +68,15 @@ def cache_key(*parts: object) -> str:
     return hashlib.sha256(json.dumps([PREPROCESSING_VERSION, *parts], default=str).encode()).hexdigest()
 
 
+def _aged(path: Path) -> tuple[float, int, Path] | None:
+    """(last use, size, path) of an entry; None when another LungLens removed it meanwhile."""
+    try:
+        status = path.stat()
+    except FileNotFoundError:
+        return None
+    return status.st_mtime, status.st_size, path
+
+
 @dataclass(frozen=True)
 class CacheInfo:
     path: Path
@@ -75,6 +93,8 @@ class ResultCache:
     def __init__(self, root: Path | None = None, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
         self.root = Path(root) if root is not None else cache_dir()
         self.max_bytes = max_bytes
+        # Why results are not being cached (set at the first failed write), for the analysis' notes.
+        self.problem: str | None = None
 
     @property
     def results_dir(self) -> Path:
@@ -84,12 +104,17 @@ class ResultCache:
         return self.results_dir / key[:2] / f"{key}{ENTRY_SUFFIX}"
 
     def _private_dirs(self, path: Path) -> None:
-        for directory in (self.root, self.results_dir, path):
-            directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-            os.chmod(directory, 0o700)
+        """Create the folders down to ``path``; those created here are made 0o700, existing ones are left as they are."""
+        for directory in (*reversed(path.relative_to(self.root).parents), path.relative_to(self.root)):
+            full = self.root / directory
+            if not full.is_dir():
+                full.mkdir(mode=0o700, parents=True, exist_ok=True)
+                os.chmod(full, 0o700)
+        if (self.results_dir.stat().st_mode & 0o777) != 0o700:
+            os.chmod(self.results_dir, 0o700)
 
     def get(self, key: str) -> tuple[dict[str, np.ndarray], dict] | None:
-        """(arrays, meta) or None; an unreadable entry counts as a miss and is removed."""
+        """(arrays, meta) or None; an entry that cannot be read, whatever the damage, is a miss and is removed."""
         path = self._path(key)
         try:
             with np.load(path, allow_pickle=False) as data:
@@ -97,25 +122,44 @@ class ResultCache:
                 meta = json.loads(str(data[_META]))
         except FileNotFoundError:
             return None
-        except (OSError, ValueError, KeyError, zipfile.BadZipFile, json.JSONDecodeError):
-            path.unlink(missing_ok=True)
+        except Exception as exc:  # numpy, zipfile and json raise many types for a damaged file
+            log.info("unreadable cache entry dropped (%s)", type(exc).__name__)
+            with contextlib.suppress(OSError):
+                path.unlink(missing_ok=True)
             return None
         with contextlib.suppress(OSError):
             os.utime(path)
         return arrays, meta
 
     def put(self, key: str, arrays: dict[str, np.ndarray], meta: dict) -> None:
-        path = self._path(key)
+        """Store an entry; a cache that cannot be written is switched off (``problem`` says why), never an error."""
+        if self.problem is not None:
+            return
+        try:
+            self._write(self._path(key), arrays, meta)
+            self._prune()
+        except OSError as exc:
+            self.problem = f"results are not cached: the cache folder {self.root} cannot be written ({exc.strerror or type(exc).__name__})"
+            log.warning("%s", self.problem)
+
+    def _write(self, path: Path, arrays: dict[str, np.ndarray], meta: dict) -> None:
+        """Temporary file, flushed to disk, renamed into place, and the rename flushed too."""
         self._private_dirs(path.parent)
         handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=ENTRY_SUFFIX)
         try:
             with os.fdopen(handle, "wb") as out:
                 np.savez_compressed(out, **arrays, **{_META: np.array(json.dumps(meta))})
+                out.flush()
+                os.fsync(out.fileno())
             os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
-        self._prune()
+        folder = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(folder)
+        finally:
+            os.close(folder)
 
     def _files(self) -> list[Path]:
         """Entries and temporary files of writes in progress (or interrupted)."""
@@ -128,7 +172,7 @@ class ResultCache:
 
     def _prune(self) -> None:
         """Drop least recently used entries while the cache is over its size cap."""
-        entries = sorted(((p.stat().st_mtime, p.stat().st_size, p) for p in self._entries()), key=lambda e: e[0])
+        entries = sorted((e for p in self._entries() if (e := _aged(p)) is not None), key=lambda e: e[0])
         total = sum(size for _, size, _ in entries)
         for _, size, path in entries:
             if total <= self.max_bytes:

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from inference.safe_text import one_line
+
 if TYPE_CHECKING:
     from inference.loading.dicom_header import InstanceHeader
 
@@ -25,10 +27,16 @@ class Modality(str, Enum):
 
 @dataclass(frozen=True)
 class SkippedFile:
-    """A file the loader looked at and did not use, with a reason a user can act on."""
+    """A file the loader looked at and did not use, with a reason a user can act on.
+
+    The reason is kept to one short printable line: it may quote a damaged file's header.
+    """
 
     path: str
     reason: str
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "reason", one_line(self.reason))
 
 
 @dataclass(frozen=True)
@@ -102,6 +110,8 @@ class CTVolume:
     warnings: tuple[str, ...] = ()
     default_window: Window = WINDOW_PRESETS["lung"]
     acquisition: Acquisition = Acquisition()
+    # Files (or frames) of the series that are not in the volume, with why: listed with the skipped files.
+    left_out: tuple[SkippedFile, ...] = ()
 
     modality = Modality.CT
 

@@ -89,9 +89,12 @@ def test_bad_values_in_geometry_tags_are_noted_and_the_series_still_loads(tmp_pa
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         [volume], skipped = load_path(tmp_path)
-    assert skipped == [] and volume.shape == SHAPE
-    assert any("ImagePositionPatient" in w and "is not numeric" in w for w in volume.warnings)
-    assert any("ordered by InstanceNumber" in w for w in volume.warnings)
+    # The slice that cannot be placed is left out and listed; the others keep their real positions.
+    assert [Path(s.path).name for s in skipped] == [files[3].name]
+    assert volume.shape == (SHAPE[0] - 1, *SHAPE[1:])
+    assert np.array_equal(volume.hu, np.delete(chest, 3, axis=0))
+    assert any("ImagePositionPatient" in w and "is not 3 finite numbers" in w for w in volume.warnings)
+    assert any("1 slice(s) missing" in w for w in volume.warnings)
 
 
 def test_an_unreadable_file_is_reported_not_raised(tmp_path, chest, monkeypatch):

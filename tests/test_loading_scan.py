@@ -122,9 +122,9 @@ def test_radiographs_are_one_series_per_image(tmp_path):
 
 def test_scan_reads_no_pixels(tmp_path, chest):
     files = write_ct_series(tmp_path, chest[:3], SPACING, transfer_syntax=JPEG2000Lossless)
-    for f in files:  # keep the header, replace the codestream by junk of the same shape
+    for f in files:  # keep the header, replace the codestream by junk that is whole (start and end markers)
         ds = pydicom.dcmread(f)
-        ds.PixelData = pydicom.encaps.encapsulate([b"\xff\x4f\xff\x51" + bytes(200)])
+        ds.PixelData = pydicom.encaps.encapsulate([b"\xff\x4f\xff\x51" + bytes(200) + b"\xff\xd9"])
         ds.save_as(f)
     [header] = scan_path(tmp_path).series
     assert len(header.files) == 3

@@ -8,10 +8,13 @@ pydicom's decoder without parsing the header a second time, and a file cut short
 
 from __future__ import annotations
 
+import math
 import os
+import re
 import struct
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import pydicom
 from pydicom.datadict import dictionary_VR, tag_for_keyword
@@ -21,7 +24,10 @@ from pydicom.tag import Tag
 from pydicom.uid import UID, CTImageStorage, DeflatedExplicitVRLittleEndian
 
 from inference.loading.control import LoadError
+from inference.loading.encapsulated import encapsulated_problem
 from inference.loading.geometry import SlicePlacement
+from inference.loading.limits import image_size_problem
+from inference.safe_text import error_summary, shown_value
 from inference.study import Acquisition, PatientStudyInfo
 
 SCAN_KEYWORDS = (
@@ -42,6 +48,10 @@ _SCAN_TAGS = [Tag(k) for k in SCAN_KEYWORDS]
 _PIXEL_KEYWORDS = {0x7FE00010: "PixelData", 0x7FE00008: "FloatPixelData", 0x7FE00009: "DoubleFloatPixelData"}
 # The VRs Pixel Data can have when written explicitly (then: 2 reserved bytes, 4-byte length).
 _PIXEL_VRS = {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"UN"}
+# Well-formed values of the code string and UID VRs (PS3.5 6.2): anything else is a damaged element
+# (e.g. a misparsed length that swallowed the rest of the header), not a value to group by or show.
+_CODE_STRING = re.compile(r"[A-Za-z0-9 _]{1,16}")
+_UID = re.compile(r"[0-9A-Za-z._-]{1,64}")
 
 
 @dataclass(frozen=True)
@@ -170,7 +180,7 @@ class TagReader:
         try:
             element = source.get(keyword)
         except Exception as exc:  # pydicom raises many types on a malformed value
-            self.issues.append(f"{self.name}: {keyword} could not be read ({exc})")
+            self.issues.append(f"{self.name}: {keyword} could not be read ({type(exc).__name__})")
             return None
         if element is None or element == "":
             return None
@@ -191,24 +201,31 @@ class TagReader:
         return None if value is None else _as_list(value)
 
     def number(self, keyword: str, cast=float, source: Dataset | None = None):
+        """The first value as a finite number; None (and a note) when absent, malformed, NaN or infinite."""
         values = self.values(keyword, source)
         if values is None:
             return None
         try:
-            return (_to_int if cast is int else cast)(values[0])
-        except (TypeError, ValueError):
-            self.issues.append(f"{self.name}: {keyword} {values[0]!r} is not a number")
+            number = (_to_int if cast is int else cast)(values[0])
+        except (TypeError, ValueError, OverflowError):
+            number = None
+        if number is None or not math.isfinite(number):
+            self.issues.append(f"{self.name}: {keyword} {shown_value(values[0])} is not a finite number")
             return None
+        return number
 
     def numbers(self, keyword: str, count: int, source: Dataset | None = None) -> tuple[float, ...] | None:
+        """``count`` finite numbers; None (and a note) when absent, malformed, NaN, infinite or miscounted."""
         values = self.values(keyword, source)
         if values is None:
             return None
         try:
             numbers = tuple(float(v) for v in values)
         except (TypeError, ValueError):
-            shown = "\\".join(map(str, values))
-            self.issues.append(f"{self.name}: {keyword} {shown!r} is not numeric")
+            numbers = None
+        if numbers is None or not all(math.isfinite(n) for n in numbers):
+            shown = ", ".join(shown_value(v) for v in values[:count])
+            self.issues.append(f"{self.name}: {keyword} [{shown}] is not {count} finite numbers")
             return None
         if len(numbers) != count:
             self.issues.append(f"{self.name}: {keyword} has {len(numbers)} values, expected {count}")
@@ -218,6 +235,14 @@ class TagReader:
     def text(self, keyword: str) -> str:
         values = self.values(keyword)
         return "" if values is None else "\\".join(str(v) for v in values).strip()
+
+    def checked(self, keyword: str, form: re.Pattern) -> str:
+        """A code string or UID when well formed; "" (and a note, without the value) when not."""
+        value = self.text(keyword)
+        if value and not form.fullmatch(value):
+            self.issues.append(f"{self.name}: {keyword} is malformed and was ignored")
+            return ""
+        return value
 
 
 def _functional_group_orientation(reader: TagReader) -> tuple[float, ...] | None:
@@ -249,7 +274,7 @@ def _pixel_element(head: bytes, at: int, little: bool) -> tuple[str, int, int | 
     return keyword, offset, None if length == 0xFFFFFFFF else length
 
 
-def _pixel_info(reader: TagReader, syntax: UID, element, file_size: int) -> tuple[PixelInfo | None, str | None]:
+def _pixel_info(reader: TagReader, syntax: UID, element, file_size: int, fp: BinaryIO) -> tuple[PixelInfo | None, str | None]:
     rows, columns = reader.number("Rows", int), reader.number("Columns", int)
     bits_allocated = reader.number("BitsAllocated", int)
     has_pixels = element is not None or (syntax == DeflatedExplicitVRLittleEndian and rows)
@@ -273,15 +298,25 @@ def _pixel_info(reader: TagReader, syntax: UID, element, file_size: int) -> tupl
         offset=None if syntax == DeflatedExplicitVRLittleEndian or "ExtendedOffsetTable" in reader.ds else offset,
         length=length,
     )
+    if too_large := image_size_problem(info.rows, info.columns, info.frames):
+        return info, too_large
+    if offset is not None and length is None:
+        return info, encapsulated_problem(fp, offset, file_size, reader.ds.original_encoding[1], syntax, info.frames)
     if offset is not None and length is not None:
         if offset + length > file_size:
             return info, f"truncated: pixel data has {max(0, file_size - offset)} of {length} bytes"
         if not syntax.is_compressed and length < info.expected_bytes:
             size = f"{info.rows}x{info.columns}x{info.frames}"
             return info, f"pixel data has {length} bytes but {size} pixels need {info.expected_bytes}"
-    if offset is not None and length is None and file_size - offset < 16:
-        return info, "truncated: compressed pixel data is empty"
     return info, None
+
+
+def _rescale_problem(reader: TagReader, slope: float | None, intercept: float | None) -> str | None:
+    """Why the stored values cannot become HU / display values: a rescale that is present but not a finite number."""
+    for keyword, value in (("RescaleSlope", slope), ("RescaleIntercept", intercept)):
+        if value is None and reader.values(keyword) is not None:
+            return f"{keyword} is not a finite number, so the pixel values cannot be converted"
+    return None
 
 
 def _rescale_issues(slope: float | None, intercept: float | None, sop_class: str, modality: str) -> tuple[str, ...]:
@@ -295,6 +330,22 @@ def _rescale_issues(slope: float | None, intercept: float | None, sop_class: str
     return ()
 
 
+def _transfer_syntax(ds: Dataset, meta: Dataset | None) -> UID:
+    """The stated transfer syntax, else the encoding pydicom found; LoadError when it names no known one."""
+    stated = meta.get("TransferSyntaxUID") if meta is not None else None
+    implicit, little = ds.original_encoding
+    if implicit is None:
+        raise LoadError("not a DICOM dataset: no data elements could be read")
+    if stated is None:
+        return pydicom.uid.ImplicitVRLittleEndian if implicit else (
+            pydicom.uid.ExplicitVRLittleEndian if little else pydicom.uid.ExplicitVRBigEndian
+        )
+    syntax = UID(str(stated).strip())
+    if not syntax.is_transfer_syntax:
+        raise LoadError(f"the file names an unknown transfer syntax {shown_value(syntax)}, so its pixel data cannot be read")
+    return syntax
+
+
 def read_instance_header(path: str | Path) -> InstanceHeader:
     """Read one file's header (no pixels); raises LoadError when it is not a readable DICOM dataset."""
     path = str(path)
@@ -305,30 +356,23 @@ def read_instance_header(path: str | Path) -> InstanceHeader:
             ds = pydicom.dcmread(fp, stop_before_pixels=True, specific_tags=_SCAN_TAGS, force=True)
             at = fp.tell()
             head = fp.read(12)
+            meta = getattr(ds, "file_meta", None)
+            syntax = _transfer_syntax(ds, meta)
+            reader = TagReader(ds, name)
+            sop_class = reader.checked("SOPClassUID", _UID) or str((meta or {}).get("MediaStorageSOPClassUID", "")).strip()
+            if not sop_class and reader.raw("Rows") is None:
+                no_syntax = meta is not None and "TransferSyntaxUID" not in meta
+                missing = " (its file meta information lacks the Transfer Syntax UID)" if no_syntax else ""
+                raise LoadError(f"not a DICOM image: no SOP Class UID and no image attributes{missing}")
+            element = _pixel_element(head, at, ds.original_encoding[1]) if syntax != DeflatedExplicitVRLittleEndian else None
+            pixels, unusable = _pixel_info(reader, syntax, element, file_size, fp)
+    except LoadError:
+        raise
     except OSError as exc:
-        raise LoadError(f"cannot read the file: {exc.strerror or exc}") from exc
+        raise LoadError(f"cannot read the file: {exc.strerror or type(exc).__name__}") from exc
     except Exception as exc:  # pydicom signals malformed files with many exception types
-        raise LoadError(f"not a readable DICOM file ({type(exc).__name__}: {exc})") from exc
+        raise LoadError(f"not a readable DICOM file ({error_summary(exc)})") from exc
 
-    meta = getattr(ds, "file_meta", None)
-    stated = meta.get("TransferSyntaxUID") if meta is not None else None
-    implicit, little = ds.original_encoding
-    if implicit is None:
-        raise LoadError("not a DICOM dataset: no data elements could be read")
-    if stated is None:
-        stated = pydicom.uid.ImplicitVRLittleEndian if implicit else (
-            pydicom.uid.ExplicitVRLittleEndian if little else pydicom.uid.ExplicitVRBigEndian
-        )
-    syntax = UID(str(stated))
-    reader = TagReader(ds, name)
-    sop_class = reader.text("SOPClassUID")
-    if not sop_class and reader.raw("Rows") is None:
-        no_syntax = meta is not None and "TransferSyntaxUID" not in meta
-        missing = " (its file meta information lacks the Transfer Syntax UID)" if no_syntax else ""
-        raise LoadError(f"not a DICOM image: no SOP Class UID and no image attributes{missing}")
-
-    element = _pixel_element(head, at, little) if syntax != DeflatedExplicitVRLittleEndian else None
-    pixels, unusable = _pixel_info(reader, syntax, element, file_size)
     placement = SlicePlacement(
         label=name,
         position=reader.numbers("ImagePositionPatient", 3),
@@ -341,13 +385,16 @@ def read_instance_header(path: str | Path) -> InstanceHeader:
     )
     slope = reader.number("RescaleSlope")
     intercept = reader.number("RescaleIntercept")
+    modality = reader.checked("Modality", _CODE_STRING).upper()
     image_type = reader.values("ImageType") or ()
+    if pixels is not None and unusable is None:
+        unusable = _rescale_problem(reader, slope, intercept)
     return InstanceHeader(
         path=path,
-        sop_uid=reader.text("SOPInstanceUID"),
+        sop_uid=reader.checked("SOPInstanceUID", _UID),
         sop_class=sop_class,
-        modality=reader.text("Modality").upper(),
-        series_uid=reader.text("SeriesInstanceUID"),
+        modality=modality,
+        series_uid=reader.checked("SeriesInstanceUID", _UID),
         image_type=tuple(str(v).upper() for v in image_type),
         acquisition_number=reader.number("AcquisitionNumber", int),
         placement=placement,
@@ -356,7 +403,7 @@ def read_instance_header(path: str | Path) -> InstanceHeader:
         has_modality_lut="ModalityLUTSequence" in ds,
         pixels=pixels,
         unusable=unusable,
-        issues=tuple(reader.issues) + _rescale_issues(slope, intercept, sop_class, reader.text("Modality")),
+        issues=tuple(reader.issues) + _rescale_issues(slope, intercept, sop_class, modality),
     )
 
 

@@ -12,12 +12,20 @@ import os
 import time
 from pathlib import Path
 
-from inference.loading.control import Cancel, LoadCancelled, LoadError, Progress, check_cancelled, report
+from inference.loading.control import (
+    Cancel,
+    LoadCancelled,
+    LoadError,
+    Progress,
+    check_cancelled,
+    report,
+)
 from inference.loading.ct_series import load_ct_series, read_ct_slice
 from inference.loading.formats import FileKind, sniff
 from inference.loading.scan import scan_path
 from inference.loading.volume_files import load_volume_file
 from inference.loading.xray import load_raster, load_xray_dicom
+from inference.safe_text import error_summary
 from inference.study import Image, Modality, SeriesHeader, SkippedFile
 
 log = logging.getLogger(__name__)
@@ -66,8 +74,8 @@ def load_series(header: SeriesHeader, progress: Progress | None = None, cancel: 
     except MemoryError as exc:
         raise LoadError(f"not enough memory for {len(header.files)} file(s) of {header.rows}x{header.columns}") from exc
     except Exception as exc:  # a loader bug must surface as this series' failure, with its cause
-        log.exception("unexpected failure loading series %s", header.uid)
-        raise LoadError(f"unexpected error ({type(exc).__name__}: {exc})") from exc
+        log.debug("unexpected failure loading series %s", header.uid, exc_info=True)
+        raise LoadError(f"unexpected error ({error_summary(exc)})") from exc
     report(progress, images_in(header), images_in(header))
     log.info("loaded series %s %s in %.2f s", header.uid, image.shape, time.perf_counter() - started)
     return image
@@ -82,7 +90,7 @@ def read_first_image(header: SeriesHeader, index: int | None = None) -> Image:
         except LoadError:
             raise
         except Exception as exc:  # same contract as load_series
-            raise LoadError(f"unexpected error ({type(exc).__name__}: {exc})") from exc
+            raise LoadError(f"unexpected error ({error_summary(exc)})") from exc
     return load_series(header)
 
 
@@ -112,7 +120,9 @@ def load_path(
     for header in scan.series:
         offset = done
         try:
-            images.append(load_series(header, lambda d, _t, offset=offset: report(progress, offset + d, total), cancel))
+            image = load_series(header, lambda d, _t, offset=offset: report(progress, offset + d, total), cancel)
+            images.append(image)
+            skipped += getattr(image, "left_out", ())
         except LoadError as exc:
             what = header.description or header.uid
             skipped.append(SkippedFile(_series_place(header), f"series '{what}' could not be loaded: {exc}"))

@@ -4,7 +4,9 @@ DICOM files are grouped by SeriesInstanceUID, then split where one UID mixes sta
 one volume: other orientations (a localizer filed with the axials), other image sizes, or repeated
 acquisitions over the same positions. Each part gets the UID plus ``#n`` and a warning saying why.
 Radiographs become one series per image. Everything else is listed as skipped with a reason, and no
-file, however broken, raises out of the scan.
+file, however broken, raises out of the scan. Only regular files are opened (a named pipe would block
+the scan forever); folders that cannot be listed and paths the system cannot open are listed too.
+Copies of one CT slice (same SOPInstanceUID) all join the series; loading keeps the one that decodes.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import stat
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -24,12 +27,24 @@ from pydicom.uid import (
     MediaStorageDirectoryStorage,
 )
 
-from inference.loading.control import Cancel, LoadError, Progress, check_cancelled, report
-from inference.loading.dicom_header import InstanceHeader, read_instance_header, read_series_details
+from inference.loading.control import (
+    Cancel,
+    LoadError,
+    Progress,
+    check_cancelled,
+    report,
+)
+from inference.loading.dicom_header import (
+    InstanceHeader,
+    read_instance_header,
+    read_series_details,
+)
 from inference.loading.formats import FileKind, companion_files, sniff
 from inference.loading.geometry import plane_name, same_plane, slice_normal
+from inference.loading.limits import MAX_FILES
 from inference.loading.volume_files import volume_header
 from inference.loading.xray import raster_header
+from inference.safe_text import error_summary
 from inference.study import Modality, ScanResult, SeriesHeader, SkippedFile
 
 log = logging.getLogger(__name__)
@@ -43,13 +58,39 @@ UNSUPPORTED_MODALITIES = {
 MAX_LISTED_ISSUES = 5
 
 
-def _list_files(root: Path) -> list[Path]:
-    if root.is_file():
-        return [root]
-    found = []
-    for folder, subfolders, names in os.walk(root):
+def _not_regular(path: Path) -> str | None:
+    """Why ``path`` is not opened: not a regular file (pipe, socket, device), or not reachable at all."""
+    try:
+        mode = path.stat().st_mode
+    except OSError as exc:
+        return f"cannot read the file: {exc.strerror or type(exc).__name__}"
+    return None if stat.S_ISREG(mode) else "not a regular file (a named pipe, socket or device): not opened"
+
+
+def _list_files(root: Path, skipped: list[SkippedFile]) -> list[Path]:
+    """Regular files under ``root`` in name order, at most MAX_FILES; everything else goes to ``skipped``."""
+    if not root.is_dir():
+        problem = _not_regular(root)
+        if problem:
+            skipped.append(SkippedFile(str(root), problem))
+        return [] if problem else [root]
+
+    def unreadable(error: OSError) -> None:
+        skipped.append(SkippedFile(error.filename or str(root), f"cannot read the folder: {error.strerror or type(error).__name__}"))
+
+    found: list[Path] = []
+    for folder, subfolders, names in os.walk(root, onerror=unreadable):
         subfolders.sort()
-        found.extend(Path(folder) / name for name in sorted(names))
+        for name in sorted(names):
+            path = Path(folder) / name
+            problem = _not_regular(path)
+            if problem:
+                skipped.append(SkippedFile(str(path), problem))
+            elif len(found) == MAX_FILES:
+                skipped.append(SkippedFile(str(root), f"more than {MAX_FILES} files: only the first {MAX_FILES} (in name order) were read"))
+                return found
+            else:
+                found.append(path)
     return found
 
 
@@ -218,16 +259,9 @@ def _series_from_uid(
 def _group_dicom(instances: Sequence[InstanceHeader], skipped: list[SkippedFile]) -> list[SeriesHeader]:
     by_uid: dict[str, list[InstanceHeader]] = {}
     notes: dict[str, list[str]] = {}
-    copies: dict[tuple[str, str], str] = {}
     for instance in instances:
         uid = instance.series_uid or f"no-series-uid:{os.path.dirname(instance.path)}"
         reason = _skip_reason(instance)
-        in_stack = _clinical_modality(instance) == Modality.CT.value and instance.frames == 1
-        if reason is None and in_stack and instance.sop_uid:
-            # A second copy of one CT slice would otherwise show up twice in the volume.
-            first = copies.setdefault((uid, instance.sop_uid), instance.path)
-            if first != instance.path:
-                reason = f"another copy of {os.path.basename(first)} (same SOPInstanceUID)"
         if reason is not None:
             skipped.append(SkippedFile(instance.path, reason))
             if instance.is_image and _clinical_modality(instance):
@@ -243,8 +277,8 @@ def _group_dicom(instances: Sequence[InstanceHeader], skipped: list[SkippedFile]
                 file_uid([members[0].path]) if missing else uid, members, [*(note if missing else []), *notes.get(uid, [])]
             )
         except Exception as exc:  # a grouping bug must cost this series, not the scan
-            log.exception("unexpected failure grouping series %s", uid)
-            reason = f"unexpected error while grouping its series ({type(exc).__name__}: {exc})"
+            log.debug("unexpected failure grouping series %s", uid, exc_info=True)
+            reason = f"unexpected error while grouping its series ({error_summary(exc)})"
             skipped += [SkippedFile(m.path, reason) for m in members]
     return series
 
@@ -274,7 +308,9 @@ def scan_path(path: str | Path, progress: Progress | None = None, cancel: Cancel
     root = Path(path)
     if not root.exists():
         return ScanResult(root=root, series=(), skipped=(SkippedFile(str(root), "no such file or folder"),))
-    files = _list_files(root)
+    series: list[SeriesHeader] = []
+    skipped: list[SkippedFile] = []
+    files = _list_files(root, skipped)
     kinds: dict[Path, FileKind | str] = {}
     for file in files:
         check_cancelled(cancel)
@@ -283,9 +319,6 @@ def scan_path(path: str | Path, progress: Progress | None = None, cancel: Cancel
         except OSError as exc:
             kinds[file] = f"cannot read the file: {exc.strerror or exc}"
     companions = {c.resolve() for f, k in kinds.items() if k == FileKind.VOLUME for c in companion_files(f)}
-
-    series: list[SeriesHeader] = []
-    skipped: list[SkippedFile] = []
     instances: list[InstanceHeader] = []
     for index, file in enumerate(files, start=1):
         check_cancelled(cancel)
@@ -298,8 +331,8 @@ def scan_path(path: str | Path, progress: Progress | None = None, cancel: Cancel
             try:
                 found = _examine(file, kind, instances)
             except Exception as exc:  # a loader bug must cost one file, not the folder
-                log.exception("unexpected failure reading %s", file)
-                found = SkippedFile(str(file), f"unexpected error while reading the header ({type(exc).__name__}: {exc})")
+                log.debug("unexpected failure reading %s", file, exc_info=True)
+                found = SkippedFile(str(file), f"unexpected error while reading the header ({error_summary(exc)})")
             if isinstance(found, SeriesHeader):
                 series.append(found)
             elif found is not None:

@@ -16,6 +16,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from inference.loading.control import LoadError
+from inference.loading.limits import check_volume_size, image_size_problem
 from inference.loading.xray import percentile_window
 from inference.study import CTVolume, Modality, SeriesHeader, XRayImage
 
@@ -72,6 +73,10 @@ def volume_header(path: str, uid: str) -> SeriesHeader:
     if len(size) > 3 and any(n > 1 for n in size[3:]):
         raise LoadError(f"{len(size)}-D volumes ({'x'.join(map(str, size))}) are not supported")
     is_volume = len(size) >= 3
+    if too_large := image_size_problem(int(size[1]), int(size[0])):
+        raise LoadError(too_large)
+    if is_volume:
+        check_volume_size(int(size[2]), int(size[1]), int(size[0]))
     return SeriesHeader(
         uid=uid,
         modality=(Modality.CT if is_volume else Modality.XRAY).value,
@@ -84,6 +89,7 @@ def volume_header(path: str, uid: str) -> SeriesHeader:
 
 
 def _read(path: str) -> sitk.Image:
+    volume_header(path, "")  # the size limits, before SimpleITK allocates what the header claims
     if shortfall := _nifti_shortfall(path):
         raise LoadError(f"the volume could not be read ({shortfall})")
     try:

@@ -19,7 +19,12 @@ from pydicom.dataset import Dataset
 from pydicom.pixels import apply_color_lut, apply_modality_lut, apply_voi_lut
 
 from inference.loading.control import LoadError
-from inference.loading.dicom_header import InstanceHeader, TagReader, read_instance_header
+from inference.loading.dicom_header import (
+    InstanceHeader,
+    TagReader,
+    read_instance_header,
+)
+from inference.loading.limits import BEYOND_PIXEL_LIMIT, image_size_problem
 from inference.loading.pixels import decode_stored
 from inference.study import Modality, SeriesHeader, Window, XRayImage
 
@@ -82,6 +87,17 @@ def _voi(values: np.ndarray, header: Dataset, reader: TagReader, warnings: list[
     return values, percentile_window(values)
 
 
+def _modality_lut(values: np.ndarray, header: Dataset, instance: InstanceHeader) -> np.ndarray:
+    """A Modality LUT Sequence through pydicom; else the rescale as the header scan checked it (a slope
+    of 0 taken as 1, as its warning says; NaN or infinite values never get this far)."""
+    if "ModalityLUTSequence" in header:
+        return np.asarray(apply_modality_lut(values, header))
+    slope, intercept = instance.rescale_slope, instance.rescale_intercept
+    if slope == 1.0 and intercept == 0.0:
+        return values
+    return values.astype(np.float32) * np.float32(slope) + np.float32(intercept)
+
+
 def _displays_inverted(photometric: str, reader: TagReader) -> bool:
     """MONOCHROME1 shows low values bright; a MONOCHROME2 image asks for the same with Presentation
     LUT Shape INVERSE. MONOCHROME1 with INVERSE (what DX For Presentation requires) is one inversion."""
@@ -93,7 +109,7 @@ def load_xray_dicom(header: SeriesHeader) -> XRayImage:
     """One radiograph file: decoded, Modality LUT applied, default window and inversion flag set."""
     path = header.files[0]
     instance: InstanceHeader = header.instances[0] if header.instances else read_instance_header(path)
-    if instance.pixels is None:
+    if instance.pixels is None or instance.unusable:
         raise LoadError(instance.unusable or "the file holds no pixel data")
     try:
         dataset = pydicom.dcmread(path, stop_before_pixels=True, force=True)
@@ -106,7 +122,7 @@ def load_xray_dicom(header: SeriesHeader) -> XRayImage:
     reader = TagReader(dataset, os.path.basename(path))
     photometric = instance.pixels.photometric
     values = _grey(stored, photometric, dataset, warnings)
-    values, window = _voi(np.asarray(apply_modality_lut(values, dataset)), dataset, reader, warnings)
+    values, window = _voi(_modality_lut(values, dataset, instance), dataset, reader, warnings)
     if reader.text("PresentationIntentType").upper() == "FOR PROCESSING":
         warnings.append("This is a 'For Processing' radiograph (raw detector data, not meant for viewing): it may look flat.")
     return XRayImage(
@@ -128,8 +144,12 @@ def raster_size(path: str | Path) -> tuple[int, int]:
     try:
         with PILImage.open(path) as image:
             width, height = image.size
+    except PILImage.DecompressionBombError as exc:  # PIL's own, higher limit: refused all the same
+        raise LoadError(f"the image declares {BEYOND_PIXEL_LIMIT}") from exc
     except Exception as exc:  # PIL raises many types for damaged files
         raise LoadError(f"not a readable PNG/JPEG image ({exc})") from exc
+    if too_large := image_size_problem(height, width):
+        raise LoadError(too_large)
     return height, width
 
 
@@ -137,6 +157,7 @@ def load_raster(header: SeriesHeader) -> XRayImage:
     """A PNG/JPEG radiograph: grey levels as stored (8 or 16 bit), no spacing, window over the bit depth."""
     path = header.files[0]
     warnings = list(header.warnings)
+    raster_size(path)  # the size limit, also for headers built without the scan
     try:
         with PILImage.open(path) as opened:
             image = ImageOps.exif_transpose(opened)

@@ -23,6 +23,7 @@ from inference.pipelines.results import LungMask, ModelOpinion, StudyAnalysis
 from inference.registry import ModelStatus
 from inference.runtime import ModelError, ModelSession, open_session
 from inference.study import CTVolume, Image
+from inference.usability import verdict_blockers
 from inference.verdict import consensus
 
 log = logging.getLogger(__name__)
@@ -135,6 +136,14 @@ def analyze_study(
     digest = study_digest(image) if cache is not None else ""
     warnings = list(choice.warnings)
     warnings += pipeline.input_warnings(image)
+    if blockers := verdict_blockers(image):
+        job.report(1.0, "done")
+        return StudyAnalysis(
+            modality=modality, shape=tuple(image.shape), spacing_mm=tuple(image.spacing) if image.spacing else None,
+            lung_mask=None, lung=None, opinions=(),
+            consensus=None, warnings=tuple(warnings + [f"no verdict: {reason}" for reason in blockers]),
+            device="none", timings_s={},
+        )
     devices: set[str] = set()
     timings: dict[str, float] = {}
 
@@ -221,7 +230,7 @@ def analyze_study(
         lung=lung,
         opinions=tuple(opinions),
         consensus=consensus({o.model_id: o.verdict for o in opinions}) if opinions else None,
-        warnings=tuple(warnings),
+        warnings=tuple(warnings + ([cache.problem] if cache is not None and cache.problem else [])),
         device="+".join(sorted(devices)) or "cpu",
         timings_s=timings,
     )
