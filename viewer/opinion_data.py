@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from inference.opinion_rules import finding_class, finding_probabilities, key_slice  # noqa: F401 - the viewer's modules import them from here
 from inference.pipelines.results import LungMask, ModelOpinion
 from viewer.layers import LUNG_LABEL_NAMES, HeatmapLayer, LabelLayer, LazyMap, Layer
 
@@ -28,21 +29,6 @@ MASK_OPACITY = 0.8  # drawn as an outline (contour): the parenchyma and the Grad
 
 def model_colour(index: int) -> str:
     return MODEL_COLOURS[index % len(MODEL_COLOURS)]
-
-
-def finding_class(opinion: ModelOpinion) -> str:
-    """The class a model is read on: its positive finding (the class its operating threshold is
-    on), else its verdict's label, else its first class."""
-    verdict = opinion.verdict
-    for name in (verdict.positive_class, verdict.label):
-        if name in opinion.classes:
-            return name
-    return opinion.classes[0]
-
-
-def finding_probabilities(opinion: ModelOpinion) -> np.ndarray:
-    """(slices,) probability of the finding class per slice; NaN where the model did not look."""
-    return opinion.probabilities[:, opinion.classes.index(finding_class(opinion))].astype(np.float64)
 
 
 def probabilities_title(slice_count: int) -> str:
@@ -68,14 +54,6 @@ def runs(flags: np.ndarray) -> list[tuple[int, int]]:
     padded = np.concatenate([[False], np.asarray(flags, dtype=bool), [False]])
     edges = np.flatnonzero(padded[1:] != padded[:-1])
     return [(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2])]
-
-
-def key_slice(opinion: ModelOpinion) -> int | None:
-    """The slice a model is most sure of its finding on (the verdict's peak), None if it looked at none."""
-    if opinion.verdict.peak_slice is not None:
-        return int(opinion.verdict.peak_slice)
-    values = finding_probabilities(opinion)
-    return None if np.isnan(values).all() else int(np.nanargmax(values))
 
 
 def lung_mask_layer_name(mask: LungMask) -> str:

@@ -52,6 +52,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lung-mask", default="auto", metavar="auto|classical|ID", help="lung segmentation to use (default: the installed U-Net, else classical)")
     parser.add_argument("--series", metavar="N|UID", help="which series when PATH holds several (index as listed by 'lunglens info', or SeriesInstanceUID)")
     parser.add_argument("--out", type=Path, metavar="DIR", help="write analysis.json, the lung mask and Grad-CAM files here (not inside the study folder)")
+    parser.add_argument("--dicom-out", type=Path, metavar="DIR", help="write the results as DICOM here: lung mask SEG, Grad-CAM SEG per model, TID 1500 SR, report as Encapsulated PDF, key images as Secondary Capture")
     parser.add_argument("--json", action="store_true", help="print the JSON document on stdout")
     parser.add_argument("--no-cache", action="store_true", help="neither read nor write the result cache")
 
@@ -178,8 +179,9 @@ def run(args: argparse.Namespace) -> int:
 
     if not args.path.exists():
         return _fail(f"{args.path} does not exist")
-    if args.out is not None and out_inside_study(args.out, args.path):
-        return _fail(f"--out {args.out} is inside the study folder {study_root(args.path)}; LungLens never writes into a study, choose another folder")
+    for option, folder in (("--out", args.out), ("--dicom-out", args.dicom_out)):
+        if folder is not None and out_inside_study(folder, args.path):
+            return _fail(f"{option} {folder} is inside the study folder {study_root(args.path)}; LungLens never writes into a study, choose another folder")
     progress = StderrProgress()
     try:
         images, skipped = load_path(args.path, lambda done, total: progress(done / max(total, 1), "loading"))
@@ -198,6 +200,14 @@ def run(args: argparse.Namespace) -> int:
         log.exception("analysis failed")
         return _fail(f"the analysis failed unexpectedly ({type(exc).__name__}: {exc}); please report it", 1)
     outputs = write_outputs(analysis, image, args.out) if args.out is not None else {}
+    if args.dicom_out is not None:
+        from inference.dicom_out.sources import DicomOutError
+        from inference.dicom_out.write import write_dicom_results
+
+        try:
+            outputs.update({f"dicom {p.name}": str(p) for p in write_dicom_results(analysis, image, args.dicom_out)})
+        except DicomOutError as exc:
+            return _fail(f"--dicom-out: {exc}", 1)
     doc = study_document(analysis, image, outputs)
     doc["warnings"] = notes + _skipped_note(list(skipped)) + doc["warnings"]
     if args.out is not None:
