@@ -19,6 +19,7 @@ COMMANDS: dict[str, str] = {
     "evaluate": "inference.commands.evaluate",
     "models": "inference.commands.models",
     "cache": "inference.commands.cache",
+    "pacs": "inference.commands.pacs",
     "train": "inference.training.command_train",
     "export": "inference.training.command_export",
     "split": "inference.training.command_split",

@@ -78,3 +78,20 @@ def test_server_stopping_mid_retrieve_leaves_a_partial_study_and_a_retry_resumes
     received = get_study(server, STUDY_UID, store)
     assert store.complete and len(store.instance_uids()) == 12
     assert received <= 12
+
+
+def test_pacs_commands_echo_find_get_send(loaded, tmp_path, monkeypatch):
+    import subprocess
+    import sys
+
+    monkeypatch.setenv("LUNGLENS_CONFIG_DIR", str(tmp_path / "config"))
+    server = loaded.server
+    cli = [sys.executable, "-m", "inference.cli", "pacs"]
+    run = lambda *a: subprocess.run([*cli, *a], capture_output=True, text=True, timeout=120)  # noqa: E731
+    assert run("add", "o", "--host", "127.0.0.1", "--port", str(server.port), "--timeout", "10").returncode == 0
+    assert "C-ECHO ok" in run("echo", "o").stdout
+    assert STUDY_UID in run("find", "o", "--modality", "CT").stdout
+    got = run("get", "o", STUDY_UID)
+    assert got.returncode == 0 and "complete (12 instances)" in got.stdout
+    wrong = run("echo", "nobody")
+    assert wrong.returncode == 1 and "no PACS named 'nobody'" in wrong.stderr
