@@ -5,7 +5,7 @@ an 8-bit grey image (lungs dark, bone bright) -> letterbox or stretch to the mod
 float32 in [0, 1] -> per-channel (x - mean) / std -> C identical channels, NCHW.
 
 A CT slice, whatever its source (a DICOM series slice in HU, a single DICOM slice, a lung-window
-PNG/JPEG screen capture or paper figure), goes through ONE contract, ``ct_slice_view``: lung window
+PNG/JPEG screen capture or paper figure), goes through ONE contract, ``lung_view``: lung window
 (1500/-600) to 8 bits (HU sources only: captures already are), then the lung region is found on the
 8-bit image itself (``slice_lung_region``), the slice is cropped to that region's box plus a margin,
 and everything outside the (slightly dilated) region is set to black. The model therefore sees the
@@ -63,6 +63,9 @@ class InputSpec:
     size: square side in pixels. channels: 1 or 3 (grey replicated).
     mean/std: per channel, applied after scaling to [0, 1]; length 1 or ``channels``.
     window: (width, level) in HU used to turn CT into the 8-bit image; None for X-ray models.
+    crop: "lungs" when the model sees only the lungs (``crop_to_region``: X-ray classifiers trained
+    on the lung U-Net's region; every CT slice classifier goes through ``crop_to_lungs`` anyway),
+    None for the whole image.
     """
 
     size: int
@@ -71,6 +74,7 @@ class InputSpec:
     std: tuple[float, ...] = IMAGENET_STD
     resize: ResizePolicy = "letterbox"
     window: tuple[float, float] | None = None
+    crop: str | None = None
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -87,7 +91,10 @@ class InputSpec:
             std=tuple(float(v) for v in data.get("std", IMAGENET_STD)),
             resize=data.get("resize", "letterbox"),
             window=None if window is None else (float(window[0]), float(window[1])),
+            crop=data.get("crop"),
         )
+        if spec.crop not in (None, "lungs"):
+            raise ValueError(f"preprocessing crop {spec.crop!r} is not 'lungs' or null")
         numbers = (*spec.mean, *spec.std, *(spec.window or ()))
         if not 8 <= spec.size <= 1024 or spec.channels not in (1, 3):
             raise ValueError(f"preprocessing size {spec.size} or channels {spec.channels} out of range")
@@ -248,9 +255,10 @@ def slice_lung_region(image: np.ndarray) -> np.ndarray:
             break
     if len(lungs) == 2 and lungs[1].sum() < SECOND_LUNG_SHARE * lungs[0].sum():
         lungs = lungs[:1]
-    for lung in lungs:
-        region[frame] |= _convex_hull(lung)
-    return region
+    labels = np.zeros(image.shape, dtype=np.uint8)
+    for number, lung in enumerate(lungs, start=1):
+        labels[frame][lung] = number
+    return lung_hull(labels) if lungs else region
 
 
 @dataclass(frozen=True)
@@ -270,10 +278,20 @@ class LungCrop:
         return self.box is not None
 
 
-def crop_to_lungs(image: np.ndarray) -> LungCrop:
-    """An 8-bit lung-window slice -> its ``LungCrop``: cropped to the lung region's box
+def lung_hull(labels: np.ndarray) -> np.ndarray:
+    """The union of each lung's convex hull (labels 1 and 2, or any nonzero as one lung): a lung
+    mask that also holds what bites into the lung's outline (consolidation, effusion, a mass)."""
+    region = np.zeros(labels.shape, dtype=bool)
+    for label in [v for v in np.unique(labels) if v] if labels.max() > 1 else [1]:
+        lung = labels == label
+        if lung.any():
+            region |= _convex_hull(lung)
+    return region
+
+
+def crop_to_region(image: np.ndarray, region: np.ndarray) -> LungCrop:
+    """An 8-bit image and its lung region -> the ``LungCrop``: cropped to the region's box
     (``lung_crop_box``), everything outside the region (dilated by ``REGION_MARGIN``) black."""
-    region = slice_lung_region(image)
     if not region.any():
         return LungCrop(image, np.ones(image.shape, dtype=np.uint8), None)
     box = lung_crop_box(region)
@@ -286,9 +304,14 @@ def crop_to_lungs(image: np.ndarray) -> LungCrop:
     return LungCrop(np.ascontiguousarray(crop(view, box)), np.ascontiguousarray(crop(region.astype(np.uint8), box)), box)
 
 
-def ct_slice_view(lungs: LungCrop, size: int, policy: ResizePolicy = "letterbox") -> tuple[np.ndarray, np.ndarray]:
-    """THE CT slice contract's second half: a ``LungCrop`` -> (square 8-bit view, square lung region
-    0/1) at the model's size. The region is what M4 pools over."""
+def crop_to_lungs(image: np.ndarray) -> LungCrop:
+    """An 8-bit lung-window CT slice -> its ``LungCrop``, the lungs found on the image itself."""
+    return crop_to_region(image, slice_lung_region(image))
+
+
+def lung_view(lungs: LungCrop, size: int, policy: ResizePolicy = "letterbox") -> tuple[np.ndarray, np.ndarray]:
+    """The lung contract's second half (CT slices and lung-cropped X-rays): a ``LungCrop`` -> (square
+    view, square lung region 0/1) at the model's size. The region is what M4 pools over."""
     return fit_to_square(lungs.image, size, policy), fit_to_square(lungs.region, size, policy)
 
 
@@ -325,7 +348,7 @@ def prepare_ct_crops(crops: list[LungCrop], spec: InputSpec) -> tuple[np.ndarray
     """``LungCrop``s -> (model batch NCHW float32, lung regions (N, 1, S, S) float32)."""
     if not crops:
         return normalise(np.zeros((0, spec.size, spec.size), np.uint8), spec), np.zeros((0, 1, spec.size, spec.size), np.float32)
-    views = [ct_slice_view(c, spec.size, spec.resize) for c in crops]
+    views = [lung_view(c, spec.size, spec.resize) for c in crops]
     squares = np.stack([v[0] for v in views])
     regions = np.stack([v[1] for v in views])[:, None].astype(np.float32)
     return normalise(squares, spec), regions

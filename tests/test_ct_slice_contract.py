@@ -17,7 +17,7 @@ from inference.phantoms import make_ct_phantom
 from inference.preprocessing import (
     AIR_LEVEL_U8,
     crop_to_lungs,
-    ct_slice_view,
+    lung_view,
     ct_to_uint8,
     prepare_ct_slices,
     InputSpec,
@@ -63,7 +63,7 @@ def test_the_view_is_the_lungs_with_everything_else_black(phantom_slice):
     assert height < 0.8 * hu.shape[0]  # room air and table cut away
     spine = hu[top : top + height, left : left + width] > 600
     assert (lungs.image[spine] == 0).mean() > 0.9  # bone outside the lungs is blacked out
-    square, region = ct_slice_view(lungs, 64)
+    square, region = lung_view(lungs, 64)
     assert square.shape == region.shape == (64, 64) and set(np.unique(region)) <= {0, 1}
 
 
@@ -79,7 +79,7 @@ def _stats(image: np.ndarray):
     lungs = crop_to_lungs(image)
     if not lungs.found:
         return None
-    square, region = ct_slice_view(lungs, 224)
+    square, region = lung_view(lungs, 224)
     return square, region, lungs.box
 
 

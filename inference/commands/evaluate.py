@@ -38,7 +38,7 @@ from inference.pipelines import ct
 from inference.pipelines.classify import run_classifier
 from inference.pipelines.results import jsonable
 from inference.pipelines.xray import segment_image
-from inference.preprocessing import crop_to_lungs, ct_slice_view, ct_to_uint8, fit_to_square, normalise, xray_to_uint8
+from inference.preprocessing import crop_to_lungs, lung_view, ct_to_uint8, fit_to_square, normalise, xray_to_uint8
 from inference.registry import ModelNotFound, find_model
 from inference.runtime import DEVICES, DeviceUnavailable, ModelError, ModelSession, open_session
 from inference.study import CTVolume, Window
@@ -131,7 +131,7 @@ def load_samples(files: list[tuple[Path, int]], manifest: ModelManifest, job: Jo
             skipped.append({"path": str(path), "reason": str(exc)})
             continue
         if manifest.modality == "CT":
-            square, region = ct_slice_view(crop_to_lungs(pixels), spec.size, spec.resize)
+            square, region = lung_view(crop_to_lungs(pixels), spec.size, spec.resize)
             samples.append(Sample(path, label, square, region))
         else:
             samples.append(Sample(path, label, fit_to_square(pixels, spec.size, spec.resize), None))

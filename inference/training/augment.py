@@ -118,12 +118,13 @@ class SourceIntensity(torch.nn.Module):
         return out if mask is None else (out, mask)
 
 
-def build_ct_slice_augmentation() -> v2.Compose:
-    """CT slices from several sources (the contract's square view and lung region, moved together):
-    horizontal flip, small rotation, crop/scale, then ``SourceIntensity`` and a random resolution."""
+def build_lung_crop_augmentation(flip: bool = True) -> v2.Compose:
+    """Lung crops from several sources (the contract's square view and lung region, moved together):
+    horizontal flip (CT slices; not radiographs, where it would move the heart), small rotation,
+    crop/scale, then ``SourceIntensity`` and a random resolution."""
     return v2.Compose(
-        [
-            v2.RandomHorizontalFlip(),
+        ([v2.RandomHorizontalFlip()] if flip else [])
+        + [
             v2.RandomAffine(degrees=10, translate=(0.05, 0.05), scale=(0.85, 1.15)),
             SourceIntensity(),
             RandomResolution((0.5, 1.0)),

@@ -19,6 +19,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "split per source and drawn source-balanced); for unet2d the images; for unet3d a folder of volumes",
     )
     parser.add_argument("--holdout-source", help="leave one source out: that data folder's name is the whole test set")
+    parser.add_argument(
+        "--lung-model", help="X-ray classifiers: an exported lung U-Net (.json); the model then sees only the lungs "
+        "(masks made once with it through the inference code, kept in OUT/lung_masks)",
+    )
     parser.add_argument("--out", required=True, help="run folder: checkpoints, split, history, report")
     parser.add_argument("--modality", choices=("XR", "CT"), default="XR")
     parser.add_argument("--mask-dir", help="unet2d/unet3d: lung masks named like the images")
@@ -56,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
         resume=args.resume, augment=args.augment, class_weights=not args.no_class_weights,
         max_images=args.max_images, positive_class=args.positive_class, bf16=native_bf16() if args.precision == "auto" else args.precision == "bf16",
         schedule=args.schedule, model_config=json.loads(args.model_config), mask_dir=args.mask_dir,
-        holdout=args.holdout_source,
+        holdout=args.holdout_source, lung_model=args.lung_model,
     )
     best = train(config, build_run(config))
     metrics_path = best.parent / "metrics.json"

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from inference.metrics import auc_interval, roc_auc, softmax
-from inference.preprocessing import crop_to_lungs, ct_slice_view, ct_to_uint8, normalise
+from inference.preprocessing import crop_to_lungs, lung_view, ct_to_uint8, normalise
 from inference.training.checkpoint import build_from_checkpoint, checkpoint_input_spec, load_checkpoint
 from inference.training.datasets import load_grey_uint8
 from inference.training.gradcam import autograd_gradcam
@@ -108,7 +108,7 @@ def series_figures(model, saved: dict, series_root: Path, positive: int) -> dict
             labels = segment_lungs_classical(volume)
             areas = np.count_nonzero(labels, axis=(1, 2)) * float(volume.spacing[1] * volume.spacing[2])
             slices = np.flatnonzero(areas >= MIN_LUNG_AREA_MM2)
-            views = [ct_slice_view(crop_to_lungs(ct_to_uint8(volume.hu[i])), spec.size, spec.resize) for i in slices]
+            views = [lung_view(crop_to_lungs(ct_to_uint8(volume.hu[i])), spec.size, spec.resize) for i in slices]
             p = _probabilities(model, views, spec, temperature)[:, positive]
             study = float(np.sum(p * areas[slices]) / np.sum(areas[slices]))
             figures[folder.name] = {
@@ -124,7 +124,7 @@ def cam_in_lung(model, split: Split, spec, positive: int, limit: int = 200) -> d
     items = [i for i in split.test if i.label == positive][:limit]
     shares = []
     for start in range(0, len(items), BATCH):
-        views = [ct_slice_view(crop_to_lungs(load_grey_uint8(i.path)), spec.size, spec.resize) for i in items[start : start + BATCH]]
+        views = [lung_view(crop_to_lungs(load_grey_uint8(i.path)), spec.size, spec.resize) for i in items[start : start + BATCH]]
         image = torch.from_numpy(normalise(np.stack([v[0] for v in views]), spec))
         region = torch.from_numpy(np.stack([v[1] for v in views])[:, None].astype(np.float32))
         cams = autograd_gradcam(model, image, region if model.uses_lung_mask else None, class_index=positive)
@@ -155,14 +155,14 @@ def evaluate_run(run: Path, series_root: Path | None) -> dict:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("run", type=Path, help="a CT pack run folder (best.pt, split.json); siblings RUN-loso-* are read too")
+    parser.add_argument("run_dir", metavar="RUN", type=Path, help="a CT pack run folder (best.pt, split.json); siblings RUN-loso-* are read too")
     parser.add_argument("--series", type=Path, help="a folder of real CT series folders (no COVID) to read")
 
 
 def run(args: argparse.Namespace) -> int:
     torch.set_num_threads(max(1, torch.get_num_threads()))
-    report = evaluate_run(args.run, args.series)
-    (args.run / "external.json").write_text(json.dumps(report, indent=1, default=float))
+    report = evaluate_run(args.run_dir, args.series)
+    (args.run_dir / "external.json").write_text(json.dumps(report, indent=1, default=float))
     json.dump(report, sys.stdout, indent=1, default=float)
     print()
     return 0

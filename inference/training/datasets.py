@@ -16,7 +16,7 @@ from PIL import Image
 from torch.utils.data import Dataset
 from torchvision import tv_tensors
 
-from inference.preprocessing import InputSpec, LungCrop, crop_to_lungs, ct_slice_view, fit_to_square, normalise
+from inference.preprocessing import InputSpec, LungCrop, crop_to_lungs, crop_to_region, fit_to_square, lung_hull, lung_view, normalise
 from inference.training.splits import LabelledImage
 
 def load_grey_uint8(path: str | Path) -> np.ndarray:
@@ -54,19 +54,29 @@ class ClassificationDataset(Dataset):
         return _to_input(square, self.spec), self.items[index].label
 
 
-class CTSliceDataset(Dataset):
-    """CT slice images of any source through THE CT slice contract (``preprocessing.crop_to_lungs``
-    then ``ct_slice_view``), exactly as inference brings a DICOM slice to a model.
+class LungCropDataset(Dataset):
+    """Images through the lung contract (``preprocessing.crop_to_lungs`` / ``crop_to_region``, then
+    ``lung_view``), exactly as inference brings a DICOM slice or a lung-cropped X-ray to a model.
 
     Items are (image [C,S,S], label), or with ``with_region`` (image, lung region [1,S,S], label) for
     M4's mask-weighted pooling. The native-resolution lung crops are computed once per image.
+    ``lung_masks`` (image path -> label PNG) switches the lungs from "found on the image" (CT) to the
+    hull of a lung U-Net's mask (lung-cropped X-rays, ``crop="lungs"``).
     """
 
-    def __init__(self, items: Sequence[LabelledImage], spec: InputSpec, augment: Callable | None = None, with_region: bool = False):
+    def __init__(
+        self,
+        items: Sequence[LabelledImage],
+        spec: InputSpec,
+        augment: Callable | None = None,
+        with_region: bool = False,
+        lung_masks: dict[str, Path] | None = None,
+    ):
         self.items = list(items)
         self.spec = spec
         self.augment = augment
         self.with_region = with_region
+        self.lung_masks = lung_masks
         self._crops: dict[int, LungCrop] = {}
 
     def __len__(self) -> int:
@@ -81,11 +91,18 @@ class CTSliceDataset(Dataset):
 
     def lung_crop(self, index: int) -> LungCrop:
         if index not in self._crops:
-            self._crops[index] = crop_to_lungs(load_grey_uint8(self.items[index].path))
+            path = self.items[index].path
+            image = load_grey_uint8(path)
+            if self.lung_masks is None:
+                self._crops[index] = crop_to_lungs(image)
+            else:
+                with Image.open(self.lung_masks[path]) as opened:
+                    labels = np.asarray(opened, dtype=np.uint8)
+                self._crops[index] = crop_to_region(image, lung_hull(labels))
         return self._crops[index]
 
     def __getitem__(self, index: int):
-        square, region = ct_slice_view(self.lung_crop(index), self.spec.size, self.spec.resize)
+        square, region = lung_view(self.lung_crop(index), self.spec.size, self.spec.resize)
         if self.augment is not None:
             image_t, region_t = self.augment(tv_tensors.Image(torch.from_numpy(square)[None]), tv_tensors.Mask(torch.from_numpy(region)[None]))
             square, region = image_t.numpy()[0], region_t.numpy()[0]

@@ -9,8 +9,8 @@ import torch
 
 from inference.preprocessing import InputSpec
 from inference.training.augment import METHOD_AUGMENTATION, build_augmentation
-from inference.training.augment import build_ct_slice_augmentation
-from inference.training.datasets import ClassificationDataset, CTSliceDataset, MaskPairDataset, balanced_weights, mask_pairs
+from inference.training.augment import build_lung_crop_augmentation
+from inference.training.datasets import ClassificationDataset, LungCropDataset, MaskPairDataset, balanced_weights, mask_pairs
 from inference.training.model_card import DATA_TERMS
 from inference.training.provenance import provenance
 from inference.training.sources import describe_sources, list_sources, source_info
@@ -53,18 +53,25 @@ def _split(config: TrainConfig, items, classes, multi_source: bool = False) -> S
 
 def classification_run(config: TrainConfig) -> Run:
     """Folder-per-class classification over one or several sources. CT slices go through the CT
-    slice contract (``CTSliceDataset``) with the multi-source augmentation, M4 with its lung region;
+    slice contract (``LungCropDataset``) with the multi-source augmentation, M4 with its lung region;
     several sources are drawn class- and source-balanced instead of class-weighted."""
     classes, items = list_sources(config.data_roots)
     multi_source = len(config.data_roots) > 1
     split = _split(config, items, classes, multi_source)
-    spec = InputSpec(size=config.image_size, window=(1500.0, -600.0) if config.modality == "CT" else None)
+    ct = config.modality == "CT"
+    spec = InputSpec(size=config.image_size, window=(1500.0, -600.0) if ct else None, crop="lungs" if ct or config.lung_model else None)
     train_items = _subsample(split.train, config.max_images, config.seed)
-    if config.modality == "CT":
-        augment = None if config.augment == "none" else build_ct_slice_augmentation()
+    if spec.crop == "lungs":
+        masks = None
+        if not ct:
+            from inference.training.lung_masks import cache_lung_masks  # runs the U-Net: only these runs need it
+
+            paths = [item.path for part in (train_items, split.val, split.test) for item in part]
+            masks = cache_lung_masks(paths, config.lung_model, Path(config.out) / "lung_masks")
+        augment = None if config.augment == "none" else build_lung_crop_augmentation(flip=ct)
 
         def dataset(parts, augmentation):
-            return CTSliceDataset(parts, spec, augmentation, with_region=config.method == "M4")
+            return LungCropDataset(parts, spec, augmentation, with_region=config.method == "M4", lung_masks=masks)
     else:
         augment = _augment(config)
 
@@ -110,8 +117,8 @@ def unet2d_run(config: TrainConfig) -> Run:
 
 def build_run(config: TrainConfig) -> Run:
     if config.method in CLASSIFIER_METHODS:
-        if config.method == "M4" and config.modality != "CT":
-            raise ValueError("M4 pools over the CT slice contract's lung region: train it with --modality CT")
+        if config.method == "M4" and config.modality != "CT" and not config.lung_model:
+            raise ValueError("M4 pools over a lung region: train it on CT, or on X-rays with --lung-model")
         return classification_run(config)
     if config.method == "unet2d":
         return unet2d_run(config)

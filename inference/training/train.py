@@ -79,6 +79,8 @@ class TrainConfig:
     model_config: dict = field(default_factory=dict)
     mask_dir: str | None = None
     holdout: str | None = None
+    # X-ray classifiers that see only the lungs: the exported lung U-Net (.json or .onnx) whose masks they train on
+    lung_model: str | None = None
 
     @property
     def data_roots(self) -> list[str]:

@@ -13,7 +13,7 @@ from inference.cli import main
 from inference.commands.evaluate import load_samples, read_8bit
 from inference.jobs import Job
 from inference.phantoms import make_ct_phantom, write_ct_series
-from inference.preprocessing import InputSpec, crop_to_lungs, ct_slice_view, ct_to_uint8
+from inference.preprocessing import InputSpec, crop_to_lungs, lung_view, ct_to_uint8
 from tests.inference.tiny_models import classifier_onnx, install, segmenter_onnx
 
 
@@ -110,7 +110,7 @@ def test_a_dicom_ct_slice_goes_through_the_ct_slice_contract_like_the_pipeline_d
     pixels = read_8bit(Path(files[0]), brightness_model.manifest)
     assert np.array_equal(pixels, ct_to_uint8(hu[1]))  # the model's window, the whole slice
     (sample,), skipped = load_samples([(Path(files[0]), 1)], brightness_model.manifest, Job())
-    expected, region = ct_slice_view(crop_to_lungs(pixels), 32)
+    expected, region = lung_view(crop_to_lungs(pixels), 32)
     assert not skipped and np.array_equal(sample.square, expected) and np.array_equal(sample.lung, region)
     # the lungs fill the view: the phantom's room air and table are gone
     assert (sample.lung > 0).mean() > 0.25

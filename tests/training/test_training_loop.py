@@ -218,11 +218,11 @@ def ct_sources(tmp_path_factory) -> tuple[Path, Path]:
 
 def test_ct_slice_samples_equal_what_the_ct_pipeline_feeds_the_model(ct_sources):
     from inference.preprocessing import crop_to_lungs, prepare_ct_crops
-    from inference.training.datasets import CTSliceDataset
+    from inference.training.datasets import LungCropDataset
 
     path = sorted((ct_sources[0] / "COVID").iterdir())[5]
     spec = InputSpec(size=48, window=(1500.0, -600.0))
-    image, region, label = CTSliceDataset([LabelledImage(str(path), 0, "g", "site_a")], spec, with_region=True)[0]
+    image, region, label = LungCropDataset([LabelledImage(str(path), 0, "g", "site_a")], spec, with_region=True)[0]
     expected, expected_region = prepare_ct_crops([crop_to_lungs(load_grey_uint8(path))], spec)
     assert np.allclose(image.numpy(), expected[0]) and np.allclose(region.numpy(), expected_region[0]) and label == 0
 

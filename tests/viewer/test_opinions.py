@@ -278,12 +278,12 @@ def test_disagreement_is_one_model_over_its_threshold_and_another_under():
     a, b = analysis.opinions
     nan = np.nan
     a = dataclasses.replace(a, probabilities=np.array([[0.8, 0.2], [0.4, 0.6], [0.3, 0.7], [nan, nan], [0.1, 0.9]]),
-                            verdict=dataclasses.replace(a.verdict, threshold=0.5))
+                            verdict=dataclasses.replace(a.verdict, threshold=0.5, slice_threshold=0.5))
     b = dataclasses.replace(b, probabilities=np.array([[0.7, 0.3], [0.7, 0.3], [0.2, 0.8], [0.1, 0.9], [0.5, 0.5]]),
-                            verdict=dataclasses.replace(b.verdict, threshold=0.6))
+                            verdict=dataclasses.replace(b.verdict, threshold=0.6, slice_threshold=0.6))
     np.testing.assert_array_equal(disagreement([a, b]), [False, True, False, False, True])
     assert runs(np.array([False, True, True, False, True])) == [(1, 3), (4, 5)]
-    no_threshold = dataclasses.replace(b, verdict=dataclasses.replace(b.verdict, threshold=None))
+    no_threshold = dataclasses.replace(b, verdict=dataclasses.replace(b.verdict, threshold=None, slice_threshold=None))
     assert not disagreement([a, no_threshold]).any()  # a model without an operating threshold does not vote
 
 
