@@ -24,6 +24,7 @@ COMMANDS: dict[str, str] = {
     "export": "inference.training.command_export",
     "split": "inference.training.command_split",
     "ct-evaluation": "inference.training.ct_evaluation",
+    "xray-mask-check": "inference.training.xray_mask_check",
 }
 
 

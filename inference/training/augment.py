@@ -44,7 +44,7 @@ METHOD_AUGMENTATION: dict[str, AugmentConfig] = {
     "M3": replace(LIGHT, rotation_deg=20, translate=0.1, shear_deg=15),
     "M4": replace(LIGHT, flip_horizontal=True),
     "M5": LIGHT,
-    # Left/right labels must not swap: no flips for lung masks.
+    # Left/right labels must not swap: no flips for lung masks (unet2d: see build_xray_mask_augmentation).
     "unet2d": AugmentConfig(rotation_deg=10, translate=0.05, scale=(0.9, 1.1), brightness=0.2, contrast=0.2),
     "unet3d": AugmentConfig(),
 }
@@ -128,5 +128,38 @@ def build_lung_crop_augmentation(flip: bool = True) -> v2.Compose:
             v2.RandomAffine(degrees=10, translate=(0.05, 0.05), scale=(0.85, 1.15)),
             SourceIntensity(),
             RandomResolution((0.5, 1.0)),
+        ]
+    )
+
+
+class RandomGamma(torch.nn.Module):
+    """A display gamma drawn from ``gammas`` (exposure and detector response differ between sites)."""
+
+    def __init__(self, gammas: tuple[float, float] = (0.6, 1.6)):
+        super().__init__()
+        self.gammas = gammas
+
+    def forward(self, image, mask=None):
+        gamma = float(torch.empty(1).uniform_(*self.gammas))
+        out = tv_tensors.wrap(((image.float() / 255.0) ** gamma * 255.0).round().to(torch.uint8), like=image)
+        return out if mask is None else (out, mask)
+
+
+def build_xray_mask_augmentation(size: int) -> v2.Compose:
+    """The X-ray lung U-Net learns from children's radiographs only (the one masked set there is), so
+    training makes them look like adults' and other sites': zoom out (an adult chest fills less of
+    the film, with shoulders and abdomen around it), random crop with another aspect (body habitus,
+    collimation), rotation, exposure (brightness, contrast, gamma), histogram equalisation (the
+    CLAHE-like look of some processed radiographs), blur and JPEG. No flips: right and left stay."""
+    return v2.Compose(
+        [
+            v2.RandomZoomOut(fill=0, side_range=(1.0, 1.6), p=0.5),
+            v2.RandomResizedCrop(size, scale=(0.55, 1.0), ratio=(0.75, 1.33), antialias=True),
+            v2.RandomAffine(degrees=10),
+            v2.ColorJitter(brightness=0.3, contrast=0.35),
+            RandomGamma(),
+            v2.RandomEqualize(p=0.25),
+            v2.RandomApply([v2.GaussianBlur(5, sigma=(0.1, 1.5))], p=0.25),
+            v2.RandomApply([v2.JPEG((40, 95))], p=0.3),
         ]
     )

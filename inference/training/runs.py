@@ -8,8 +8,12 @@ import numpy as np
 import torch
 
 from inference.preprocessing import InputSpec
-from inference.training.augment import METHOD_AUGMENTATION, build_augmentation
-from inference.training.augment import build_lung_crop_augmentation
+from inference.training.augment import (
+    METHOD_AUGMENTATION,
+    build_augmentation,
+    build_lung_crop_augmentation,
+    build_xray_mask_augmentation,
+)
 from inference.training.datasets import ClassificationDataset, LungCropDataset, MaskPairDataset, balanced_weights, mask_pairs
 from inference.training.model_card import DATA_TERMS
 from inference.training.provenance import provenance
@@ -110,7 +114,8 @@ def unet2d_run(config: TrainConfig) -> Run:
     train_items = _subsample(split.train, config.max_images, config.seed)
     task = SegmentationTask(num_labels=3, bf16=config.bf16, volumetric=False)
     model_config = {"num_labels": 3, **config.model_config}
-    return Run(dataset(train_items, _augment(config)), dataset(split.val, None), dataset(split.test, None), task, spec,
+    augment = None if config.augment == "none" else build_xray_mask_augmentation(config.image_size)
+    return Run(dataset(train_items, augment), dataset(split.val, None), dataset(split.test, None), task, spec,
                ("background", "right lung", "left lung"), model_config,
                provenance(config, split, DATA_TERMS["XR"] + "; masks from the same database (Viral Pneumonia subset only)"))
 
