@@ -4,6 +4,7 @@ background, overlays, model panel, curves, compare mode, verdict card, report, h
 from __future__ import annotations
 
 import dataclasses
+import tempfile
 import json
 import os
 import subprocess
@@ -456,3 +457,21 @@ def test_view_command_analyses_headless_in_compare_mode(models, tmp_path):
     assert np.abs(picture[..., 0] - picture[..., 2]).max() > 100  # colour: the maps and panels, not grey only
     assert all(model_id in report.read_text() for model_id in CT_MODELS)
     assert "consensus" in done.stdout.lower()
+
+
+
+def test_a_domain_note_stands_beside_its_model_verdict_not_among_the_input_warnings():
+    from inference.pipelines.analysis import analyze_study, choose_models
+    from inference.slice_numbers import slice_numbering
+    from viewer.summary_html import verdict_list, warnings_block
+
+    volume = ct_volume(chest_phantom()[0])
+    with tempfile.TemporaryDirectory() as scratch:
+        statuses = install_ct_models(Path(scratch))
+        analysis = analyze_study(volume, choose_models(list(statuses.values()), "CT", list(CT_MODELS), "classical"))
+    note = "model ct_plain: outside the training domain: slices are 5.0 mm thick, the training data at most 3 mm"
+    plain = dataclasses.replace(analysis.opinion("ct_plain"), warnings=(note,))
+    html = verdict_list([plain], {}, slice_numbering(volume))
+    assert "outside the training domain: slices are 5.0 mm thick" in html
+    assert "5.0 mm" not in warnings_block([note, "series: gantry tilt of 5 deg"])
+    assert "gantry tilt" in warnings_block([note, "series: gantry tilt of 5 deg"])
