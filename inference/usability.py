@@ -1,6 +1,6 @@
 """Whether an image can carry an AI verdict at all.
 
-A blank picture (one grey value: a black 2000x2000 PNG, a slice filled with zeros) or a thumbnail of
+A blank picture (one grey value: a black 2000x2000 PNG, a CT series of one value) or a radiograph of
 a few pixels holds nothing a model can judge, yet a classifier still answers with confident
 probabilities. Such an image is shown, and its analysis says why there is no verdict instead of
 giving one. Damaged files never get this far: the loader skips them with their reason.
@@ -12,15 +12,16 @@ import numpy as np
 
 from inference.study import CTVolume, Image
 
-MIN_SIDE_PX = 64
+MIN_SIDE_PX = 64  # a radiograph smaller than this on a side is a thumbnail, not a chest X-ray
 
 
 def verdict_blockers(image: Image) -> list[str]:
     """Why no model may judge ``image`` (empty when it may)."""
-    pixels = image.hu if isinstance(image, CTVolume) else image.pixels
+    ct = isinstance(image, CTVolume)
+    pixels = image.hu if ct else image.pixels
     rows, columns = pixels.shape[-2:]
     reasons = []
-    if min(rows, columns) < MIN_SIDE_PX:
+    if not ct and min(rows, columns) < MIN_SIDE_PX:
         reasons.append(f"the image is only {columns}x{rows} pixels (at least {MIN_SIDE_PX} on each side are needed)")
     non_finite = np.issubdtype(pixels.dtype, np.floating) and not np.isfinite(pixels).all()
     if pixels.size == 0 or non_finite or np.ptp(pixels) == 0:

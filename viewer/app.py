@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes.util
 import os
 import sys
 import tempfile
@@ -15,6 +16,23 @@ def ensure_display(headless: bool) -> None:
     no_display = sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
     if headless or no_display:
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+
+def missing_platform_library() -> str:
+    """Why Qt cannot open a window here, or "". Qt 6.5+ needs libxcb-cursor for X11 and, without it,
+    aborts the process with a plugin message that does not say what to install."""
+    platform = os.environ.get("QT_QPA_PLATFORM", "")
+    x11 = platform.startswith("xcb") or (not platform and os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"))
+    if not sys.platform.startswith("linux") or not x11 or ctypes.util.find_library("xcb-cursor"):
+        return ""
+    bundle = getattr(sys, "_MEIPASS", None)
+    if bundle and any(Path(bundle).rglob("libxcb-cursor.so*")):
+        return ""
+    return (
+        "the viewer window needs the X11 library libxcb-cursor, which is not installed "
+        "(Debian/Ubuntu: apt install libxcb-cursor0; Fedora: dnf install xcb-util-cursor); "
+        "headless rendering with --screenshot works without it"
+    )
 
 
 def application():
@@ -77,6 +95,9 @@ def run_viewer(
     """
     analyze = analyze or compare or report is not None
     ensure_display(headless=screenshot is not None)
+    if problem := missing_platform_library():
+        print(f"lunglens: {problem}", file=sys.stderr)
+        return 1
     app = application()
     from viewer.main_window import MainWindow
     from viewer.settings import ViewerSettings, open_settings
@@ -156,7 +177,11 @@ def _render(window, path, screenshot, preset, slice_number, layout, whole_window
                     return 2
                 print(f"wrote {files.report}, {files.view.name}, {files.results.name}")
         app.processEvents()
-        written = window.save_screenshot(Path(screenshot), whole_window=whole_window)
+        try:
+            written = window.save_screenshot(Path(screenshot), whole_window=whole_window)
+        except OSError as exc:  # checked before opening; the place changed or filled up meanwhile
+            print(f"lunglens view: the screenshot could not be written ({exc.strerror or exc})", file=sys.stderr)
+            return 2
         print(f"wrote {written}")
         return 0
     finally:

@@ -31,7 +31,7 @@ from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QMarginsF, QRectF, QS
 from PySide6.QtGui import QColor, QFont, QImage, QPageLayout, QPageSize, QPainter, QPdfWriter, QTextDocument
 
 from inference import __version__
-from inference.commands.analyze import study_root
+from inference.output_paths import study_root
 from inference.manifest import INTENDED_USE
 from inference.pipelines.results import PER_SLICE_RULE, ModelOpinion, StudyAnalysis
 from inference.preprocessing import PREPROCESSING_VERSION
@@ -93,6 +93,8 @@ def study_folders(image: Image, opened: str | Path | None) -> set[Path]:
 def check_destination(path: Path, folders: set[Path]) -> Path:
     """``path`` with a report suffix, refused (ExportError) inside the study's folders."""
     path = Path(path)
+    if path.is_dir():
+        raise ExportError(f"{path} is a folder; give the report a file name (.html or .pdf)")
     if path.suffix.lower() not in REPORT_SUFFIXES:
         path = path.with_name(path.name + ".html")
     target = path.resolve().parent

@@ -33,10 +33,12 @@ from PIL import Image as PILImage
 from inference.cache import ResultCache
 from inference.jobs import Cancelled, StderrProgress
 from inference.lung_segmentation import volume_image
+from inference.output_paths import output_problem
 from inference.pipelines.analysis import analyze_study, choose_models
 from inference.pipelines.results import ModelOpinion, StudyAnalysis
 from inference.registry import discover_models
 from inference.runtime import DEVICES, DeviceUnavailable
+from inference.safe_text import printable
 from inference.study import CTVolume, Image, SkippedFile
 from inference.study_document import study_document
 
@@ -55,15 +57,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dicom-out", type=Path, metavar="DIR", help="write the results as DICOM here: lung mask SEG, Grad-CAM SEG per model, TID 1500 SR, report as Encapsulated PDF, key images as Secondary Capture")
     parser.add_argument("--json", action="store_true", help="print the JSON document on stdout")
     parser.add_argument("--no-cache", action="store_true", help="neither read nor write the result cache")
-
-
-def study_root(path: Path) -> Path:
-    path = path.resolve()
-    return path if path.is_dir() else path.parent
-
-
-def out_inside_study(out: Path, path: Path) -> bool:
-    return out.resolve().is_relative_to(study_root(path))
 
 
 def pick_series(images: list[Image], wanted: str | None) -> tuple[Image, list[str]]:
@@ -166,7 +159,7 @@ def summary(doc: dict) -> str:
 
 
 def _fail(message: str, code: int = 2) -> int:
-    print(f"lunglens analyze: {message}", file=sys.stderr)
+    print(printable(f"lunglens analyze: {message}"), file=sys.stderr)
     return code
 
 
@@ -180,8 +173,8 @@ def run(args: argparse.Namespace) -> int:
     if not args.path.exists():
         return _fail(f"{args.path} does not exist")
     for option, folder in (("--out", args.out), ("--dicom-out", args.dicom_out)):
-        if folder is not None and out_inside_study(folder, args.path):
-            return _fail(f"{option} {folder} is inside the study folder {study_root(args.path)}; LungLens never writes into a study, choose another folder")
+        if folder is not None and (problem := output_problem(folder, args.path, "folder")):
+            return _fail(f"{option}: {problem}")
     progress = StderrProgress()
     try:
         images, skipped = load_path(args.path, lambda done, total: progress(done / max(total, 1), "loading"))
@@ -199,7 +192,10 @@ def run(args: argparse.Namespace) -> int:
     except Exception as exc:  # a bug must not lose the user's batch run: say so, keep the traceback in the log
         log.exception("analysis failed")
         return _fail(f"the analysis failed unexpectedly ({type(exc).__name__}: {exc}); please report it", 1)
-    outputs = write_outputs(analysis, image, args.out) if args.out is not None else {}
+    try:
+        outputs = write_outputs(analysis, image, args.out) if args.out is not None else {}
+    except OSError as exc:  # the folder was checked before; it changed or filled up meanwhile
+        return _fail(f"--out {args.out}: the results could not be written ({exc.strerror or exc})", 1)
     if args.dicom_out is not None:
         from inference.dicom_out.sources import DicomOutError
         from inference.dicom_out.write import write_dicom_results
@@ -211,7 +207,10 @@ def run(args: argparse.Namespace) -> int:
     doc = study_document(analysis, image, outputs)
     doc["warnings"] = notes + _skipped_note(list(skipped)) + doc["warnings"]
     if args.out is not None:
-        _atomic(args.out / "analysis.json", lambda p: p.write_text(json.dumps(doc, indent=2)))
+        try:
+            _atomic(args.out / "analysis.json", lambda p: p.write_text(json.dumps(doc, indent=2)))
+        except OSError as exc:
+            return _fail(f"--out {args.out}: analysis.json could not be written ({exc.strerror or exc})", 1)
         doc["outputs"]["analysis"] = "analysis.json"
-    print(json.dumps(doc, indent=2) if args.json else summary(doc))
+    print(json.dumps(doc, indent=2) if args.json else printable(summary(doc)))
     return 0

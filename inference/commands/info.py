@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import TextIO
 
+from inference.safe_text import printable
 from inference.study import CTVolume, Image, SkippedFile
 
 HELP = "list the series (shape, spacing, warnings) and the skipped files found in a DICOM folder or image file"
@@ -105,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
 
     root: Path = args.path
     if not root.exists():
-        print(f"lunglens info: {root} does not exist", file=sys.stderr)
+        print(printable(f"lunglens info: {root} does not exist"), file=sys.stderr)
         return 2
     progress = None if args.json else _StderrProgress(sys.stderr)
     try:
@@ -125,5 +126,5 @@ def run(args: argparse.Namespace) -> int:
         }
         print(json.dumps(document, indent=2))
     else:
-        print(_table(rows, skipped, root))
+        print(printable(_table(rows, skipped, root)))
     return 0 if images else 1

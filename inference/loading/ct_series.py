@@ -18,19 +18,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pydicom
 
-from inference.loading.control import (
-    Cancel,
-    LoadError,
-    Progress,
-    check_cancelled,
-    report,
-)
-from inference.loading.dicom_header import (
-    InstanceHeader,
-    PixelInfo,
-    TagReader,
-    read_instance_header,
-)
+from inference.loading.control import Cancel, LoadError, Progress, check_cancelled, report
+from inference.loading.dicom_header import InstanceHeader, PixelInfo, TagReader, read_instance_header
 from inference.loading.geometry import SlicePlacement, StackGeometry, stack_geometry
 from inference.loading.limits import check_volume_size
 from inference.loading.pixels import decode_stored, modality_lut_into, rescale_into

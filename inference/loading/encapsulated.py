@@ -13,11 +13,7 @@ from __future__ import annotations
 import struct
 from typing import BinaryIO
 
-from pydicom.uid import (
-    JPEG2000TransferSyntaxes,
-    JPEGLSTransferSyntaxes,
-    JPEGTransferSyntaxes,
-)
+from pydicom.uid import JPEG2000TransferSyntaxes, JPEGLSTransferSyntaxes, JPEGTransferSyntaxes
 
 from inference.loading.control import LoadError
 

@@ -12,14 +12,7 @@ import os
 import time
 from pathlib import Path
 
-from inference.loading.control import (
-    Cancel,
-    LoadCancelled,
-    LoadError,
-    Progress,
-    check_cancelled,
-    report,
-)
+from inference.loading.control import Cancel, LoadCancelled, LoadError, Progress, check_cancelled, report
 from inference.loading.ct_series import load_ct_series, read_ct_slice
 from inference.loading.formats import FileKind, sniff
 from inference.loading.scan import scan_path

@@ -27,18 +27,8 @@ from pydicom.uid import (
     MediaStorageDirectoryStorage,
 )
 
-from inference.loading.control import (
-    Cancel,
-    LoadError,
-    Progress,
-    check_cancelled,
-    report,
-)
-from inference.loading.dicom_header import (
-    InstanceHeader,
-    read_instance_header,
-    read_series_details,
-)
+from inference.loading.control import Cancel, LoadError, Progress, check_cancelled, report
+from inference.loading.dicom_header import InstanceHeader, read_instance_header, read_series_details
 from inference.loading.formats import FileKind, companion_files, sniff
 from inference.loading.geometry import plane_name, same_plane, slice_normal
 from inference.loading.limits import MAX_FILES

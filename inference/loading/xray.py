@@ -19,11 +19,7 @@ from pydicom.dataset import Dataset
 from pydicom.pixels import apply_color_lut, apply_modality_lut, apply_voi_lut
 
 from inference.loading.control import LoadError
-from inference.loading.dicom_header import (
-    InstanceHeader,
-    TagReader,
-    read_instance_header,
-)
+from inference.loading.dicom_header import InstanceHeader, TagReader, read_instance_header
 from inference.loading.limits import BEYOND_PIXEL_LIMIT, image_size_problem
 from inference.loading.pixels import decode_stored
 from inference.study import Modality, SeriesHeader, Window, XRayImage

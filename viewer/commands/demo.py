@@ -13,7 +13,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from viewer.commands.view import add_view_options, analysis_options, check_view_options
+from viewer.commands.view import add_view_options, analysis_options, check_view_options, output_options_problem
 
 HELP = "open the demo study and analyse it with the installed models (a phantom chest CT when none is bundled)"
 PHANTOM_VERSION = 1
@@ -38,10 +38,11 @@ def bundled_demo() -> Path | None:
 
 
 def phantom_demo(cache_root: Path | None = None) -> tuple[Path, Path]:
-    """(DICOM series folder, lung-mask NIfTI) of the demo phantom, generating it on first use."""
-    import platformdirs
+    """(DICOM series folder, lung-mask NIfTI) of the demo phantom, generating it on first use, in
+    LungLens's one cache folder (``lunglens cache info`` shows it, $LUNGLENS_CACHE_DIR moves it)."""
+    from inference.cache import cache_dir
 
-    root = Path(cache_root or platformdirs.user_cache_dir("lunglens")) / "demo" / f"phantom-v{PHANTOM_VERSION}"
+    root = Path(cache_root or cache_dir()) / "demo" / f"phantom-v{PHANTOM_VERSION}"
     series, mask_file = root / "series", root / "lung_mask.nii.gz"
     if series.is_dir() and mask_file.is_file():
         return series, mask_file
@@ -68,7 +69,7 @@ def phantom_demo(cache_root: Path | None = None) -> tuple[Path, Path]:
 def run(args: argparse.Namespace) -> int:
     from viewer.app import run_viewer
 
-    problem = check_view_options(args)
+    problem = check_view_options(args) or output_options_problem(args, None)
     if problem:
         print(f"lunglens demo: {problem}")
         return 2

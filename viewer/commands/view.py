@@ -46,10 +46,22 @@ def check_view_options(args: argparse.Namespace) -> str:
     return ""
 
 
+def output_options_problem(args: argparse.Namespace, study: str | None) -> str:
+    """Why --screenshot or --report cannot be written where asked, checked before the study is opened."""
+    from pathlib import Path
+
+    from inference.output_paths import output_problem
+
+    for option, target in (("--screenshot", args.screenshot), ("--report", args.report)):
+        if target and (problem := output_problem(Path(target), Path(study) if study else None, "file")):
+            return f"{option}: {problem}"
+    return ""
+
+
 def run(args: argparse.Namespace) -> int:
     from viewer.app import run_viewer
 
-    problem = check_view_options(args)
+    problem = check_view_options(args) or output_options_problem(args, args.path)
     if not problem and args.screenshot and not args.path:
         problem = "--screenshot needs a PATH to open"
     if problem:
