@@ -4,8 +4,9 @@ Classification: ``DIR`` holds one folder per class. Folder names are matched to 
 ignoring case, spaces, dashes and underscores ("viral pneumonia" = "Viral_Pneumonia"); ``--map
 NAME=LABEL`` renames a folder; folders that match no class are reported and left out. A class folder
 with no images of its own but an ``images/`` subfolder (the COVID-19 Radiography Database layout)
-uses that. Segmentation: ``DIR/images`` and ``DIR/masks``, paired by file stem, 2D images or 3D
-volumes. A mask holding the value 2 and nothing above is a label map (0 background, 1 right lung,
+uses that. Segmentation: ``DIR/images`` and ``DIR/masks``, paired by file name without its image
+extension (``a.b-gr1.png`` pairs with ``a.b-gr1.png`` or ``a.b-gr1.nii.gz``, never with ``a.c.png``), 2D
+images or 3D volumes. A mask holding the value 2 and nothing above is a label map (0 background, 1 right lung,
 2 left lung: Dice per lung and for both); any other mask is binary (nonzero = lung: Dice of the lung).
 
 Images go through the preprocessing contract like at run time: 8-bit images (PNG/JPEG) are taken as
@@ -14,7 +15,9 @@ the model's 8-bit image directly (CT slice images are lung-window captures alrea
 VOI window and MONOCHROME1 inversion). A CT model's image then goes through the CT slice contract
 (``preprocessing.crop_to_lungs``: cropped to the lungs, outside black), whatever its source, and
 mask-weighted models (M4) pool over the contract's lung region.
-Metrics come from ``inference.metrics``, the module training's evaluation uses.
+Metrics come from ``inference.metrics``, the module training's evaluation uses. A file that cannot be
+read whole (truncated, damaged, beyond the loader's size limits) is listed as skipped with its
+reason and never counted.
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ from inference.study import CTVolume, Window
 
 HELP = "measure a model on your own labelled data: accuracy, sensitivity, specificity, AUC, calibration; Dice for masks"
 EIGHT_BIT_MODES = ("1", "L", "LA", "P", "RGB", "RGBA")
+IMAGE_EXTENSIONS = (".nii.gz", ".png", ".jpg", ".jpeg", ".dcm", ".nii", ".mha", ".mhd", ".nrrd", ".tif", ".tiff", ".bmp")
 
 
 class UnreadableImage(ValueError):
@@ -89,14 +93,41 @@ def image_files(folder: Path) -> list[Path]:
     return files
 
 
-def read_8bit(path: Path, manifest: ModelManifest) -> np.ndarray:
-    """The 8-bit display image (lungs dark) a model of ``manifest``'s modality gets from one file."""
+def image_key(path: Path) -> str:
+    """A file's name without its image extension: what pairs an image with its mask."""
+    name = path.name
+    lowered = name.lower()
+    return next((name[: -len(ext)] for ext in IMAGE_EXTENSIONS if lowered.endswith(ext)), name)
+
+
+def _raster_8bit(path: Path) -> np.ndarray | None:
+    """An 8-bit PNG/JPEG as stored, None for anything else; UnreadableImage when it is damaged or too large."""
+    from inference.loading import LoadError
+    from inference.loading.xray import raster_size
+
     try:
         with PILImage.open(path) as opened:
-            if opened.mode in EIGHT_BIT_MODES:
-                return np.asarray(opened.convert("L"))
-    except (UnidentifiedImageError, OSError):
+            if opened.mode not in EIGHT_BIT_MODES:
+                return None
+    except UnidentifiedImageError:
+        return None
+    except Exception:  # PIL raises many types for damaged or oversized files: the loader's check says which
         pass
+    try:
+        raster_size(path)  # the loader's size limit, before decoding
+        with PILImage.open(path) as opened:
+            return np.asarray(opened.convert("L"))
+    except LoadError as exc:
+        raise UnreadableImage(str(exc)) from exc
+    except Exception as exc:  # a truncated or corrupt stream: never counted with grey fill
+        raise UnreadableImage(f"the image could not be decoded ({type(exc).__name__}: {exc})") from exc
+
+
+def read_8bit(path: Path, manifest: ModelManifest) -> np.ndarray:
+    """The 8-bit display image (lungs dark) a model of ``manifest``'s modality gets from one file."""
+    pixels = _raster_8bit(path)
+    if pixels is not None:
+        return pixels
     from inference.loading import load_path
 
     images, skipped = load_path(path)
@@ -177,10 +208,8 @@ def evaluate_classifier(session: ModelSession, data: Path, renames: list[str], p
 
 def _truth(path: Path) -> tuple[np.ndarray, bool]:
     """(mask, labelled): a right/left label map when it holds 2 and nothing above, else binary lung."""
-    try:
-        with PILImage.open(path) as opened:
-            values = np.asarray(opened.convert("L"))
-    except (UnidentifiedImageError, OSError):
+    values = _raster_8bit(path)
+    if values is None:
         values = sitk.GetArrayFromImage(sitk.ReadImage(str(path)))
     present = set(np.unique(values).tolist())
     return values, 2 in present and present <= {0, 1, 2}
@@ -201,13 +230,13 @@ def evaluate_segmenter(session: ModelSession, data: Path, progress) -> dict:
     images_dir, masks_dir = data / "images", data / "masks"
     if not images_dir.is_dir() or not masks_dir.is_dir():
         raise ValueError(f"a segmentation model is evaluated on {data}/images and {data}/masks; one is missing")
-    masks = {p.name.split(".")[0]: p for p in image_files(masks_dir)}
+    masks = {image_key(p): p for p in image_files(masks_dir)}
     per_image, skipped = [], []
     files = image_files(images_dir)
     job = Job(progress)
     for n, path in enumerate(files):
         job.report(n / max(len(files), 1), f"{session.manifest.id}: image {n + 1}/{len(files)}")
-        truth_path = masks.get(path.name.split(".")[0])
+        truth_path = masks.get(image_key(path))
         if truth_path is None:
             skipped.append({"path": str(path), "reason": "no mask with the same name"})
             continue
