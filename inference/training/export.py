@@ -61,6 +61,7 @@ from inference.training.checkpoint import build_from_checkpoint, checkpoint_inpu
 from inference.training.gradcam import CamExportModule, autograd_gradcam
 from inference.training.model_card import DATA_TERMS, render_model_card
 from inference.training.networks import MASK_LABELS, is_segmentation
+from inference.training.provenance import without_local_paths
 from inference.training.sources import source_info
 
 OPSET = 18
@@ -347,8 +348,10 @@ def build_manifest(checkpoint: Mapping[str, Any], model_id: str, inputs: list[st
 
 
 def _write_model_files(staging: Path, manifest: ModelManifest, verification: dict, int8: dict | None = None) -> None:
+    """Manifest and card, naming data sets and runs but no folder of this machine (they ship with the model)."""
+    manifest = replace(manifest, training=without_local_paths(manifest.training), metrics=without_local_paths(manifest.metrics))
     manifest.save(staging / f"{manifest.id}.json")
-    (staging / f"{manifest.id}.md").write_text(render_model_card(manifest, verification, int8))
+    (staging / f"{manifest.id}.md").write_text(without_local_paths(render_model_card(manifest, verification, int8)))
 
 
 # ---- INT8 -------------------------------------------------------------------------------------------

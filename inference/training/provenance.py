@@ -2,13 +2,41 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import torch
 
 from inference.training.splits import Split
 from inference.training.train import TrainConfig
+
+
+# An absolute path inside any text: "/" or "C:\\" and at least two components (not a URL's "//", not a
+# relative "train/val"); a sentence's closing full stop is not part of it.
+_NAME = r"[^\s/\\,;:'\"()\[\]]"
+_ABSOLUTE_PATH = re.compile(rf"(?<![\w.~:/-])(?:[A-Za-z]:[\\/]|/)(?:{_NAME}+[\\/])+{_NAME}*[^\s/\\,;:'\"()\[\].]")
+
+
+def _short_name(match: re.Match) -> str:
+    """A data set's or run's name for its path: the last folder, or a file with its folder (``xr-baseline/best.pt``)."""
+    parts = [p for p in re.split(r"[\\/]", match.group(0)) if p and not p.endswith(":")]
+    return "/".join(parts[-2:]) if "." in parts[-1] and len(parts) > 1 else parts[-1]
+
+
+def without_local_paths(value: Any) -> Any:
+    """``value`` (JSON-like, or text) with every absolute path cut to the names that identify it.
+
+    A manifest and its card travel with the model: they name data sets and runs, never the folders of
+    the machine that trained it (a user reads them in the card)."""
+    if isinstance(value, str):
+        return _ABSOLUTE_PATH.sub(_short_name, value)
+    if isinstance(value, dict):
+        return {key: without_local_paths(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [without_local_paths(item) for item in value]
+    return value
 
 
 def git_commit() -> str:
