@@ -21,6 +21,7 @@ COMMANDS: dict[str, str] = {
     "demo": "viewer.commands.demo",
     "view": "viewer.commands.view",
     "analyze": "inference.commands.analyze",
+    "batch": "inference.commands.batch",
     "evaluate": "inference.commands.evaluate",
     "models": "inference.commands.models",
     "cache": "inference.commands.cache",

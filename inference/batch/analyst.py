@@ -1,0 +1,133 @@
+"""The per-study work of a batch, the same on every engine: load one series, analyse it, sum it up.
+
+A worker process (a local pool process or a Ray actor) holds one :class:`StudyAnalyst`. It finds
+the installed models once and opens each ONNX session once (``inference.runtime`` keeps them per
+process), so a worker pays model loading once per batch, not once per study as a loop of
+``lunglens analyze`` calls does. The analysis is ``analyze_study``, exactly as ``lunglens analyze``
+runs it, writing the result cache; what goes back to the driver is a small :class:`StudyResult`
+(verdicts and probabilities, no arrays), which the driver alone writes to the study index.
+
+No study can stop a worker: a series that cannot be loaded, a study no model can read and a bug
+in the pipeline all come back as a FAILED result with the reason.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import time
+from dataclasses import dataclass
+
+from inference.cache import ResultCache
+from inference.opinion_rules import finding_class
+from inference.pipelines.analysis import ModelChoice, analyze_study, choose_models
+from inference.pipelines.results import StudyAnalysis
+from inference.registry import ModelStatus, discover_models
+from inference.runtime import THREADS_ENV
+from inference.safe_text import error_summary
+from inference.study import SeriesHeader
+from inference.worklist.index import ModelVerdict, Status, StudyResult
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class BatchSettings:
+    """What every worker of a batch needs to know; plain values, so it travels to any process."""
+
+    models: tuple[str, ...] | None = None
+    lung_mask: str = "auto"
+    device: str = "auto"
+    threads: int = 1
+    use_cache: bool = True
+
+
+@dataclass(frozen=True)
+class StudyTask:
+    """One study to analyse: its index key and the scan's header (file paths on a path every worker reads)."""
+
+    key: str
+    header: SeriesHeader
+
+
+def models_key(choice: ModelChoice) -> str:
+    """Which models a result comes from (ids and file hashes): a change of installed models changes it."""
+    parts = sorted(f"{m.id}:{m.manifest.sha256}" for m in choice.classifiers)
+    segmenter = choice.segmenter
+    parts.append(f"mask:{segmenter.id}:{segmenter.manifest.sha256}" if segmenter is not None else "mask:classical")
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
+
+
+def model_choice(statuses: list[ModelStatus], modality: str, settings: BatchSettings) -> ModelChoice:
+    """The models for one modality; with ``--models``, only those of them that read it."""
+    ids = None
+    if settings.models is not None:
+        by_id = {s.id: s for s in statuses}
+        ids = [m for m in settings.models if m not in by_id or by_id[m].manifest is None or by_id[m].manifest.modality == modality]
+    return choose_models(statuses, modality, ids, settings.lung_mask)
+
+
+def set_worker_threads(threads: int) -> None:
+    """Intra-op threads for this worker's ONNX sessions and SimpleITK filters (before any session opens)."""
+    import SimpleITK as sitk
+
+    os.environ[THREADS_ENV] = str(threads)
+    sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(threads)
+
+
+def study_result(key: str, analysis: StudyAnalysis, choice_key: str, seconds: float) -> StudyResult:
+    """The worklist's summary of an analysis; no opinion at all is a failure with the reason why."""
+    verdicts = []
+    for opinion in analysis.opinions:
+        verdict = opinion.verdict
+        finding = finding_class(opinion)
+        verdicts.append(ModelVerdict(
+            opinion.model_id, opinion.sha256, verdict.label, finding, verdict.positive,
+            verdict.probabilities.get(finding), verdict.threshold,
+        ))
+    if not verdicts:
+        blockers = [w for w in analysis.warnings if w.startswith("no verdict")] or list(analysis.warnings)
+        reason = blockers[0] if blockers else "no model gave an opinion"
+        return StudyResult(key, Status.FAILED, choice_key, reason, seconds=seconds)
+    consensus = analysis.consensus
+    return StudyResult(
+        key, Status.ANALYSED, choice_key, "",
+        consensus.label if consensus else None,
+        consensus.positive_votes if consensus else None,
+        consensus.voters if consensus else None,
+        tuple(verdicts), seconds,
+    )
+
+
+class StudyAnalyst:
+    """One worker's models, sessions and cache; ``analyse`` never raises for a bad study."""
+
+    def __init__(self, settings: BatchSettings) -> None:
+        set_worker_threads(settings.threads)
+        self.settings = settings
+        self.statuses = discover_models()
+        self.cache = ResultCache() if settings.use_cache else None
+        self._choices: dict[str, ModelChoice] = {}
+
+    def choice(self, modality: str) -> ModelChoice:
+        if modality not in self._choices:
+            self._choices[modality] = model_choice(self.statuses, modality, self.settings)
+        return self._choices[modality]
+
+    def analyse(self, task: StudyTask) -> StudyResult:
+        from inference.loading import LoadError, load_series
+
+        started = time.perf_counter()
+        try:
+            image = load_series(task.header)
+            choice = self.choice(image.modality.value)
+            key = models_key(choice)
+            analysis = analyze_study(image, choice, self.settings.device, self.cache)
+        except LoadError as exc:
+            return StudyResult(task.key, Status.FAILED, "", f"could not be loaded: {exc}", seconds=time.perf_counter() - started)
+        except Exception as exc:  # one study's bug must not stop the batch; the log keeps the traceback
+            log.exception("analysis of one study failed")
+            return StudyResult(task.key, Status.FAILED, "", f"the analysis failed unexpectedly ({error_summary(exc)})",
+                               seconds=time.perf_counter() - started)
+        return study_result(task.key, analysis, key, time.perf_counter() - started)
