@@ -1,206 +1,235 @@
-"""DIMSE with pynetdicom: C-ECHO, study/series C-FIND, C-GET into the local store, C-STORE of results.
+"""DIMSE with pynetdicom: C-ECHO, study/series C-FIND, C-GET or C-MOVE into the local store, C-STORE of results.
 
 Every failure becomes a PacsError saying what happened: nothing listening, a timeout, an association
-the server refused (and which AE title it did not know), or a retrieve cut short (how far it got).
+the server refused (and which AE title it did not know), a move destination the PACS does not know,
+or a retrieve cut short (how far it got). Instances are kept exactly as they arrive (no decoding).
 """
 
 from __future__ import annotations
 
 import socket
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+import threading
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import pydicom
 from pydicom.dataset import Dataset
-from pynetdicom import ALL_TRANSFER_SYNTAXES, AE, build_role, evt
+from pynetdicom import ALL_TRANSFER_SYNTAXES, AE, StoragePresentationContexts, build_role, evt
 from pynetdicom.sop_class import (
-    ComprehensiveSRStorage, Comprehensive3DSRStorage, ComputedRadiographyImageStorage, CTImageStorage,
-    DigitalXRayImageStorageForPresentation, DigitalXRayImageStorageForProcessing, EncapsulatedPDFStorage,
-    EnhancedCTImageStorage, EnhancedSRStorage, LegacyConvertedEnhancedCTImageStorage, SecondaryCaptureImageStorage,
-    SegmentationStorage, StudyRootQueryRetrieveInformationModelFind, StudyRootQueryRetrieveInformationModelGet,
-    Verification,
+    StudyRootQueryRetrieveInformationModelFind, StudyRootQueryRetrieveInformationModelGet,
+    StudyRootQueryRetrieveInformationModelMove, Verification,
 )
 
-
-from inference.pacs.servers import PacsError, PacsServer
+from inference.pacs.query import SERIES_KEYS, STUDY_KEYS, SeriesRow, StudyQuery, StudyRow
+from inference.pacs.retrieve import Cancel, Progress, Receive, retrieve_study
+from inference.pacs.servers import PacsError, PacsServer, RetrieveMethod
 from inference.pacs.store import StoredStudy
 
-RETRIEVED_CLASSES = (
-    CTImageStorage, EnhancedCTImageStorage, LegacyConvertedEnhancedCTImageStorage, ComputedRadiographyImageStorage,
-    DigitalXRayImageStorageForPresentation, DigitalXRayImageStorageForProcessing, SecondaryCaptureImageStorage,
-    SegmentationStorage, Comprehensive3DSRStorage, ComprehensiveSRStorage, EnhancedSRStorage, EncapsulatedPDFStorage,
-)
-STUDY_KEYS = ("PatientName", "PatientID", "StudyDate", "StudyDescription", "AccessionNumber", "ModalitiesInStudy",
-              "NumberOfStudyRelatedInstances")
-SERIES_KEYS = ("Modality", "SeriesNumber", "SeriesDescription", "NumberOfSeriesRelatedInstances")
+# Every storage class pynetdicom knows (120): with the C-GET context that stays within the 128
+# presentation contexts an association may propose, and a dose report or key object never blocks a study.
+STORAGE_CLASSES = tuple(context.abstract_syntax for context in StoragePresentationContexts)
+_STORE_ACCEPTED = (0x0000, 0xB000, 0xB006, 0xB007)
+_MOVE_DESTINATION_UNKNOWN = 0xA801
 
 
-@dataclass(frozen=True)
-class StudyQuery:
-    """C-FIND matching keys: DICOM wildcards in names (``DOE*``), a date range ``20200101-20201231``."""
+class Dimse:
+    """One PACS spoken to over DICOM messages; each call opens and releases its own association."""
 
-    patient_name: str = ""
-    patient_id: str = ""
-    study_date: str = ""
-    modality: str = ""
-    study_uid: str = ""
+    def __init__(self, server: PacsServer) -> None:
+        self.server = server
 
+    def _reachable(self) -> None:
+        server = self.server
+        try:
+            socket.create_connection((server.host, server.port), timeout=server.timeout_s).close()
+        except TimeoutError as exc:
+            raise PacsError(f"{server.name}: no answer from {server.host}:{server.port} within {server.timeout_s:g} s") from exc
+        except OSError as exc:
+            raise PacsError(f"{server.name}: nothing accepts DICOM connections at {server.host}:{server.port} "
+                            f"({exc.strerror or type(exc).__name__}); is the PACS running, and the port right?") from exc
 
-def _reachable(server: PacsServer) -> None:
-    try:
-        socket.create_connection((server.host, server.port), timeout=server.timeout_s).close()
-    except TimeoutError as exc:
-        raise PacsError(f"{server.name}: no answer from {server.host}:{server.port} within {server.timeout_s:g} s") from exc
-    except OSError as exc:
-        raise PacsError(f"{server.name}: nothing accepts DICOM connections at {server.host}:{server.port} "
-                        f"({exc.strerror or type(exc).__name__}); is the PACS running, and the port right?") from exc
+    def _associate(self, contexts: Sequence[str], roles: Sequence[str] = (), handlers=(),
+                   storage: Sequence[tuple[str, str]] = ()):
+        """An association for ``contexts``; ``roles``: classes we receive (C-GET) in any transfer syntax;
+        ``storage``: (class, transfer syntax) pairs we send, one context each so nothing is transcoded."""
+        server = self.server
+        self._reachable()
+        ae = AE(ae_title=server.calling_ae)
+        ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = server.timeout_s
+        for context in contexts:
+            ae.add_requested_context(context, ALL_TRANSFER_SYNTAXES if context in roles else None)
+        for context, syntax in storage:
+            ae.add_requested_context(context, [syntax])
+        assoc = ae.associate(server.host, server.port, ae_title=server.called_ae,
+                             ext_neg=[build_role(c, scp_role=True) for c in roles], evt_handlers=list(handlers))
+        if assoc.is_established:
+            return assoc
+        if assoc.is_rejected:
+            raise PacsError(f"{server.name} refused the association: check that its AE title is {server.called_ae} and that "
+                            f"it knows LungLens as {server.calling_ae} (PACS usually accept only AE titles they were told about)")
+        if assoc.is_aborted:
+            raise PacsError(f"{server.name} aborted the association (calling AE {server.calling_ae}, called AE {server.called_ae})")
+        raise PacsError(f"{server.name}: no association within {server.timeout_s:g} s")
 
+    def echo(self) -> None:
+        assoc = self._associate([Verification])
+        try:
+            status = assoc.send_c_echo()
+        finally:
+            assoc.release()
+        if not status or status.Status != 0x0000:
+            raise PacsError(f"{self.server.name} answered C-ECHO with status {status.Status if status else 'none (timeout)'}")
 
-def _associate(server: PacsServer, contexts: Sequence[str], roles: Sequence[str] = (), handlers=(),
-               storage: Sequence[tuple[str, str]] = ()):
-    """An association for ``contexts``; ``roles``: classes we receive (C-GET) in any transfer syntax;
-    ``storage``: (class, transfer syntax) pairs we send, one context each so nothing is transcoded."""
-    _reachable(server)
-    ae = AE(ae_title=server.calling_ae)
-    ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = server.timeout_s
-    for context in contexts:
-        ae.add_requested_context(context, ALL_TRANSFER_SYNTAXES if context in roles else None)
-    for context, syntax in storage:
-        ae.add_requested_context(context, [syntax])
-    assoc = ae.associate(server.host, server.port, ae_title=server.called_ae,
-                         ext_neg=[build_role(c, scp_role=True) for c in roles], evt_handlers=list(handlers))
-    if assoc.is_established:
-        return assoc
-    if assoc.is_rejected:
-        raise PacsError(f"{server.name} refused the association: check that its AE title is {server.called_ae} and that "
-                        f"it knows LungLens as {server.calling_ae} (PACS usually accept only AE titles they were told about)")
-    if assoc.is_aborted:
-        raise PacsError(f"{server.name} aborted the association (calling AE {server.calling_ae}, called AE {server.called_ae})")
-    raise PacsError(f"{server.name}: no association within {server.timeout_s:g} s")
+    def _find(self, query: Dataset) -> list[Dataset]:
+        assoc = self._associate([StudyRootQueryRetrieveInformationModelFind])
+        found = []
+        try:
+            for status, identifier in assoc.send_c_find(query, StudyRootQueryRetrieveInformationModelFind):
+                if not status:
+                    raise PacsError(f"{self.server.name}: the query timed out or the connection dropped")
+                if status.Status in (0xFF00, 0xFF01) and identifier is not None:
+                    found.append(identifier)
+                elif status.Status != 0x0000:
+                    raise PacsError(f"{self.server.name} refused the query (status 0x{status.Status:04X})")
+        finally:
+            if assoc.is_established:
+                assoc.release()
+        return found
 
+    def find_studies(self, query: StudyQuery) -> list[StudyRow]:
+        ds = Dataset()
+        ds.QueryRetrieveLevel = "STUDY"
+        ds.StudyInstanceUID = query.study_uid
+        for keyword in STUDY_KEYS:
+            setattr(ds, keyword, "")
+        ds.PatientName, ds.PatientID, ds.StudyDate = query.patient_name, query.patient_id, query.study_date
+        ds.ModalitiesInStudy = query.modality
+        return [StudyRow.from_dataset(d) for d in self._find(ds)]
 
-def echo(server: PacsServer) -> None:
-    assoc = _associate(server, [Verification])
-    try:
-        status = assoc.send_c_echo()
-    finally:
-        assoc.release()
-    if not status or status.Status != 0x0000:
-        raise PacsError(f"{server.name} answered C-ECHO with status {status.Status if status else 'none (timeout)'}")
+    def find_series(self, study_uid: str, modality: str = "") -> list[SeriesRow]:
+        ds = Dataset()
+        ds.QueryRetrieveLevel = "SERIES"
+        ds.StudyInstanceUID, ds.SeriesInstanceUID = study_uid, ""
+        for keyword in SERIES_KEYS:
+            setattr(ds, keyword, "")
+        ds.Modality = modality
+        return [SeriesRow.from_dataset(d) for d in self._find(ds)]
 
+    def find_instances(self, study_uid: str) -> dict[str, str]:
+        """SOPInstanceUID -> SeriesInstanceUID of every instance of a study."""
+        ds = Dataset()
+        ds.QueryRetrieveLevel = "IMAGE"
+        ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID = study_uid, "", ""
+        return {str(d.SOPInstanceUID): str(d.SeriesInstanceUID) for d in self._find(ds)}
 
-def _find(server: PacsServer, query: Dataset) -> list[Dataset]:
-    assoc = _associate(server, [StudyRootQueryRetrieveInformationModelFind])
-    found = []
-    try:
-        for status, identifier in assoc.send_c_find(query, StudyRootQueryRetrieveInformationModelFind):
-            if not status:
-                raise PacsError(f"{server.name}: the query timed out or the connection dropped")
-            if status.Status in (0xFF00, 0xFF01) and identifier is not None:
-                found.append(identifier)
-            elif status.Status != 0x0000:
-                raise PacsError(f"{server.name} refused the query (status 0x{status.Status:04X})")
-    finally:
-        assoc.release()
-    return found
+    def retrieve(self, study_uid: str, store: StoredStudy, progress: Progress | None = None,
+                 cancel: Cancel | None = None) -> int:
+        """C-GET or C-MOVE (as the server is configured) what of the study is not in ``store`` yet, a
+        series at a time; returns instances received (see inference.pacs.retrieve)."""
+        fetch = self._move_series if self.server.retrieve == RetrieveMethod.MOVE else self._get_series
+        return retrieve_study(self.server.name, study_uid, self.find_instances(study_uid), fetch, store, progress, cancel)
 
-
-def find_studies(server: PacsServer, query: StudyQuery) -> list[Dataset]:
-    ds = Dataset()
-    ds.QueryRetrieveLevel = "STUDY"
-    ds.StudyInstanceUID = query.study_uid
-    for keyword in STUDY_KEYS:
-        setattr(ds, keyword, "")
-    ds.PatientName, ds.PatientID, ds.StudyDate = query.patient_name, query.patient_id, query.study_date
-    ds.ModalitiesInStudy = query.modality
-    return _find(server, ds)
-
-
-def find_series(server: PacsServer, study_uid: str, modality: str = "") -> list[Dataset]:
-    ds = Dataset()
-    ds.QueryRetrieveLevel = "SERIES"
-    ds.StudyInstanceUID, ds.SeriesInstanceUID = study_uid, ""
-    for keyword in SERIES_KEYS:
-        setattr(ds, keyword, "")
-    ds.Modality = modality
-    return _find(server, ds)
-
-
-def find_instances(server: PacsServer, study_uid: str) -> dict[str, str]:
-    """SOPInstanceUID -> SeriesInstanceUID of every instance of a study."""
-    ds = Dataset()
-    ds.QueryRetrieveLevel = "IMAGE"
-    ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID = study_uid, "", ""
-    return {str(d.SOPInstanceUID): str(d.SeriesInstanceUID) for d in _find(server, ds)}
-
-
-def get_study(
-    server: PacsServer, study_uid: str, store: StoredStudy, on_instance: Callable[[int, int], None] | None = None
-) -> int:
-    """C-GET what of the study is not in ``store`` yet (whole series at a time); returns instances received.
-
-    Raises PacsError when the retrieve stops; what arrived stays, and the study stays partial."""
-    expected = find_instances(server, study_uid)
-    if not expected:
-        raise PacsError(f"{server.name} has no instances of study {study_uid}")
-    missing_series = sorted({series for sop, series in expected.items() if sop not in store.instance_uids()})
-    received = [0]
-
-    def on_store(event) -> int:
-        store.save(event.dataset)
-        received[0] += 1
-        if on_instance is not None:
-            on_instance(received[0], len(expected))
-        return 0x0000
-
-    for series_uid in missing_series:
-        assoc = _associate(server, [StudyRootQueryRetrieveInformationModelGet, *RETRIEVED_CLASSES], RETRIEVED_CLASSES,
-                           [(evt.EVT_C_STORE, _with_meta(on_store))])
+    @staticmethod
+    def _series_query(study_uid: str, series_uid: str) -> Dataset:
         query = Dataset()
         query.QueryRetrieveLevel = "SERIES"
         query.StudyInstanceUID, query.SeriesInstanceUID = study_uid, series_uid
+        return query
+
+    def _move_destination_hint(self) -> str:
+        server = self.server
+        return (f"{server.name} must know LungLens as a move destination (AE title {server.calling_ae}, this computer, "
+                f"port {server.storage_port}); add it to the PACS's DICOM modalities, or retrieve with C-GET")
+
+    def _check_final(self, final: Dataset | None, what: str, nothing_arrived: bool = False) -> None:
+        if not final:
+            raise PacsError("connection lost or timed out")
+        if final.Status == _MOVE_DESTINATION_UNKNOWN:
+            raise PacsError(f"{what} refused: {self._move_destination_hint()}")
+        if final.Status not in (0x0000, 0xFF00):
+            failed = final.get("NumberOfFailedSuboperations")
+            # Some PACS (Orthanc) answer an unknown move destination with a plain failure (0xC000).
+            hint = f"; {self._move_destination_hint()}" if what == "C-MOVE" and nothing_arrived else ""
+            raise PacsError(f"{what} status 0x{final.Status:04X}" + (f", {failed} instance(s) failed" if failed else "") + hint)
+
+    def _get_series(self, study_uid: str, series_uid: str, receive: Receive) -> None:
+        def on_store(event) -> int:
+            if receive(str(event.request.AffectedSOPInstanceUID), event.encoded_dataset()):
+                return 0x0000
+            event.assoc.abort()  # the user cancelled: stop the transfer, not just this instance
+            return 0xA700
+
+        assoc = self._associate([StudyRootQueryRetrieveInformationModelGet, *STORAGE_CLASSES], STORAGE_CLASSES,
+                                [(evt.EVT_C_STORE, on_store)])
+        final = None
         try:
-            final = None
-            for status, _identifier in assoc.send_c_get(query, StudyRootQueryRetrieveInformationModelGet):
+            for status, _identifier in assoc.send_c_get(self._series_query(study_uid, series_uid),
+                                                        StudyRootQueryRetrieveInformationModelGet):
                 final = status
                 if not status:
                     break
         finally:
             if assoc.is_established:
                 assoc.release()
-        if not final or final.Status not in (0x0000, 0xFF00):
-            have = len(store.instance_uids() & set(expected))
-            raise PacsError(f"{server.name}: the retrieve stopped after {have} of {len(expected)} instances "
-                            f"({'connection lost or timed out' if not final else f'status 0x{final.Status:04X}'}); "
-                            "the study is kept as partial, retrieve again to resume")
-    if not store.mark_complete(set(expected)):
-        have = len(store.instance_uids() & set(expected))
-        raise PacsError(f"{server.name} sent {have} of {len(expected)} instances; the study is kept as partial")
-    return received[0]
+        self._check_final(final, "C-GET")
 
+    def _storage_server(self, receive: Receive, stopped: threading.Event, arrived: threading.Event):
+        """Our storage SCP for C-MOVE, on loopback when the PACS is on this computer."""
+        server = self.server
 
-def _with_meta(handler):
-    """pynetdicom hands the dataset without file meta; give it the meta it arrived with before saving."""
-    def wrapped(event):
-        ds = event.dataset
-        ds.file_meta = event.file_meta
-        return handler(event)
-    return wrapped
+        def on_store(event) -> int:
+            arrived.set()
+            if receive(str(event.request.AffectedSOPInstanceUID), event.encoded_dataset()):
+                return 0x0000
+            stopped.set()
+            event.assoc.abort()
+            return 0xA700
 
+        ae = AE(ae_title=server.calling_ae)
+        ae.network_timeout = ae.dimse_timeout = ae.acse_timeout = server.timeout_s
+        for syntax in STORAGE_CLASSES:
+            ae.add_supported_context(syntax, ALL_TRANSFER_SYNTAXES)
+        address = "127.0.0.1" if server.on_loopback else ""
+        try:
+            return ae.start_server((address, server.storage_port), block=False, evt_handlers=[(evt.EVT_C_STORE, on_store)])
+        except OSError as exc:
+            raise PacsError(f"cannot listen on port {server.storage_port} for the C-MOVE ({exc.strerror or exc}); "
+                            "another program uses it: choose another storage port") from exc
 
-def send(server: PacsServer, files: Iterable[Path]) -> int:
-    """C-STORE each file; returns how many the PACS accepted, PacsError on the first refusal."""
-    datasets = [pydicom.dcmread(p) for p in files]
-    pairs = sorted({(str(ds.SOPClassUID), str(ds.file_meta.TransferSyntaxUID)) for ds in datasets})
-    assoc = _associate(server, [], storage=pairs)
-    try:
-        for ds in datasets:
-            status = assoc.send_c_store(ds)
-            if not status or status.Status not in (0x0000, 0xB000, 0xB007, 0xB006):
-                raise PacsError(f"{server.name} did not store {ds.SOPInstanceUID} "
-                                f"({'no answer' if not status else f'status 0x{status.Status:04X}'})")
-    finally:
-        if assoc.is_established:
-            assoc.release()
-    return len(datasets)
+    def _move_series(self, study_uid: str, series_uid: str, receive: Receive) -> None:
+        stopped, arrived = threading.Event(), threading.Event()
+        scp = self._storage_server(receive, stopped, arrived)
+        final = None
+        try:
+            assoc = self._associate([StudyRootQueryRetrieveInformationModelMove])
+            try:
+                for status, _identifier in assoc.send_c_move(self._series_query(study_uid, series_uid),
+                                                             self.server.calling_ae, StudyRootQueryRetrieveInformationModelMove):
+                    final = status
+                    if not status or stopped.is_set():
+                        break
+            finally:
+                if stopped.is_set():
+                    assoc.abort()
+                elif assoc.is_established:
+                    assoc.release()
+        finally:
+            scp.shutdown()
+        if not stopped.is_set():
+            self._check_final(final, "C-MOVE", nothing_arrived=not arrived.is_set())
+
+    def send(self, files: Iterable[Path]) -> int:
+        """C-STORE each file; returns how many the PACS accepted, PacsError on the first refusal."""
+        datasets = [pydicom.dcmread(p) for p in files]
+        pairs = sorted({(str(ds.SOPClassUID), str(ds.file_meta.TransferSyntaxUID)) for ds in datasets})
+        assoc = self._associate([], storage=pairs)
+        try:
+            for ds in datasets:
+                status = assoc.send_c_store(ds)
+                if not status or status.Status not in _STORE_ACCEPTED:
+                    raise PacsError(f"{self.server.name} did not store {ds.SOPInstanceUID} "
+                                    f"({'no answer' if not status else f'status 0x{status.Status:04X}'})")
+        finally:
+            if assoc.is_established:
+                assoc.release()
+        return len(datasets)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 from dataclasses import asdict, dataclass
+from enum import Enum
 from pathlib import Path
 
 import platformdirs
@@ -12,6 +14,25 @@ import platformdirs
 
 class PacsError(RuntimeError):
     """A PACS operation failed; the message says why in words a user can act on."""
+
+
+class RetrieveCancelled(PacsError):
+    """The user stopped a retrieve; what arrived stays, and the study stays partial."""
+
+
+class Transport(str, Enum):
+    """How LungLens talks to a server: DICOM messages over its port, or DICOMweb over HTTP."""
+
+    DIMSE = "dimse"
+    DICOMWEB = "dicomweb"
+
+
+class RetrieveMethod(str, Enum):
+    """DIMSE retrieval: C-GET brings the images back on our own association; C-MOVE has the PACS
+    send them to LungLens's storage port, which the PACS must know under LungLens's AE title."""
+
+    GET = "C-GET"
+    MOVE = "C-MOVE"
 
 
 @dataclass(frozen=True)
@@ -23,6 +44,28 @@ class PacsServer:
     calling_ae: str = "LUNGLENS"
     dicomweb_url: str = ""  # e.g. http://127.0.0.1:8042/dicom-web; empty: no DICOMweb
     timeout_s: float = 30.0
+    transport: Transport = Transport.DIMSE
+    retrieve: RetrieveMethod = RetrieveMethod.GET
+    storage_port: int = 11113  # where LungLens listens for a C-MOVE's images
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "transport", Transport(self.transport))
+        object.__setattr__(self, "retrieve", RetrieveMethod(self.retrieve))
+        if self.transport == Transport.DICOMWEB and not self.dicomweb_url:
+            raise PacsError(f"{self.name}: DICOMweb needs the server's DICOMweb URL (e.g. http://host:8042/dicom-web)")
+
+    @property
+    def on_loopback(self) -> bool:
+        """The PACS runs on this computer: the storage port then listens on loopback only."""
+        try:
+            return self.host == "localhost" or ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return False
+
+    def describe(self) -> str:
+        if self.transport == Transport.DICOMWEB:
+            return f"DICOMweb at {self.dicomweb_url}"
+        return f"{self.called_ae} at {self.host}:{self.port} ({self.retrieve.value})"
 
 
 def settings_file() -> Path:
@@ -47,7 +90,8 @@ def save_server(server: PacsServer) -> None:
     path = settings_file()
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps([asdict(s) for s in servers.values()], indent=2))
+    tmp.write_text(json.dumps([{**asdict(s), "transport": s.transport.value, "retrieve": s.retrieve.value}
+                               for s in servers.values()], indent=2))
     os.replace(tmp, path)
 
 

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import platformdirs
-from pydicom.dataset import Dataset
 
 COMPLETE = ".complete.json"
 
@@ -29,12 +28,13 @@ class StoredStudy:
     def instance_uids(self) -> set[str]:
         return {p.stem for p in self.folder.glob("*/*.dcm")} if self.folder.is_dir() else set()
 
-    def save(self, ds: Dataset) -> Path:
-        series = self.folder / str(ds.SeriesInstanceUID)
+    def write(self, series_uid: str, sop_uid: str, part10: bytes) -> Path:
+        """Keep one instance as it arrived (DICOM file bytes, meta included): nothing is decoded."""
+        series = self.folder / series_uid
         series.mkdir(parents=True, exist_ok=True)
-        path = series / f"{ds.SOPInstanceUID}.dcm"
-        tmp = series / f".tmp-{ds.SOPInstanceUID}"
-        ds.save_as(tmp, enforce_file_format=True)
+        path = series / f"{sop_uid}.dcm"
+        tmp = series / f".tmp-{sop_uid}"
+        tmp.write_bytes(part10)
         os.replace(tmp, path)
         return path
 

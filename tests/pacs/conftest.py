@@ -30,12 +30,13 @@ class Orthanc:
     folder: Path
     dicom_port: int
     http_port: int
+    storage_port: int  # LungLens's C-MOVE destination, known to this Orthanc as LUNGLENS
     process: subprocess.Popen | None = None
 
     @property
     def server(self) -> PacsServer:
         return PacsServer("test-orthanc", "127.0.0.1", self.dicom_port, "ORTHANC", "LUNGLENS",
-                          f"http://127.0.0.1:{self.http_port}/dicom-web", timeout_s=10.0)
+                          f"http://127.0.0.1:{self.http_port}/dicom-web", timeout_s=10.0, storage_port=self.storage_port)
 
     def start(self) -> None:
         log = open(self.folder / "orthanc.log", "ab")
@@ -70,14 +71,14 @@ class Orthanc:
             urllib.request.urlopen(request, timeout=30).read()
 
 
-def write_config(folder: Path, dicom_port: int, http_port: int) -> None:
+def write_config(folder: Path, dicom_port: int, http_port: int, storage_port: int) -> None:
     config = {
         "Name": "LungLensTest", "StorageDirectory": str(folder / "storage"), "IndexDirectory": str(folder / "storage"),
         "DicomAet": "ORTHANC", "DicomPort": dicom_port, "HttpPort": http_port, "RemoteAccessAllowed": False,
         "AuthenticationEnabled": False, "DicomCheckCalledAet": True, "DicomAlwaysAllowEcho": True,
         "DicomAlwaysAllowStore": True, "DicomAlwaysAllowFind": True, "DicomAlwaysAllowGet": True,
         "DicomAlwaysAllowMove": True, "UnknownSopClassAccepted": True, "DicomScpTimeout": 10,
-        "DicomModalities": {}, "HttpServerEnabled": True, "StableAge": 1, "ConcurrentJobs": 1,
+        "DicomModalities": {"lunglens": ["LUNGLENS", "127.0.0.1", storage_port]}, "HttpServerEnabled": True, "StableAge": 1, "ConcurrentJobs": 1,
         "Plugins": [str(DICOMWEB_PLUGIN)] if DICOMWEB_PLUGIN.exists() else [],
         "DicomWeb": {"Enable": True, "Root": "/dicom-web/"},
     }
@@ -89,8 +90,8 @@ def orthanc(tmp_path) -> Orthanc:
     require_tool("Orthanc")
     folder = tmp_path / "orthanc"
     folder.mkdir()
-    instance = Orthanc(folder, _free_port(), _free_port())
-    write_config(folder, instance.dicom_port, instance.http_port)
+    instance = Orthanc(folder, _free_port(), _free_port(), _free_port())
+    write_config(folder, instance.dicom_port, instance.http_port, instance.storage_port)
     instance.start()
     yield instance
     instance.stop()

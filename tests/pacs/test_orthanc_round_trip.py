@@ -1,4 +1,5 @@
-"""A round trip against a real Orthanc on loopback: echo, find, get, analyse, send the results back."""
+"""A round trip against a real Orthanc on loopback: echo, find, get, analyse, send the results back;
+C-MOVE and DICOMweb as the other ways in and out."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ import pytest
 
 from inference.dicom_out.write import write_dicom_results
 from inference.loading import load_path
-from inference.pacs.dimse import StudyQuery, echo, find_series, find_studies, get_study, send
-from inference.pacs.servers import PacsError
+from inference.pacs.connection import connect
+from inference.pacs.query import StudyQuery
+from inference.pacs.servers import PacsError, RetrieveCancelled, RetrieveMethod, Transport
 from inference.pacs.store import stored_study
 from tests.dicom.tools import analysed, install_models, phantom_ct_study
 
@@ -31,38 +33,73 @@ def loaded(orthanc, tmp_path):
     return orthanc
 
 
-def test_echo_find_get_analyse_and_send_back(loaded, tmp_path):
-    server = loaded.server
-    echo(server)
-    studies = find_studies(server, StudyQuery(study_date="19000101-29991231", modality="CT"))
-    assert [str(s.StudyInstanceUID) for s in studies] == [STUDY_UID]
-    assert find_studies(server, StudyQuery(patient_id="nobody-has-this")) == []
-    assert [s.Modality for s in find_series(server, STUDY_UID)] == ["CT"]
+def require_dicomweb(orthanc) -> None:
+    if not (orthanc.rest("/plugins") and "dicom-web" in orthanc.rest("/plugins")):
+        pytest.fail("Orthanc runs without its DICOMweb plugin (apt-get install -y orthanc-dicomweb)")
+
+
+@pytest.mark.parametrize("transport", [Transport.DIMSE, Transport.DICOMWEB])
+def test_echo_find_get_analyse_and_send_back(loaded, tmp_path, transport):
+    if transport == Transport.DICOMWEB:
+        require_dicomweb(loaded)
+    pacs = connect(dataclasses.replace(loaded.server, transport=transport))
+    pacs.echo()
+    studies = pacs.find_studies(StudyQuery(study_date="19000101-29991231", modality="CT"))
+    assert [s.study_uid for s in studies] == [STUDY_UID] and studies[0].instances == 12
+    assert pacs.find_studies(StudyQuery(patient_id="nobody-has-this")) == []
+    assert [s.modality for s in pacs.find_series(STUDY_UID)] == ["CT"]
 
     store = stored_study(STUDY_UID)
-    assert get_study(server, STUDY_UID, store) == 12 and store.complete
+    seen = []
+    assert pacs.retrieve(STUDY_UID, store, lambda done, total: seen.append((done, total))) == 12 and store.complete
+    assert seen[-1] == (12, 12)
     images, _ = load_path(store.folder)
     assert images[0].shape == (12, 64, 64)
 
     image, analysis = analysed(store.folder)
     files = write_dicom_results(analysis, image, tmp_path / "results")
-    assert send(server, files) == len(files)
-    modalities = {s.Modality for s in find_series(server, STUDY_UID)}
+    assert pacs.send(files) == len(files)
+    modalities = {s.modality for s in pacs.find_series(STUDY_UID)}
     assert {"CT", "SEG", "SR", "DOC"} <= modalities
     assert len(loaded.rest("/studies")) == 1  # the results joined the study, not a new one
+
+
+def test_c_move_to_our_storage_port(loaded, tmp_path):
+    pacs = connect(dataclasses.replace(loaded.server, retrieve=RetrieveMethod.MOVE))
+    store = stored_study(STUDY_UID)
+    assert pacs.retrieve(STUDY_UID, store) == 12 and store.complete
+    assert len(load_path(store.folder)[0][0].hu) == 12
+    stranger = connect(dataclasses.replace(loaded.server, retrieve=RetrieveMethod.MOVE, calling_ae="STRANGER"))
+    with pytest.raises(PacsError, match="must know LungLens as a move destination \\(AE title STRANGER.*or retrieve with C-GET"):
+        stranger.retrieve(STUDY_UID, stored_study(STUDY_UID, tmp_path / "other-store"))
+
+
+@pytest.mark.parametrize("method", [RetrieveMethod.GET, RetrieveMethod.MOVE])
+def test_cancel_stops_the_retrieve_and_keeps_a_partial_study(loaded, method):
+    pacs = connect(dataclasses.replace(loaded.server, retrieve=method))
+    store = stored_study(STUDY_UID)
+    arrived = []
+    with pytest.raises(RetrieveCancelled, match="stopped after 3 of 12 instances \\(cancelled\\)"):
+        pacs.retrieve(STUDY_UID, store, lambda done, total: arrived.append(done), lambda: len(arrived) >= 3)
+    assert not store.complete and len(store.instance_uids()) == 3
+    assert pacs.retrieve(STUDY_UID, store) == 9 and store.complete
 
 
 def test_clear_messages_for_unknown_ae_closed_port_and_timeouts(loaded):
     server = loaded.server
     with pytest.raises(PacsError, match="refused the association.*AE title is NOT-ORTHANC"):
-        echo(dataclasses.replace(server, called_ae="NOT-ORTHANC"))
+        connect(dataclasses.replace(server, called_ae="NOT-ORTHANC")).echo()
+    with pytest.raises(PacsError, match="answered HTTP 404 to the study search \\(wrong DICOMweb URL"):
+        connect(dataclasses.replace(server, transport=Transport.DICOMWEB, dicomweb_url=server.dicomweb_url + "-typo")).echo()
     loaded.stop()
     with pytest.raises(PacsError, match="nothing accepts DICOM connections"):
-        echo(server)
+        connect(server).echo()
+    with pytest.raises(PacsError, match="nothing answers at http://127.0.0.1"):
+        connect(dataclasses.replace(server, transport=Transport.DICOMWEB)).echo()
 
 
 def test_server_stopping_mid_retrieve_leaves_a_partial_study_and_a_retry_resumes(loaded):
-    server = loaded.server
+    pacs = connect(loaded.server)
     store = stored_study(STUDY_UID)
 
     def stop_after_four(done: int, total: int) -> None:
@@ -70,12 +107,12 @@ def test_server_stopping_mid_retrieve_leaves_a_partial_study_and_a_retry_resumes
             loaded.process.kill()
 
     with pytest.raises(PacsError, match="stopped after|connection"):
-        get_study(server, STUDY_UID, store, stop_after_four)
+        pacs.retrieve(STUDY_UID, store, stop_after_four)
     assert not store.complete and "partial" in store.status()
     before = len(store.instance_uids())
     assert 0 < before < 12
     loaded.start()
-    received = get_study(server, STUDY_UID, store)
+    received = pacs.retrieve(STUDY_UID, store)
     assert store.complete and len(store.instance_uids()) == 12
     assert received <= 12
 
@@ -89,7 +126,7 @@ def test_pacs_commands_echo_find_get_send(loaded, tmp_path, monkeypatch):
     cli = [sys.executable, "-m", "inference.cli", "pacs"]
     run = lambda *a: subprocess.run([*cli, *a], capture_output=True, text=True, timeout=120)  # noqa: E731
     assert run("add", "o", "--host", "127.0.0.1", "--port", str(server.port), "--timeout", "10").returncode == 0
-    assert "C-ECHO ok" in run("echo", "o").stdout
+    assert "echo ok" in run("echo", "o").stdout
     assert STUDY_UID in run("find", "o", "--modality", "CT").stdout
     got = run("get", "o", STUDY_UID)
     assert got.returncode == 0 and "complete (12 instances)" in got.stdout

@@ -1,0 +1,114 @@
+"""DICOMweb with dicomweb-client: QIDO-RS to find, WADO-RS to retrieve (streamed, in the transfer
+syntax the server holds, so nothing is transcoded), STOW-RS to send results. The same operations
+and the same PacsErrors as DIMSE, over HTTP.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import TypeVar
+
+import pydicom
+import requests
+from dicomweb_client.api import DICOMwebClient
+from pydicom.dataset import Dataset
+
+from inference.pacs.query import SERIES_KEYS, STUDY_KEYS, SeriesRow, StudyQuery, StudyRow
+from inference.pacs.retrieve import Cancel, Progress, Receive, retrieve_study
+from inference.pacs.servers import PacsError, PacsServer
+from inference.pacs.store import StoredStudy
+
+AS_STORED = (("application/dicom", "*"),)  # any transfer syntax: the server sends what it has
+PAGE = 1000  # QIDO results asked for at a time
+T = TypeVar("T")
+
+
+def part10_bytes(ds: Dataset) -> bytes:
+    buffer = io.BytesIO()
+    ds.save_as(buffer, enforce_file_format=True)
+    return buffer.getvalue()
+
+
+class DicomWeb:
+    """One PACS spoken to over DICOMweb at ``server.dicomweb_url``."""
+
+    def __init__(self, server: PacsServer) -> None:
+        self.server = server
+        self.client = DICOMwebClient(server.dicomweb_url, timeout=server.timeout_s)
+
+    def _call(self, what: str, request: Callable[[], T]) -> T:
+        """Run one request; a refused, unanswered or failed one becomes a PacsError saying which."""
+        name, url = self.server.name, self.server.dicomweb_url
+        try:
+            return request()
+        except requests.exceptions.Timeout as exc:
+            raise PacsError(f"{name}: no answer from {url} within {self.server.timeout_s:g} s ({what})") from exc
+        except requests.exceptions.ConnectionError as exc:
+            raise PacsError(f"{name}: nothing answers at {url} ({what}); is the server running, the DICOMweb "
+                            "plugin enabled and the URL right?") from exc
+        except requests.exceptions.HTTPError as exc:
+            status = exc.response.status_code if exc.response is not None else "?"
+            hint = {401: " (it wants credentials)", 403: " (not allowed)", 404: " (wrong DICOMweb URL?)"}.get(status, "")
+            raise PacsError(f"{name} answered HTTP {status} to the {what}{hint}") from exc
+
+    def _search(self, what: str, search: Callable[..., list[dict]], **keys) -> list[Dataset]:
+        """Every match of a QIDO search, a page at a time. Not dicomweb-client's ``get_remaining``:
+        a server that ignores ``offset`` for some filters (Orthanc 1.10 with ModalitiesInStudy)
+        would make it ask forever; here a page that starts with a match already seen ends the search."""
+        found: dict[str, Dataset] = {}
+        while True:
+            page = [Dataset.from_json(d) for d in self._call(what, lambda: search(limit=PAGE, offset=len(found), **keys))]
+            fresh = {(d.get("SOPInstanceUID") or d.get("SeriesInstanceUID") or d.get("StudyInstanceUID")): d for d in page}
+            if not fresh or next(iter(fresh)) in found:
+                return list(found.values())
+            found.update(fresh)
+            if len(page) < PAGE:
+                return list(found.values())
+
+    def echo(self) -> None:
+        self._call("study search", lambda: self.client.search_for_studies(limit=1))
+
+    def find_studies(self, query: StudyQuery) -> list[StudyRow]:
+        filters = {"PatientName": query.patient_name, "PatientID": query.patient_id, "StudyDate": query.study_date,
+                   "ModalitiesInStudy": query.modality, "StudyInstanceUID": query.study_uid}
+        found = self._search("study search", self.client.search_for_studies, fields=list(STUDY_KEYS),
+                             search_filters={k: v for k, v in filters.items() if v})
+        return [StudyRow.from_dataset(d) for d in found]
+
+    def find_series(self, study_uid: str, modality: str = "") -> list[SeriesRow]:
+        found = self._search("series search", self.client.search_for_series, study_instance_uid=study_uid,
+                             fields=list(SERIES_KEYS), search_filters={"Modality": modality} if modality else None)
+        return [SeriesRow.from_dataset(d) for d in found]
+
+    def find_instances(self, study_uid: str) -> dict[str, str]:
+        """SOPInstanceUID -> SeriesInstanceUID of every instance of a study."""
+        found = self._search("instance search", self.client.search_for_instances, study_instance_uid=study_uid,
+                             fields=["SeriesInstanceUID"])
+        return {str(d.SOPInstanceUID): str(d.SeriesInstanceUID) for d in found}
+
+    def retrieve(self, study_uid: str, store: StoredStudy, progress: Progress | None = None,
+                 cancel: Cancel | None = None) -> int:
+        """WADO-RS what of the study is not in ``store`` yet, a series at a time (see inference.pacs.retrieve)."""
+        return retrieve_study(self.server.name, study_uid, self.find_instances(study_uid), self._fetch_series,
+                              store, progress, cancel)
+
+    def _fetch_series(self, study_uid: str, series_uid: str, receive: Receive) -> None:
+        def stream() -> None:
+            for ds in self.client.iter_series(study_uid, series_uid, media_types=AS_STORED):
+                if not receive(str(ds.SOPInstanceUID), part10_bytes(ds)):
+                    return
+
+        self._call("series retrieve", stream)
+
+    def send(self, files: Iterable[Path]) -> int:
+        """STOW-RS the files in one request; returns how many the server stored, PacsError naming a refusal."""
+        datasets = [pydicom.dcmread(p) for p in files]
+        answer = self._call("store", lambda: self.client.store_instances(datasets))
+        failed = answer.get("FailedSOPSequence", []) if answer is not None else []
+        if failed:
+            first = failed[0]
+            raise PacsError(f"{self.server.name} did not store {len(failed)} of {len(datasets)} object(s), e.g. "
+                            f"{first.get('ReferencedSOPInstanceUID', '?')} (reason {first.get('FailureReason', '?')})")
+        return len(datasets)
