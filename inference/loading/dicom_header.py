@@ -50,6 +50,8 @@ _PIXEL_KEYWORDS = {0x7FE00010: "PixelData", 0x7FE00008: "FloatPixelData", 0x7FE0
 _PIXEL_VRS = {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"UN"}
 # Well-formed values of the code string and UID VRs (PS3.5 6.2): anything else is a damaged element
 # (e.g. a misparsed length that swallowed the rest of the header), not a value to group by or show.
+# Rescale beyond this (or a slope below its inverse) turns any stored value into nonsense.
+MAX_RESCALE = 1e6
 _CODE_STRING = re.compile(r"[A-Za-z0-9 _]{1,16}")
 _UID = re.compile(r"[0-9A-Za-z._-]{1,64}")
 
@@ -288,27 +290,55 @@ def _pixel_info(reader: TagReader, syntax: UID, element, file_size: int, fp: Bin
         rows=rows,
         columns=columns,
         frames=max(1, reader.number("NumberOfFrames", int) or 1),
-        samples_per_pixel=reader.number("SamplesPerPixel", int) or 1,
+        samples_per_pixel=_required(reader, "SamplesPerPixel", 1),
         bits_allocated=bits_allocated,
-        bits_stored=reader.number("BitsStored", int) or bits_allocated,
-        pixel_representation=reader.number("PixelRepresentation", int) or 0,
-        photometric=reader.text("PhotometricInterpretation") or "MONOCHROME2",
+        bits_stored=_required(reader, "BitsStored", bits_allocated),
+        pixel_representation=_required(reader, "PixelRepresentation", 0),
+        photometric=reader.text("PhotometricInterpretation") or _required(reader, "PhotometricInterpretation", "MONOCHROME2"),
         planar_configuration=reader.number("PlanarConfiguration", int) or 0,
         keyword=keyword,
         offset=None if syntax == DeflatedExplicitVRLittleEndian or "ExtendedOffsetTable" in reader.ds else offset,
         length=length,
     )
-    if too_large := image_size_problem(info.rows, info.columns, info.frames):
-        return info, too_large
+    if problem := image_size_problem(info.rows, info.columns, info.frames) or _format_problem(info):
+        return info, problem
+    if offset is not None and syntax.is_compressed != (length is None):
+        encoding = "compressed" if syntax.is_compressed else "uncompressed"
+        return info, f"the transfer syntax is {encoding} but the pixel data is {'not ' if length is not None else ''}encapsulated"
     if offset is not None and length is None:
         return info, encapsulated_problem(fp, offset, file_size, reader.ds.original_encoding[1], syntax, info.frames)
     if offset is not None and length is not None:
         if offset + length > file_size:
             return info, f"truncated: pixel data has {max(0, file_size - offset)} of {length} bytes"
-        if not syntax.is_compressed and length < info.expected_bytes:
+        # Native data is exactly the declared image (plus one byte that pads it to an even length):
+        # more or less means the header's size, depth or frame count is wrong, and any image read would be too.
+        needed = info.expected_bytes
+        if not syntax.is_compressed and length not in (needed, needed + needed % 2):
             size = f"{info.rows}x{info.columns}x{info.frames}"
-            return info, f"pixel data has {length} bytes but {size} pixels need {info.expected_bytes}"
+            return info, f"pixel data has {length} bytes but {size} pixels need {needed}: the header does not describe it"
     return info, None
+
+
+def _required(reader: TagReader, keyword: str, default):
+    """A Type 1 Image Pixel attribute, or ``default`` with a note when the file lacks it (or a flipped bit renamed it)."""
+    value = reader.text(keyword) if isinstance(default, str) else reader.number(keyword, int)
+    if value is None or value == "":
+        reader.issues.append(f"{keyword} is missing: taken as {default}")
+        return default
+    return value
+
+
+def _format_problem(info: PixelInfo) -> str | None:
+    """Why the Image Pixel attributes cannot describe real pixel data (PS3.3 C.7.6.3), or None."""
+    if info.bits_allocated not in (1, 8, 16, 32, 64):
+        return f"BitsAllocated {info.bits_allocated} is not 1, 8, 16, 32 or 64"
+    if not 1 <= info.bits_stored <= info.bits_allocated:
+        return f"BitsStored {info.bits_stored} does not fit BitsAllocated {info.bits_allocated}"
+    if info.pixel_representation not in (0, 1):
+        return f"PixelRepresentation {info.pixel_representation} is not 0 or 1"
+    if info.samples_per_pixel not in (1, 3, 4):
+        return f"SamplesPerPixel {info.samples_per_pixel} is not 1 or 3"
+    return None
 
 
 def _rescale_problem(reader: TagReader, slope: float | None, intercept: float | None) -> str | None:
@@ -316,6 +346,8 @@ def _rescale_problem(reader: TagReader, slope: float | None, intercept: float | 
     for keyword, value in (("RescaleSlope", slope), ("RescaleIntercept", intercept)):
         if value is None and reader.values(keyword) is not None:
             return f"{keyword} is not a finite number, so the pixel values cannot be converted"
+    if (slope is not None and (abs(slope) > MAX_RESCALE or 0 < abs(slope) < 1 / MAX_RESCALE)) or abs(intercept or 0) > MAX_RESCALE:
+        return f"RescaleSlope {slope:g} or RescaleIntercept {intercept or 0:g} is implausible (beyond {MAX_RESCALE:g})"
     return None
 
 
@@ -327,6 +359,8 @@ def _rescale_issues(slope: float | None, intercept: float | None, sop_class: str
     single_frame_ct = sop_class == CTImageStorage or (not sop_class and modality.upper() == "CT")
     if single_frame_ct and slope is None and intercept is None:
         return ("RescaleSlope and RescaleIntercept are missing: stored values are taken as HU.",)
+    if single_frame_ct and (slope is None or intercept is None):
+        return (f"{'RescaleSlope' if slope is None else 'RescaleIntercept'} is missing: taken as {1 if slope is None else 0}.",)
     return ()
 
 

@@ -14,6 +14,7 @@ through ``apply_modality_lut`` itself.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +26,15 @@ from pydicom.uid import UID, ExplicitVRBigEndian, ExplicitVRLittleEndian, Implic
 from inference.loading.control import LoadError
 from inference.loading.dicom_header import PixelInfo
 
+# pydicom only warns when an RLE segment decodes to more bytes than the header's rows x columns: the
+# header's size is then wrong, so the image is too. Made an error (caught per file) for every thread.
+warnings.filterwarnings("error", message="The decoded RLE segment contains non-conformant padding")
 _NATIVE = {ImplicitVRLittleEndian: "<", ExplicitVRLittleEndian: "<", ExplicitVRBigEndian: ">"}
+# Decoder plugins in the order they are trusted with damaged data (found by tests/test_fuzz_loading.py):
+# GDCM, first in pydicom's own order, aborts the whole process on some damaged JPEG streams (an
+# uncaught C++ exception) and pylibjpeg-rle panics (Rust) on damaged RLE, where pydicom's own RLE
+# decoder raises. One plugin is used per file: a failure is a reason, never a retry in GDCM.
+PLUGIN_PREFERENCE = ("pydicom", "pylibjpeg", "pyjpegls", "pillow", "gdcm")
 _INT16 = np.iinfo(np.int16)
 
 
@@ -44,6 +53,11 @@ def _decoder(syntax: UID):
         needs = "; ".join(decoder.missing_dependencies) or "a pixel data plugin"
         raise LoadError(f"no installed decoder for {transfer_syntax_name(syntax)}: install {needs}")
     return decoder
+
+
+def _plugin(decoder) -> str:
+    """The preferred available plugin; "" (pydicom's choice) where none is needed, as for native data."""
+    return next((name for name in PLUGIN_PREFERENCE if name in decoder.available_plugins), "")
 
 
 def _plain_native(pixels: PixelInfo) -> bool:
@@ -91,14 +105,19 @@ def decode_stored(path: str | Path, pixels: PixelInfo, frame: int | None = None)
     syntax = UID(pixels.transfer_syntax)
     decoder = _decoder(syntax)
     try:
+        plugin = _plugin(decoder)
         if pixels.offset is None:
-            return pydicom.pixels.pixel_array(pydicom.dcmread(path, force=True), index=frame)
+            return pydicom.pixels.pixel_array(pydicom.dcmread(path, force=True), index=frame, decoding_plugin=plugin)
         with open(path, "rb") as fp:
             fp.seek(pixels.offset)
-            array, _ = decoder.as_array(fp, index=frame, **pixels.decode_options())
+            array, _ = decoder.as_array(fp, index=frame, decoding_plugin=plugin, **pixels.decode_options())
         return array
     except Exception as exc:  # decoder plugins raise their own exception types
         raise LoadError(f"the {transfer_syntax_name(syntax)} pixel data could not be decoded: {exc}") from exc
+    except BaseException as exc:  # pylibjpeg-rle (Rust) panics on damaged data with pyo3's PanicException
+        if type(exc).__name__ != "PanicException":
+            raise
+        raise LoadError(f"the {transfer_syntax_name(syntax)} pixel data could not be decoded (the decoder failed on damaged data)") from exc
 
 
 def _clip_into(values: np.ndarray, out: np.ndarray) -> int:
