@@ -276,6 +276,7 @@ class MainWindow(QMainWindow):
 
     def _on_series_loaded(self, loaded: LoadedSeries) -> None:
         self.images[loaded.key] = loaded.image
+        self.skipped += getattr(loaded.image, "left_out", ())  # slices the series could not use, listed with why
         self.browser.set_loaded(loaded.key, loaded.image, loaded.thumbnail)
         if self.current_key is None:
             self.show_series(loaded.key)
