@@ -182,10 +182,26 @@ class SeriesHeader:
         return self.frames > 1 or len(self.files) > 1
 
 
+class ResultKind(str, Enum):
+    SEGMENTATION = "SEG"
+    REPORT = "SR"
+
+
+@dataclass(frozen=True)
+class DicomResult:
+    """A DICOM SEG or SR found beside the images: shown on the image it refers to, not as an image
+    (``inference.dicom_in`` reads it)."""
+
+    path: str
+    kind: ResultKind
+    series_uid: str
+
+
 @dataclass(frozen=True)
 class ScanResult:
-    """What a path holds: series found by the header scan, and files skipped with a reason."""
+    """What a path holds: series found by the header scan, SEG/SR results, and files skipped with a reason."""
 
     root: Path
     series: tuple[SeriesHeader, ...]
     skipped: tuple[SkippedFile, ...]
+    results: tuple[DicomResult, ...] = ()

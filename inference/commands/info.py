@@ -101,8 +101,21 @@ def _table(rows: list[dict], skipped: list[SkippedFile], root: Path) -> str:
     return "\n".join(lines)
 
 
+def _results(readings: list, root: Path) -> list[str]:
+    """The DICOM SEG and SR results: what each is, the series it belongs to, its segments or findings."""
+    from inference.dicom_in.reading import image_uid
+
+    lines = ["results:"] if readings else []
+    for r in readings:
+        where = f"on series {image_uid(r.image)}" if r.image is not None and not r.problem else f"({r.problem})"
+        lines.append(f"  {_shown_path(r.result.path, root)}: {r.result.kind.value} '{r.title}' {where}")
+        lines += [f"    {line}" for line in r.lines]
+    return lines
+
+
 def run(args: argparse.Namespace) -> int:
-    from inference.loading import LoadCancelled, load_path
+    from inference.dicom_in.reading import read_result
+    from inference.loading import LoadCancelled, load_study
 
     root: Path = args.path
     if not root.exists():
@@ -110,21 +123,24 @@ def run(args: argparse.Namespace) -> int:
         return 2
     progress = None if args.json else _StderrProgress(sys.stderr)
     try:
-        images, skipped = load_path(root, progress=progress)
+        study = load_study(root, progress=progress)
     except (KeyboardInterrupt, LoadCancelled):
         print("lunglens info: interrupted", file=sys.stderr)
         return 1
     finally:
         if progress is not None:
             progress.close()
+    images, skipped = study.images, study.skipped
+    readings = [read_result(result, images) for result in study.results]
     rows = [series_json(image) for image in images]
     if args.json:
         document = {
             "path": str(root),
             "series": rows,
             "skipped": [{"path": s.path, "reason": s.reason} for s in skipped],
+            "results": [r.as_json() for r in readings],
         }
         print(json.dumps(document, indent=2))
     else:
-        print(printable(_table(rows, skipped, root)))
+        print(printable("\n".join([_table(rows, skipped, root), *_results(readings, root)])))
     return 0 if images else 1

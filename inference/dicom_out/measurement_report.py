@@ -4,8 +4,8 @@ One measurement group per model (its verdict as a qualitative evaluation, the st
 the operating threshold as measurements, and the model's id, version and sha256 as the algorithm
 identification), one for the consensus, one for the lungs (volumes, HU band shares, severity), and
 one per reader measurement (pointing at the slice it was drawn on, with its outline). Concepts no
-standard code names are coded in LungLens's own scheme (``99LUNGLENS``); ``read_findings`` reads
-them back.
+standard code names are coded in LungLens's own scheme (``99LUNGLENS``); ``inference.dicom_in.report``
+reads them back.
 """
 
 from __future__ import annotations
@@ -148,17 +148,3 @@ def measurement_report(
         series_description=series_description("measurement report"), is_complete=True,
     )
 
-
-def read_findings(path: str) -> list[str]:
-    """A LungLens SR's groups as lines ('model m4-ct-int8: Model verdict COVID; Probability of finding 0.81 ...'),
-    read back through highdicom: what the viewer lists for an SR it is given."""
-    document = hd.sr.srread(path)
-    report = hd.sr.MeasurementReport.from_sequence(document.ContentSequence and [document])
-    lines = []
-    for group in report.get_image_measurement_groups():
-        parts = [f"{e.name.meaning} {e.value.meaning}" for e in group.get_qualitative_evaluations()]
-        parts += [f"{m.name.meaning} {m.value:g} {'' if m.unit.value == '1' else m.unit.meaning}".rstrip()
-                  + "".join(f" ({site.value.meaning})" for site in m.finding_sites)
-                  for m in group.get_measurements()]
-        lines.append(f"{group.tracking_identifier}: " + "; ".join(parts))
-    return lines

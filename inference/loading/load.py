@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from inference.loading.control import Cancel, LoadCancelled, LoadError, Progress, check_cancelled, report
@@ -19,7 +20,7 @@ from inference.loading.scan import scan_path
 from inference.loading.volume_files import load_volume_file
 from inference.loading.xray import load_raster, load_xray_dicom
 from inference.safe_text import error_summary
-from inference.study import Image, Modality, SeriesHeader, SkippedFile
+from inference.study import DicomResult, Image, Modality, SeriesHeader, SkippedFile
 
 log = logging.getLogger(__name__)
 
@@ -93,9 +94,24 @@ def _series_place(header: SeriesHeader) -> str:
     return os.path.commonpath(header.files) if header.files else header.uid
 
 
+@dataclass(frozen=True)
+class LoadedStudy:
+    """Everything under a path: the images, the files skipped (with why) and the SEG/SR results."""
+
+    images: list[Image]
+    skipped: list[SkippedFile]
+    results: tuple[DicomResult, ...]
+
+
 def load_path(
     path: str | Path, progress: Progress | None = None, cancel: Cancel | None = None
 ) -> tuple[list[Image], list[SkippedFile]]:
+    """``load_study`` without the results: the images and the skipped files."""
+    study = load_study(path, progress, cancel)
+    return study.images, study.skipped
+
+
+def load_study(path: str | Path, progress: Progress | None = None, cancel: Cancel | None = None) -> LoadedStudy:
     """Scan ``path`` and load every series; a series that fails is returned as a SkippedFile with its reason.
 
     ``progress(done, total)`` runs over the header scan and then every image decoded.
@@ -121,4 +137,4 @@ def load_path(
             skipped.append(SkippedFile(_series_place(header), f"series '{what}' could not be loaded: {exc}"))
         done += images_in(header)
         report(progress, done, total)
-    return images, skipped
+    return LoadedStudy(images, skipped, scan.results)

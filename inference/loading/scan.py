@@ -21,10 +21,15 @@ from pathlib import Path
 import numpy as np
 from pydicom.uid import (
     UID,
+    Comprehensive3DSRStorage,
+    ComprehensiveSRStorage,
     CTImageStorage,
     EnhancedCTImageStorage,
+    EnhancedSRStorage,
+    ExtensibleSRStorage,
     LegacyConvertedEnhancedCTImageStorage,
     MediaStorageDirectoryStorage,
+    SegmentationStorage,
 )
 
 from inference.loading.control import Cancel, LoadError, Progress, check_cancelled, report
@@ -35,11 +40,17 @@ from inference.loading.limits import MAX_FILES
 from inference.loading.volume_files import volume_header
 from inference.loading.xray import raster_header
 from inference.safe_text import error_summary
-from inference.study import Modality, ScanResult, SeriesHeader, SkippedFile
+from inference.study import DicomResult, Modality, ResultKind, ScanResult, SeriesHeader, SkippedFile
 
 log = logging.getLogger(__name__)
 
 CT_SOP_CLASSES = {CTImageStorage, EnhancedCTImageStorage, LegacyConvertedEnhancedCTImageStorage}
+# Results shown on the image they refer to (inference.dicom_in), not listed as skipped: SEG and the
+# SR classes a measurement report can be written in.
+RESULT_SOP_CLASSES = {
+    SegmentationStorage: ResultKind.SEGMENTATION,
+    **dict.fromkeys((EnhancedSRStorage, ComprehensiveSRStorage, Comprehensive3DSRStorage, ExtensibleSRStorage), ResultKind.REPORT),
+}
 # Modalities that are images but not chest CT or projection radiography: listed, not guessed at.
 UNSUPPORTED_MODALITIES = {
     "MR", "PT", "NM", "US", "IVUS", "OCT", "OPT", "OP", "SM", "XC", "ES", "GM", "RTDOSE", "RTIMAGE",
@@ -328,6 +339,9 @@ def scan_path(path: str | Path, progress: Progress | None = None, cancel: Cancel
             elif found is not None:
                 skipped.append(found)
         report(progress, index, len(files))
+    results = [DicomResult(i.path, RESULT_SOP_CLASSES[i.sop_class], i.series_uid)
+               for i in instances if i.sop_class in RESULT_SOP_CLASSES]
+    instances = [i for i in instances if i.sop_class not in RESULT_SOP_CLASSES]
     series = _group_dicom(instances, skipped) + series
     log.info("scanned %d file(s): %d series, %d skipped", len(files), len(series), len(skipped))
-    return ScanResult(root=root, series=tuple(series), skipped=tuple(skipped))
+    return ScanResult(root=root, series=tuple(series), skipped=tuple(skipped), results=tuple(results))

@@ -12,7 +12,7 @@ import numpy as np
 import pydicom
 import pytest
 
-from inference.dicom_out.measurement_report import read_findings
+from inference.dicom_in.report import read_report
 from inference.dicom_out.write import write_dicom_results
 
 from .tools import analysed, dciodvfy_errors, install_models, phantom_ct_study, phantom_xray, reader_measurements
@@ -54,7 +54,7 @@ def test_ct_results_are_valid_dicom_read_back_by_highdicom(tmp_path):
     cam = hd.seg.segread(tmp_path / "out" / "gradcam_ct_plain_seg.dcm")
     assert cam.SegmentationType == "FRACTIONAL" and [s.SegmentLabel for s in cam.SegmentSequence] == ["Grad-CAM NonCOVID", "Grad-CAM COVID"]
 
-    findings = read_findings(str(tmp_path / "out" / "measurement_report_sr.dcm"))
+    findings = read_report(str(tmp_path / "out" / "measurement_report_sr.dcm")).lines()
     for opinion in analysis.opinions:
         line = next(f for f in findings if f.startswith(f"model {opinion.model_id}"))
         assert f"Model verdict {opinion.verdict.label}" in line and f"{opinion.verdict.probability:.3g}"[:4] in line
