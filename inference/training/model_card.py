@@ -174,9 +174,10 @@ def external_section(metrics: Mapping[str, Any]) -> str:
         )
     for name, figure in (external.get("real_series") or {}).items():
         verdict = "COVID" if figure.get("reads_positive") else "NonCOVID"
+        threshold = figure.get("study_threshold")
         lines.append(
             f"\nReal DICOM series {name} (no COVID): study probability {figure['study_probability']:.3f} against the "
-            f"study threshold {figure['study_threshold']}: reads {verdict}; {figure['slices_over_half']} of "
+            f"study threshold {'-' if threshold is None else f'{threshold:.3f}'}: reads {verdict}; {figure['slices_over_half']} of "
             f"{figure['slices']} slices over 0.5, highest slice {figure['slice_probability_max']:.3f}."
         )
     cam = external.get("cam_in_lung")
