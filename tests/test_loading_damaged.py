@@ -140,7 +140,7 @@ def _short_modality_lut(ds: Dataset) -> None:
         (lambda ds: setattr(ds, "ImagePositionPatient", ["nan", "nan", "nan"]), "cannot be placed"),
         (lambda ds: setattr(ds, "RescaleSlope", "NaN"), "RescaleSlope is not a finite number"),
         (lambda ds: setattr(ds, "RescaleIntercept", "-inf"), "RescaleIntercept is not a finite number"),
-        (_short_modality_lut, "could not be converted"),
+        (_short_modality_lut, "the Modality LUT or rescale could not be applied"),
     ],
     ids=["position-inf", "position-nan", "slope-nan", "intercept-inf", "short-modality-lut"],
 )

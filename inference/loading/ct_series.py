@@ -23,6 +23,7 @@ from inference.loading.dicom_header import InstanceHeader, PixelInfo, TagReader,
 from inference.loading.geometry import SlicePlacement, StackGeometry, stack_geometry
 from inference.loading.limits import check_volume_size
 from inference.loading.pixels import decode_stored, modality_lut_into, rescale_into
+from inference.safe_text import error_summary
 from inference.study import CTVolume, SeriesHeader, SkippedFile
 
 MAX_WORKERS = 4
@@ -184,7 +185,7 @@ def _decode_into(item: CTSlice, out: np.ndarray) -> int:
     except MemoryError as exc:
         raise LoadError("not enough memory to decode the slice") from exc
     except Exception as exc:  # a damaged LUT or header met while converting: this slice's failure only
-        raise LoadError(f"the pixel values could not be converted ({type(exc).__name__})") from exc
+        raise LoadError(f"the Modality LUT or rescale could not be applied ({error_summary(exc)})") from exc
 
 
 @dataclass(frozen=True)
