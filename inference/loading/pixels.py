@@ -27,8 +27,9 @@ from inference.loading.control import LoadError
 from inference.loading.dicom_header import PixelInfo
 
 # pydicom only warns when an RLE segment decodes to more bytes than the header's rows x columns: the
-# header's size is then wrong, so the image is too. Made an error (caught per file) for every thread.
-warnings.filterwarnings("error", message="The decoded RLE segment contains non-conformant padding")
+# header's size is then wrong, so the image is too. Made an error (caught per file) before each decode,
+# since a caller's warnings.catch_warnings() may have dropped a filter set once at import.
+_RLE_OVERRUN = "The decoded RLE segment contains non-conformant padding"
 _NATIVE = {ImplicitVRLittleEndian: "<", ExplicitVRLittleEndian: "<", ExplicitVRBigEndian: ">"}
 # Decoder plugins in the order they are trusted with damaged data (found by tests/test_fuzz_loading.py):
 # GDCM, first in pydicom's own order, aborts the whole process on some damaged JPEG streams (an
@@ -104,6 +105,7 @@ def decode_stored(path: str | Path, pixels: PixelInfo, frame: int | None = None)
         return _read_native(path, pixels, frame)
     syntax = UID(pixels.transfer_syntax)
     decoder = _decoder(syntax)
+    warnings.filterwarnings("error", message=_RLE_OVERRUN)  # idempotent: an existing identical filter is replaced
     try:
         plugin = _plugin(decoder)
         if pixels.offset is None:
