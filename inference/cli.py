@@ -29,7 +29,7 @@ COMMANDS: dict[str, str] = {
     "train": "inference.training.command_train",
     "export": "inference.training.command_export",
     "split": "inference.training.command_split",
-    "ct-evaluation": "inference.training.ct_evaluation",
+    "evaluate-run": "inference.training.run_evaluation",
     "xray-mask-check": "inference.training.xray_mask_check",
 }
 

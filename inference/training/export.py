@@ -35,6 +35,7 @@ import itertools
 import json
 import os
 import re
+import shutil
 import subprocess
 import tempfile
 import time
@@ -347,11 +348,24 @@ def build_manifest(checkpoint: Mapping[str, Any], model_id: str, inputs: list[st
     return manifest
 
 
-def _write_model_files(staging: Path, manifest: ModelManifest, verification: dict, int8: dict | None = None) -> None:
-    """Manifest and card, naming data sets and runs but no folder of this machine (they ship with the model)."""
+# Pictures a run leaves beside its checkpoint that the card shows (copied as <id>.<name>.png).
+CARD_PICTURES = {"confusion": "confusion_test.png", "masks": "mask-contact-sheet.png"}
+
+
+def _write_model_files(
+    staging: Path, manifest: ModelManifest, verification: dict, int8: dict | None = None, run: Path | None = None
+) -> None:
+    """Manifest, card and the run's pictures, naming data sets and runs but no folder of this machine
+    (they ship with the model)."""
     manifest = replace(manifest, training=without_local_paths(manifest.training), metrics=without_local_paths(manifest.metrics))
     manifest.save(staging / f"{manifest.id}.json")
-    (staging / f"{manifest.id}.md").write_text(without_local_paths(render_model_card(manifest, verification, int8)))
+    pictures = {}
+    for name, source in CARD_PICTURES.items():
+        if run is not None and (run / source).is_file():
+            pictures[name] = f"{manifest.id}.{name}.png"
+            shutil.copyfile(run / source, staging / pictures[name])
+    card = render_model_card(manifest, verification, int8, pictures)
+    (staging / f"{manifest.id}.md").write_text(without_local_paths(card))
 
 
 # ---- INT8 -------------------------------------------------------------------------------------------
@@ -497,7 +511,7 @@ def export_checkpoint(
     nothing when any step fails."""
     checkpoint = load_checkpoint(checkpoint_path)
     external = Path(checkpoint_path).parent / "external.json"
-    if external.exists():  # written by `lunglens ct-evaluation` beside the run's checkpoints
+    if external.exists():  # written by `lunglens evaluate-run` (or xray-mask-check) beside the run's checkpoints
         extra = checkpoint.setdefault("extra", {})
         extra["metrics"] = {**extra.get("metrics", {}), "external": json.loads(external.read_text())}
     method = checkpoint["method"]
@@ -538,8 +552,8 @@ def export_checkpoint(
         if calibration is not None:
             int8_manifest, int8_figures = _export_int8(staging, manifest, calibration, uses_lung_mask)
             int8_card = {**int8_figures, "skipped_files": len(calibration.skipped)}
-            _write_model_files(staging, int8_manifest, card_figures, int8_card)
-        _write_model_files(staging, manifest, card_figures)
+            _write_model_files(staging, int8_manifest, card_figures, int8_card, Path(checkpoint_path).parent)
+        _write_model_files(staging, manifest, card_figures, run=Path(checkpoint_path).parent)
         # models first, manifests last: a registry scanning the folder never sees a manifest without its model
         for staged in sorted(staging.iterdir(), key=lambda path: (path.suffix == ".json", path.name)):
             os.replace(staged, out_dir / staged.name)

@@ -130,6 +130,10 @@ def _interval(summary: Mapping[str, Any], key: str = "auc") -> str:
     return f"{value:.3f}" + (f" ({bounds[0]:.3f}-{bounds[1]:.3f})" if bounds and all(isinstance(b, float) for b in bounds) else "")
 
 
+def _triple(values) -> str:
+    return "-" if not values else ", ".join(f"{v:.2f}" for v in values)
+
+
 def _operating(summary: Mapping[str, Any]) -> str:
     at = summary.get("at_threshold")
     if not at:
@@ -137,14 +141,10 @@ def _operating(summary: Mapping[str, Any]) -> str:
     return f"{at['sensitivity']:.3f} / {at['specificity']:.3f}"
 
 
-def external_section(metrics: Mapping[str, Any]) -> str:
-    """Per-source, leave-one-source-out, baseline, real-series and Grad-CAM figures, when measured."""
-    test = metrics.get("test", {})
-    external = metrics.get("external") or {}
-    if not test.get("per_source") and not external:
-        return ""
+def _source_lines(test: Mapping[str, Any], external: Mapping[str, Any]) -> list[str]:
+    """Per-source test figures beside the no-learning baseline, and the leave-one-source-out runs."""
+    lines = []
     baseline = external.get("dense_band_baseline", {})
-    lines = ["## Per source, and what a new site is closest to\n"]
     if test.get("per_source"):
         lines += [
             "Held-out test groups of each source (this model trained on all sources; COVID AUC, 95% interval; "
@@ -172,21 +172,77 @@ def external_section(metrics: Mapping[str, Any]) -> str:
             f"\nWhole groups (a patient's run of slices, lung-weighted mean, the study threshold): {groups['n']} test "
             f"groups, AUC {_interval(groups)}, sens / spec {_operating(groups)}."
         )
+    return lines
+
+
+def _series_lines(external: Mapping[str, Any]) -> list[str]:
+    """The real DICOM series: a classifier's study verdict, or a lung U-Net's mask figures."""
+    lines = []
     for name, figure in (external.get("real_series") or {}).items():
         verdict = "COVID" if figure.get("reads_positive") else "NonCOVID"
         threshold = figure.get("study_threshold")
         lines.append(
             f"\nReal DICOM series {name} (no COVID): study probability {figure['study_probability']:.3f} against the "
-            f"study threshold {'-' if threshold is None else f'{threshold:.3f}'}: reads {verdict}; {figure['slices_over_half']} of "
-            f"{figure['slices']} slices over 0.5, highest slice {figure['slice_probability_max']:.3f}."
+            f"study threshold {'-' if threshold is None else f'{threshold:.3f}'}: reads {verdict}; "
+            f"{figure['slices_over_half']} of {figure['slices']} slices over 0.5, highest slice "
+            f"{figure['slice_probability_max']:.3f}."
         )
+    for name, figure in (external.get("real_series_masks") or {}).items():
+        tumour = figure.get("tumour_box_share_inside")
+        lines.append(
+            f"\nReal series {name}: Dice {figure['dice_aerated_vs_classical']:.3f} against the classical mask on aerated "
+            f"lung; volumes right {figure['volume_ml']['right']:.0f} ml, left {figure['volume_ml']['left']:.0f} ml"
+            + (
+                f"; {tumour:.0%} of the tumour boxes inside the mask (the classical mask: "
+                f"{figure['tumour_box_share_inside_classical']:.0%})."
+                if tumour is not None
+                else "."
+            )
+        )
+    return lines
+
+
+def _xray_lines(external: Mapping[str, Any]) -> list[str]:
+    """Recall per class and age group (the shortcut check) and a U-Net's plausibility figures."""
+    lines = []
+    ages = external.get("age_groups") or {}
+    if ages:
+        names = sorted({name for cells in ages.values() for name in cells})
+        lines += [
+            "\nRecall per class on paediatric and on adult test images (the age shortcut check; 95% intervals):\n",
+            "| images | " + " | ".join(names) + " |\n|---|" + "---|" * len(names),
+        ]
+        for group, cells in ages.items():
+            row = [_interval(cells[n], "recall") + f" (n={cells[n]['n']})" if n in cells else "-" for n in names]
+            lines.append(f"| {group} | " + " | ".join(row) + " |")
+    plausibility = external.get("plausibility")
+    if plausibility:
+        others = ", ".join(f"{k} {v}" for k, v in plausibility["problems"].items() if k != "plausible") or "none"
+        lines.append(
+            f"\nOn {plausibility['images']} images without masks ({', '.join(plausibility['folders'])}), "
+            f"{plausibility['plausible_share']:.1%} of the masks pass the two-lung plausibility check (the others: "
+            f"{others}). Right/left area ratio (5th, 50th, 95th percentile): "
+            f"{_triple(plausibility['right_left_area_ratio_p5_p50_p95'])}; share of the image that is lung: "
+            f"{_triple(plausibility['lungs_image_share_p5_p50_p95'])}."
+        )
+    return lines
+
+
+def external_section(metrics: Mapping[str, Any]) -> str:
+    """Per-source, leave-one-source-out, baseline, real-series, age-group, mask-plausibility and
+    Grad-CAM figures, whichever were measured (``lunglens evaluate-run``, ``xray-mask-check``)."""
+    test = metrics.get("test", {})
+    external = metrics.get("external") or {}
+    lines = _source_lines(test, external) + _series_lines(external) + _xray_lines(external)
     cam = external.get("cam_in_lung")
     if cam:
         lines.append(
-            f"\nWhere it looks: on {cam['slices']} COVID test slices, {cam['mean_share_inside']:.0%} of its COVID "
-            f"Grad-CAM mass lies inside the lung region (median {cam['median_share_inside']:.0%})."
+            f"\nWhere it looks: on {cam['slices']} positive test images, {cam['mean_share_inside']:.0%} of its "
+            f"Grad-CAM mass for that class lies inside the lung region (median {cam['median_share_inside']:.0%})."
         )
-    return "\n".join(lines) + "\n"
+    if not lines:
+        return ""
+    return "## Beyond the test split: per source, new sites, real series\n\n" + "\n".join(lines).lstrip("\n") + "\n"
 
 
 def _scalars(values: Mapping[str, Any], prefix: str = ""):
@@ -247,8 +303,12 @@ def _input_shape(manifest: ModelManifest) -> str:
     return " x ".join([str(manifest.preprocessing.channels)] + [str(manifest.preprocessing.size)] * spatial_dims)
 
 
-def render_model_card(manifest: ModelManifest, verification: dict[str, Any], int8: dict[str, Any] | None = None) -> str:
-    """Markdown for ``<id>.md``. ``verification`` holds the export's parity figures."""
+def render_model_card(
+    manifest: ModelManifest, verification: dict[str, Any], int8: dict[str, Any] | None = None, pictures: Mapping[str, str] | None = None
+) -> str:
+    """Markdown for ``<id>.md``. ``verification`` holds the export's parity figures; ``pictures`` the
+    files beside the card to show (``confusion``: the test confusion matrix, ``masks``: a contact sheet)."""
+    pictures = pictures or {}
     training = manifest.training
     threshold = manifest.threshold
     sections = [
@@ -291,6 +351,14 @@ def render_model_card(manifest: ModelManifest, verification: dict[str, Any], int
         "\n## Held-out metrics\n",
         _table({k: v for k, v in manifest.metrics.items() if k != "external"}),
         external_section(manifest.metrics),
+        *(
+            [f"![Confusion matrix on the held-out test split]({pictures['confusion']})\n"] if "confusion" in pictures else []
+        ),
+        *(
+            [f"![Masks drawn over 50 random images without masks (red: right lung, blue: left)]({pictures['masks']})\n"]
+            if "masks" in pictures
+            else []
+        ),
         "## Published figures of the seed paper (not comparable)\n",
         f"| | |\n|---|---|\n| published | {PUBLISHED[manifest.method]} |\n| ours | {_headline(manifest.metrics)} |\n"
         f"| why not comparable | {NOT_COMPARABLE[manifest.method]} |\n",

@@ -1,7 +1,7 @@
-"""``lunglens ct-evaluation RUN``: the figures a CT model's card needs beyond its own test split.
+"""``lunglens evaluate-run RUN``: the figures a model's card needs beyond its own test split.
 
 A test split from the sources a model trained on flatters it; a new hospital sees something else.
-So for a pack run ``RUN`` (trained on every CT source) this measures, and writes to
+So for a CT pack run ``RUN`` (trained on every CT source) this measures, and writes to
 ``RUN/external.json`` (export puts it in the manifest's ``metrics.external`` and the card):
 
 - leave-one-source-out: the test figures of the sibling runs ``RUN-loso-<source>``, each trained
@@ -16,6 +16,9 @@ So for a pack run ``RUN`` (trained on every CT source) this measures, and writes
 
 For a 3D lung U-Net run: on each real series, Dice against the classical mask on aerated lung, the
 lung volumes, and the share of the tumour boxes (``<series>_tumour_boxes``) inside the mask.
+
+For an X-ray classifier run: per-class recall on paediatric and on adult test images (the sources
+say which), the shortcut check of the age confound, and the Grad-CAM mass inside the lungs.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ import numpy as np
 import torch
 
 from inference.metrics import auc_interval, roc_auc, softmax
-from inference.preprocessing import crop_to_lungs, lung_view, ct_to_uint8, normalise
+from inference.preprocessing import crop_to_lungs, ct_to_uint8, lung_view, normalise
 from inference.training.checkpoint import build_from_checkpoint, checkpoint_input_spec, load_checkpoint
 from inference.training.datasets import load_grey_uint8
 from inference.training.gradcam import autograd_gradcam
@@ -122,23 +125,65 @@ def series_figures(model, saved: dict, series_root: Path, positive: int) -> dict
     return figures
 
 
-def cam_in_lung(model, split: Split, spec, positive: int, limit: int = 200) -> dict:
-    """Share of the positive class's Grad-CAM mass inside the lung region, on COVID test slices."""
-    items = [i for i in split.test if i.label == positive][:limit]
+def _views(dataset, indices) -> tuple[torch.Tensor, torch.Tensor, list[np.ndarray]]:
+    views = [lung_view(dataset.lung_crop(i), dataset.spec.size, dataset.spec.resize) for i in indices]
+    image = torch.from_numpy(normalise(np.stack([v[0] for v in views]), dataset.spec))
+    region = torch.from_numpy(np.stack([v[1] for v in views])[:, None].astype(np.float32))
+    return image, region, [v[1] for v in views]
+
+
+def cam_in_lung(model, dataset, positive: int, limit: int = 200) -> dict:
+    """Share of the positive class's Grad-CAM mass inside the lung region, on positive test images."""
+    chosen = [i for i, item in enumerate(dataset.items) if item.label == positive][:limit]
     shares = []
-    for start in range(0, len(items), BATCH):
-        views = [lung_view(crop_to_lungs(load_grey_uint8(i.path)), spec.size, spec.resize) for i in items[start : start + BATCH]]
-        image = torch.from_numpy(normalise(np.stack([v[0] for v in views]), spec))
-        region = torch.from_numpy(np.stack([v[1] for v in views])[:, None].astype(np.float32))
+    for start in range(0, len(chosen), BATCH):
+        image, region, lungs = _views(dataset, chosen[start : start + BATCH])
         cams = autograd_gradcam(model, image, region if model.uses_lung_mask else None, class_index=positive)
-        cams = torch.nn.functional.interpolate(cams, size=(spec.size, spec.size), mode="bilinear")[:, 0].numpy()
-        for cam, (_, lung) in zip(cams, views):
-            total = cam.sum()
-            if total > 0:
-                shares.append(float((cam * (lung > 0)).sum() / total))
+        cams = torch.nn.functional.interpolate(cams, size=image.shape[-2:], mode="bilinear")[:, 0].numpy()
+        shares += [float((cam * (lung > 0)).sum() / cam.sum()) for cam, lung in zip(cams, lungs) if cam.sum() > 0]
     shares = np.array(shares)
     return {"slices": int(len(shares)), "mean_share_inside": float(shares.mean()) if len(shares) else float("nan"),
             "median_share_inside": float(np.median(shares)) if len(shares) else float("nan")}
+
+
+@torch.no_grad()
+def age_group_recall(model, dataset, classes: tuple[str, ...], temperature: float) -> dict:
+    """Per-class recall (95% interval) on the paediatric and on the adult test images: the shortcut
+    check. A model that learned "child = pneumonia" calls paediatric normals pneumonia."""
+    from inference.metrics import wilson_interval
+    from inference.training.sources import source_info
+
+    predicted = []
+    for start in range(0, len(dataset), BATCH):
+        image, region, _ = _views(dataset, range(start, min(start + BATCH, len(dataset))))
+        logits = model(image, region) if model.uses_lung_mask else model(image)
+        predicted.append(softmax(logits.float().numpy(), temperature).argmax(axis=1))
+    predicted = np.concatenate(predicted)
+    figures: dict = {}
+    for n, item in enumerate(dataset.items):
+        group = "paediatric" if classes[item.label] in source_info(item.source).paediatric_classes else "adult"
+        cell = figures.setdefault(group, {}).setdefault(classes[item.label], [0, 0])
+        cell[0] += int(predicted[n] == item.label)
+        cell[1] += 1
+    return {
+        group: {name: {"recall": hits / total, "recall_ci95": wilson_interval(hits, total), "n": total} for name, (hits, total) in cells.items()}
+        for group, cells in figures.items()
+    }
+
+
+def _test_dataset(run: Path, saved: dict, split: Split):
+    from inference.training.datasets import LungCropDataset
+    from inference.training.lung_masks import mask_path
+
+    spec = checkpoint_input_spec(saved)
+    masks = None
+    if saved["modality"] == "XR":
+        lung_model = saved["extra"]["config"]["lung_model"]
+        from inference.registry import inspect_model
+
+        sha = inspect_model(Path(lung_model).with_suffix(".json")).manifest.sha256
+        masks = {item.path: mask_path(run / "lung_masks", item.path, sha) for item in split.test}
+    return LungCropDataset(split.test, spec, lung_masks=masks)
 
 
 def evaluate_run(run: Path, series_root: Path | None) -> dict:
@@ -147,12 +192,16 @@ def evaluate_run(run: Path, series_root: Path | None) -> dict:
     if saved["method"] == "unet3d":
         return {"real_series_masks": unet3d_series_figures(model, saved, series_root)} if series_root else {}
     split = Split.load(run / "split.json")
-    positive = list(saved["classes"]).index("COVID")
-    spec = checkpoint_input_spec(saved)
+    classes = tuple(saved["classes"])
+    positive = classes.index("COVID")
+    test = _test_dataset(run, saved, split)
+    if saved["modality"] == "XR":
+        temperature = float(saved.get("extra", {}).get("temperature", 1.0))
+        return {"age_groups": age_group_recall(model, test, classes, temperature), "cam_in_lung": cam_in_lung(model, test, positive)}
     report = {
         "leave_one_source_out": loso_figures(run),
         "dense_band_baseline": baseline_figures(split, positive),
-        "cam_in_lung": cam_in_lung(model, split, spec, positive),
+        "cam_in_lung": cam_in_lung(model, test, positive),
     }
     if series_root is not None and series_root.is_dir():
         report["real_series"] = series_figures(model, saved, series_root, positive)
