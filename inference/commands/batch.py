@@ -118,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
               f"{workers} {args.engine} worker(s) x {threads} thread(s)", file=sys.stderr)
         try:
             engine = make_engine(args.engine, settings, workers, args.address)
-        except (ImportError, ConnectionError) as exc:
+        except (ImportError, ConnectionError, RuntimeError) as exc:
             return _fail(str(exc))
         with tqdm(total=len(plan.tasks), unit="study", desc="analysing", file=sys.stderr, dynamic_ncols=True) as bar:
             summary = run_batch(plan, engine, index, on_result=lambda _result: bar.update())
