@@ -41,7 +41,7 @@ def _one_thread():
 
 def _checkpoint(directory: Path, method: str, modality: str, extra: dict | None = None, **config) -> Path:
     """A checkpoint of a network that behaves like a trained one, as `lunglens train` would save it."""
-    spec = InputSpec(size=32, channels=1) if method == "unet3d" else InputSpec(size=SIZE)
+    spec = InputSpec(size=32, channels=1, mean=(0.5,), std=(0.25,)) if method == "unet3d" else InputSpec(size=SIZE)
     classes = XR_CLASSES if modality == "XR" else CT_CLASSES
     if not is_segmentation(method):
         config.setdefault("num_classes", len(classes))
