@@ -36,6 +36,7 @@ from viewer.opinions import Opinions
 from viewer.settings import ViewerSettings
 from viewer.shortcuts import SHORTCUTS
 from viewer.slice_view import SliceView
+from viewer.study_results import StudyResults
 from viewer.tag_browser import TagBrowser
 from viewer.tasks import connect_while_current, wait_for
 from viewer.view_grid import LAYOUTS, ViewGrid
@@ -84,6 +85,11 @@ class MainWindow(QMainWindow):
         self.tag_dock.hide()
         self.verdict_dock = self._dock("Verdict", self.opinions.card, Qt.DockWidgetArea.RightDockWidgetArea)
         self.splitDockWidget(self.verdict_dock, self.layer_dock, Qt.Orientation.Vertical)
+        self.study_results = StudyResults(self)  # SEG/SR found in the study: layers and this panel
+        self.results_dock = self._dock("DICOM results", self.study_results.panel, Qt.DockWidgetArea.RightDockWidgetArea)
+        self.tabifyDockWidget(self.verdict_dock, self.results_dock)
+        self.results_dock.hide()
+        self.study_results.available.connect(self._on_results_available)
         self.model_dock = self._dock("Models", self.opinions.panel, Qt.DockWidgetArea.BottomDockWidgetArea)
         self.curves_dock = self._dock(self.opinions.curves.windowTitle(), self.opinions.curves, Qt.DockWidgetArea.BottomDockWidgetArea)
         self.opinions.curves.windowTitleChanged.connect(self.curves_dock.setWindowTitle)
@@ -256,11 +262,13 @@ class MainWindow(QMainWindow):
         self.skipped = ()
         self.current_key = None
         self.browser.clear_studies()
+        self.study_results.set_results(())
         self.message_bar.hide()
         self.state.set_image(None)
 
     def _on_scanned(self, scan: ScanResult) -> None:
         self.skipped = tuple(scan.skipped)
+        self.study_results.set_results(scan.results)
         for key, header in enumerate(scan.series):
             self.browser.add_header(key, header)
         if not scan.series:
@@ -518,6 +526,8 @@ class MainWindow(QMainWindow):
             "analyze": self.opinions.analyze,
             "compare": lambda: self.set_compare(not self.compare_mode),
             "export_report": self.opinions.ask_export,
+            "export_dicom": self.show_dicom_export,
+            "pacs": self.show_pacs,
         }
         for name in LAYOUTS:
             commands[f"layout_{name}"] = lambda n=name: self.set_layout(n)
@@ -560,7 +570,7 @@ class MainWindow(QMainWindow):
         a = self.actions_by_command
         menu = self.menuBar()
         file_menu = menu.addMenu("&File")
-        file_menu.addActions([a["open"], a["open_folder"]])
+        file_menu.addActions([a["open"], a["open_folder"], a["pacs"]])
         self.recent_menu = file_menu.addMenu("Recent studies")
         self.recent_menu.aboutToShow.connect(self._fill_recent)
         file_menu.addSeparator()
@@ -582,7 +592,7 @@ class MainWindow(QMainWindow):
         presets = view_menu.addMenu("Window presets")
         presets.aboutToShow.connect(lambda: self._fill_presets(presets))
         view_menu.addSeparator()
-        for dock in (self.browser_dock, self.layer_dock, self.tag_dock):
+        for dock in (self.browser_dock, self.layer_dock, self.tag_dock, self.results_dock):
             view_menu.addAction(dock.toggleViewAction())
 
         tools_menu = menu.addMenu("&Tools")
@@ -600,7 +610,7 @@ class MainWindow(QMainWindow):
         self.analyse_on_open_action.setToolTip("Run the ticked models as soon as a series is shown")
         self.analyse_on_open_action.toggled.connect(self._set_analyse_on_open)
         models_menu.addSeparator()
-        models_menu.addActions([a["compare"], a["export_report"]])
+        models_menu.addActions([a["compare"], a["export_report"], a["export_dicom"]])
         models_menu.addSeparator()
         for dock in (self.model_dock, self.curves_dock, self.verdict_dock):
             models_menu.addAction(dock.toggleViewAction())
@@ -615,6 +625,8 @@ class MainWindow(QMainWindow):
         bar.setIconSize(QSize(16, 16))
         bar.addAction(a["open"])
         a["open"].setIconText("Open")
+        bar.addAction(a["pacs"])
+        a["pacs"].setIconText("PACS")
         bar.addSeparator()
         for command, label in (("tool_wl", "W/L"), ("tool_pan", "Pan"), ("tool_zoom", "Zoom"), ("tool_crosshair", "Crosshair"),
                                ("tool_length", "Length"), ("tool_ellipse", "Ellipse"), ("tool_rectangle", "Rectangle")):
@@ -646,6 +658,31 @@ class MainWindow(QMainWindow):
         bar.addWidget(self.fps)
         bar.addAction(a["help"])
         a["help"].setIconText("?")
+
+    def _on_results_available(self, found: bool) -> None:
+        self.results_dock.setVisible(found)
+        if found:
+            self.results_dock.raise_()
+
+    # The PACS and DICOM modules (pynetdicom, highdicom) load when first asked for, not at start-up.
+    def show_pacs(self):
+        """The PACS dialog (viewer.pacs_dialog): find, retrieve and open a study."""
+        from viewer.pacs_dialog import PacsDialog
+
+        dialog = PacsDialog(self)
+        dialog.open()
+        return dialog
+
+    def show_dicom_export(self):
+        """Export the analysis as DICOM, optionally to a PACS (viewer.dicom_export)."""
+        if self.opinions.analysis is None:
+            self.message_bar.show_message("Analyse the study (A) before exporting its DICOM results.", "warning")
+            return None
+        from viewer.dicom_export import DicomExportDialog
+
+        dialog = DicomExportDialog(self)
+        dialog.open()
+        return dialog
 
     def _set_analyse_on_open(self, on: bool) -> None:
         self.settings.analyse_on_open = on

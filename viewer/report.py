@@ -90,6 +90,16 @@ def study_folders(image: Image, opened: str | Path | None) -> set[Path]:
     return folders
 
 
+def check_folder(target: Path, folders: set[Path]) -> Path:
+    """``target`` (a folder to write into), refused (ExportError) inside the study's folders."""
+    target = Path(target).resolve()
+    for folder in folders:
+        if target.is_relative_to(folder):
+            raise ExportError(f"{target} is inside the study folder {folder}; LungLens never writes into a study. "
+                              "Choose another folder.")
+    return target
+
+
 def check_destination(path: Path, folders: set[Path]) -> Path:
     """``path`` with a report suffix, refused (ExportError) inside the study's folders."""
     path = Path(path)
@@ -97,11 +107,7 @@ def check_destination(path: Path, folders: set[Path]) -> Path:
         raise ExportError(f"{path} is a folder; give the report a file name (.html or .pdf)")
     if path.suffix.lower() not in REPORT_SUFFIXES:
         path = path.with_name(path.name + ".html")
-    target = path.resolve().parent
-    for folder in folders:
-        if target.is_relative_to(folder):
-            raise ExportError(f"{target} is inside the study folder {folder}; LungLens never writes into a study. "
-                              "Choose another folder.")
+    check_folder(path.parent, folders)
     return path
 
 
@@ -332,6 +338,34 @@ def _pdf_bytes(html: str, images: Mapping[str, QImage]) -> bytes:
     return bytes(data.data())
 
 
+def _pictures(image: Image, opinions: Sequence[ModelOpinion], cams: Mapping[str, CamMaps], colours: Mapping[str, str],
+              numbering: SliceNumbering) -> dict[str, QImage]:
+    """The report's figures: "curves" and each model's key slice picture."""
+    images: dict[str, QImage] = {}
+    if opinions:
+        images["curves"] = curves_picture(opinions, colours, numbering)
+        for opinion in opinions:
+            picture = key_slice_picture(image, opinion, cams[opinion.model_id], numbering)
+            if picture is not None:
+                images[opinion.model_id] = picture
+    return images
+
+
+def report_pdf(
+    image: Image,
+    analysis: StudyAnalysis,
+    opinions: Sequence[ModelOpinion],
+    cams: Mapping[str, CamMaps],
+    colours: Mapping[str, str],
+    measurements: Sequence[Measurement] = (),
+) -> bytes:
+    """The report as PDF bytes (what a .pdf export writes and the DICOM export encapsulates). GUI thread."""
+    pictures = _pictures(image, opinions, cams, colours, slice_numbering(image))
+    names = {key: f"{key}.png" for key in pictures}
+    html = report_html(image, analysis, opinions, colours, names, datetime.datetime.now(), pdf_column_width(), measurements)
+    return _pdf_bytes(html, {names[key]: picture for key, picture in pictures.items()})
+
+
 def export_report(
     path: str | Path,
     image: Image,
@@ -346,22 +380,13 @@ def export_report(
     """Write the report, the view and the results JSON; ExportError when ``path`` is in the study's folder."""
     path = check_destination(Path(path), study_folders(image, opened))
     files = ReportFiles(path, path.with_name(f"{path.stem}-view.png"), path.with_name(f"{path.stem}-analysis.json"))
-    numbering = slice_numbering(image)
-    images: dict[str, QImage] = {}
-    if opinions:
-        images["curves"] = curves_picture(opinions, colours, numbering)
-        for opinion in opinions:
-            picture = key_slice_picture(image, opinion, cams[opinion.model_id], numbering)
-            if picture is not None:
-                images[opinion.model_id] = picture
-    names = {key: f"{key}.png" for key in images}
-    generated = datetime.datetime.now()
     if path.suffix.lower() == ".pdf":
-        html = report_html(image, analysis, opinions, colours, names, generated, pdf_column_width(), measurements)
-        report = _pdf_bytes(html, {names[key]: picture for key, picture in images.items()})
+        report = report_pdf(image, analysis, opinions, cams, colours, measurements)
     else:
-        sources = {key: "data:image/png;base64," + base64.b64encode(png_bytes(p)).decode("ascii") for key, p in images.items()}
-        report = report_html(image, analysis, opinions, colours, sources, generated, measurements=measurements).encode("utf-8")
+        pictures = _pictures(image, opinions, cams, colours, slice_numbering(image))
+        sources = {key: "data:image/png;base64," + base64.b64encode(png_bytes(p)).decode("ascii") for key, p in pictures.items()}
+        report = report_html(image, analysis, opinions, colours, sources, datetime.datetime.now(),
+                             measurements=measurements).encode("utf-8")
     outputs = {"report": files.report.name, "view": files.view.name}
     _write_atomically(files.report, report)
     _write_atomically(files.view, png_bytes(view))

@@ -16,6 +16,7 @@ class Shortcut:
 SHORTCUTS: tuple[Shortcut, ...] = (
     Shortcut("open", ("Ctrl+O",), "Open a file or folder", "File"),
     Shortcut("open_folder", ("Ctrl+Shift+O",), "Open a folder", "File"),
+    Shortcut("pacs", ("Ctrl+Shift+P",), "PACS: find a study, retrieve it and open it", "File"),
     Shortcut("load_mask", ("Ctrl+M",), "Load a mask or heatmap onto the open image", "File"),
     Shortcut("screenshot", ("Ctrl+S",), "Save a screenshot of the views (PNG)", "File"),
     Shortcut("quit", ("Ctrl+Q",), "Quit", "File"),
@@ -60,6 +61,7 @@ SHORTCUTS: tuple[Shortcut, ...] = (
     Shortcut("analyze", ("A", "Ctrl+R"), "Analyse the study with the ticked models (in the background)", "Models"),
     Shortcut("compare", ("V",), "Compare mode: the slice once per model, side by side", "Models"),
     Shortcut("export_report", ("Ctrl+E",), "Export a report (HTML/PDF), the view (PNG) and the results (JSON)", "Models"),
+    Shortcut("export_dicom", ("Ctrl+Shift+E",), "Export the results as DICOM (SEG, SR, PDF, key images), optionally to a PACS", "Models"),
     Shortcut("help", ("F1", "?"), "This list", "Help"),
 )
 

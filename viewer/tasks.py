@@ -58,6 +58,17 @@ def run_in_background(
     QThreadPool.globalInstance().start(_Task(function, relay))
 
 
+def as_outcome(function: Callable[[], Any], expected: tuple[type[Exception], ...]) -> Callable[[], tuple[bool, Any]]:
+    """``function`` made to return (True, value), or (False, message) for an ``expected`` failure: a
+    message the user can act on, shown as it is (other exceptions still reach ``on_error``)."""
+    def run() -> tuple[bool, Any]:
+        try:
+            return True, function()
+        except expected as exc:
+            return False, str(exc)
+    return run
+
+
 def _unless_superseded(slot: Callable, is_current: Callable[[], bool]) -> Callable:
     return lambda *args: slot(*args) if is_current() else None
 

@@ -45,6 +45,6 @@ def read_result(result: DicomResult, images: Sequence[Image]) -> ResultReading:
         placed = PlacedSegmentation(result, image)
         kind_of = "fractional" if placed.fractional else "binary"
         lines = tuple(f"segment {s.number}: {s.label} ({kind_of})" for s in placed.segments)
-        return ResultReading(result, placed.title, image, lines, placed.by_lunglens)
+        return ResultReading(result, placed.name, image, lines, placed.by_lunglens)
     except DicomInError as exc:
         return ResultReading(result, kind, None, (), problem=str(exc))

@@ -30,9 +30,11 @@ class Segment:
 
 
 class PlacedSegmentation:
-    """One SEG on one open image."""
+    """One SEG on one open image. Use it on the thread that made it: highdicom indexes the frames in
+    an SQLite table that cannot cross threads (``segment_fraction`` reads on the caller's thread)."""
 
     def __init__(self, result: DicomResult, image: Image) -> None:
+        self.result = result
         try:
             self.seg = hd.seg.segread(result.path)
         except Exception as exc:  # highdicom raises many kinds on a damaged or foreign SEG
@@ -54,6 +56,8 @@ class PlacedSegmentation:
             for item in self.seg.SegmentSequence
         )
         self.title = str(self.seg.get("SeriesDescription") or self.seg.get("ContentLabel") or "DICOM SEG")
+        # What this instance holds; a series of Grad-CAM SEGs says per model in its content description.
+        self.name = str(self.seg.get("ContentDescription") or self.title)
         self.by_lunglens = self.seg.get("Manufacturer") == MANUFACTURER
 
     @property
@@ -94,3 +98,9 @@ class PlacedSegmentation:
         """Segment ``number`` of a FRACTIONAL SEG as uint8 steps on the image grid (255 = 1.0)."""
         frames = self._frames([number])[..., 0]
         return self._on_image(np.clip(np.rint(frames * 255.0), 0, 255).astype(np.uint8))
+
+
+def segment_fraction(result: DicomResult, image: Image, number: int) -> np.ndarray:
+    """Segment ``number`` of a fractional SEG on ``image``, read on the calling thread (a layer shown
+    later decodes it then, wherever that is)."""
+    return PlacedSegmentation(result, image).fraction(number)

@@ -14,27 +14,15 @@ from inference.cli import main
 from inference.dicom_in.objects import DicomInError
 from inference.dicom_in.reading import read_result
 from inference.dicom_in.segmentation import PlacedSegmentation
-from inference.dicom_out.write import write_dicom_results
 from inference.loading import load_study
-from inference.study import ResultKind
 
-from .tools import analysed, install_models, phantom_ct_study, phantom_xray, reader_measurements
+from .tools import studies_with_results
 
 
 @pytest.fixture(scope="module")
 def written(tmp_path_factory):
-    """A CT study and an X-ray, each with LungLens's results in a folder beside the images (as a
-    retrieve from a PACS brings them), plus the analyses they were made from."""
     root = tmp_path_factory.mktemp("dicom-in")
-    with pytest.MonkeyPatch.context() as patch:
-        install_models(root / "models")
-        patch.setenv("LUNGLENS_MODEL_DIR", str(root / "models"))
-        patch.setenv("LUNGLENS_CACHE_DIR", str(root / "cache"))
-        ct, ct_analysis = analysed(phantom_ct_study(root / "ct" / "images"))
-        write_dicom_results(ct_analysis, ct, root / "ct" / "results", reader_measurements())
-        xr, xr_analysis = analysed(phantom_xray(root / "xr" / "images" / "cxr.dcm"))
-        write_dicom_results(xr_analysis, xr, root / "xr" / "results")
-    return root, ct_analysis, xr_analysis
+    return root, *studies_with_results(root)
 
 
 def _result(study, name: str):

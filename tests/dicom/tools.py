@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from inference.dicom_out.write import write_dicom_results
 from inference.loading import load_path
 from inference.measurements import Measurement
 from inference.phantoms import write_ct_series, write_xray_dicom, make_xray_phantom
@@ -67,3 +68,18 @@ def reader_measurements() -> list[Measurement]:
 def phantom_xray(path: Path) -> Path:
     image, _ = make_xray_phantom((128, 128))
     return write_xray_dicom(path, image)
+
+
+def studies_with_results(root: Path):
+    """A CT study and an X-ray, each with LungLens's DICOM results in a folder beside its images (as a
+    retrieve from a PACS brings them): ``root/ct/{images,results}``, ``root/xr/{images,results}``.
+    Returns the CT and X-ray analyses the results were made from."""
+    with pytest.MonkeyPatch.context() as patch:
+        install_models(root / "models")
+        patch.setenv("LUNGLENS_MODEL_DIR", str(root / "models"))
+        patch.setenv("LUNGLENS_CACHE_DIR", str(root / "cache"))
+        ct, ct_analysis = analysed(phantom_ct_study(root / "ct" / "images"))
+        write_dicom_results(ct_analysis, ct, root / "ct" / "results", reader_measurements())
+        xr, xr_analysis = analysed(phantom_xray(root / "xr" / "images" / "cxr.dcm"))
+        write_dicom_results(xr_analysis, xr, root / "xr" / "results")
+    return ct_analysis, xr_analysis
