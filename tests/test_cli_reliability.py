@@ -84,16 +84,35 @@ def test_view_refuses_screenshots_and_reports_it_cannot_write(tmp_path, xray, ca
     assert not (tmp_path / "reports.html").exists() and not (tmp_path / "s.png").exists()
 
 
-def test_a_missing_xcb_cursor_library_gets_a_message_not_a_qt_abort(monkeypatch, capsys):
-    from viewer import app
+def test_missing_qt_libraries_get_a_message_naming_the_packages_not_a_qt_abort(monkeypatch, capsys):
+    from viewer import app, qt_libraries
 
     monkeypatch.delenv("QT_QPA_PLATFORM", raising=False)
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
     monkeypatch.setenv("DISPLAY", ":99")
-    monkeypatch.setattr(app.ctypes.util, "find_library", lambda name: None)
-    monkeypatch.setattr(app, "application", lambda: pytest.fail("Qt started without its platform library"))
+    monkeypatch.setattr(qt_libraries, "ldd_missing", lambda files: {"libxcb-cursor.so.0", "libxcb-icccm.so.4"})
+    monkeypatch.setattr(app, "application", lambda: pytest.fail("Qt started without its platform libraries"))
     assert app.run_viewer(None) == 1
-    assert "libxcb-cursor" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "libxcb-cursor.so.0, libxcb-icccm.so.4" in err
+    assert "apt install libxcb-cursor0 libxcb-icccm4" in err and "dnf install xcb-util-cursor xcb-util-wm" in err
+
+
+def test_without_ldd_the_loader_cache_is_asked_for_each_library_the_platform_needs(monkeypatch):
+    from viewer import qt_libraries
+
+    monkeypatch.setattr(qt_libraries.ctypes.util, "find_library", lambda name: None if name == "xcb-cursor" else name)
+    problem = qt_libraries.platform_problem({"QT_QPA_PLATFORM": "xcb"}, ldd=lambda files: None)
+    assert "libxcb-cursor.so.0 (" in problem and "sudo apt install libxcb-cursor0;" in problem
+    assert qt_libraries.platform_problem({"QT_QPA_PLATFORM": "offscreen"}, ldd=lambda files: None) == ""
+
+
+def test_the_readme_install_line_names_every_package_the_window_needs():
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    from viewer.qt_libraries import PACKAGES
+
+    for debian, fedora in PACKAGES.values():
+        assert f" {debian}" in readme and f" {fedora}" in readme
 
 
 def test_the_demo_phantom_lives_in_lunglens_cache_folder(tmp_path, monkeypatch):

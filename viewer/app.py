@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import ctypes.util
 import os
 import sys
 import tempfile
 from pathlib import Path
 
+from viewer.qt_libraries import platform_problem
 from viewer.settings import PRESET_ALIASES
 
 
@@ -19,20 +19,9 @@ def ensure_display(headless: bool) -> None:
 
 
 def missing_platform_library() -> str:
-    """Why Qt cannot open a window here, or "". Qt 6.5+ needs libxcb-cursor for X11 and, without it,
-    aborts the process with a plugin message that does not say what to install."""
-    platform = os.environ.get("QT_QPA_PLATFORM", "")
-    x11 = platform.startswith("xcb") or (not platform and os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"))
-    if not sys.platform.startswith("linux") or not x11 or ctypes.util.find_library("xcb-cursor"):
-        return ""
-    bundle = getattr(sys, "_MEIPASS", None)
-    if bundle and any(Path(bundle).rglob("libxcb-cursor.so*")):
-        return ""
-    return (
-        "the viewer window needs the X11 library libxcb-cursor, which is not installed "
-        "(Debian/Ubuntu: apt install libxcb-cursor0; Fedora: dnf install xcb-util-cursor); "
-        "headless rendering with --screenshot works without it"
-    )
+    """Why Qt cannot open a window here, naming the packages to install, or "" (viewer.qt_libraries):
+    without them Qt aborts the process with a plugin message that does not say what to install."""
+    return platform_problem(dict(os.environ))
 
 
 def application():
