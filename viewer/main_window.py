@@ -41,6 +41,7 @@ from viewer.tag_browser import TagBrowser
 from viewer.tasks import connect_while_current, wait_for
 from viewer.view_grid import LAYOUTS, ViewGrid
 from viewer.view_state import HoverInfo, ViewState
+from viewer.worklist_dock import Worklist
 
 # Keys that lists and trees use themselves: they act on the views only while a view has the focus.
 _VIEW_ONLY_KEYS = {"next_slice", "previous_slice", "page_down", "page_up", "first_slice", "last_slice",
@@ -78,6 +79,10 @@ class MainWindow(QMainWindow):
         self.layer_panel = LayerPanel(self.layers)
         self.tag_browser = TagBrowser()
         self.browser_dock = self._dock("Studies", self.browser, Qt.DockWidgetArea.LeftDockWidgetArea)
+        self.worklist = Worklist(self)  # the study index in triage order (viewer.worklist_dock)
+        self.worklist_dock = self._dock("Worklist", self.worklist.panel, Qt.DockWidgetArea.LeftDockWidgetArea)
+        self.tabifyDockWidget(self.browser_dock, self.worklist_dock)
+        self.browser_dock.raise_()
         self.layer_dock = self._dock("Layers", self.layer_panel, Qt.DockWidgetArea.RightDockWidgetArea)
         self.tag_dock = self._dock("DICOM tags", self.tag_browser, Qt.DockWidgetArea.RightDockWidgetArea)
         self.tabifyDockWidget(self.layer_dock, self.tag_dock)
@@ -526,6 +531,8 @@ class MainWindow(QMainWindow):
             "analyze": self.opinions.analyze,
             "compare": lambda: self.set_compare(not self.compare_mode),
             "export_report": self.opinions.ask_export,
+            "next_study": lambda: self.worklist.step(1),
+            "previous_study": lambda: self.worklist.step(-1),
             "export_dicom": self.show_dicom_export,
             "pacs": self.show_pacs,
         }
@@ -592,7 +599,7 @@ class MainWindow(QMainWindow):
         presets = view_menu.addMenu("Window presets")
         presets.aboutToShow.connect(lambda: self._fill_presets(presets))
         view_menu.addSeparator()
-        for dock in (self.browser_dock, self.layer_dock, self.tag_dock, self.results_dock):
+        for dock in (self.browser_dock, self.worklist_dock, self.layer_dock, self.tag_dock, self.results_dock):
             view_menu.addAction(dock.toggleViewAction())
 
         tools_menu = menu.addMenu("&Tools")
@@ -722,6 +729,7 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event) -> None:
         self.cancel_loading(wait=True)
         self.opinions.shutdown()
+        self.worklist.shutdown()
         self.cine_timer.stop()
         self.settings.store.setValue("window/geometry", self.saveGeometry())
         self.settings.store.setValue("window/state", self.saveState())

@@ -29,6 +29,8 @@ SHORTCUTS: tuple[Shortcut, ...] = (
     Shortcut("next_pane", ("Right",), "Next pane", "Navigate"),
     Shortcut("previous_pane", ("Left",), "Previous pane", "Navigate"),
     Shortcut("cine", ("Space",), "Cine play / stop", "Navigate"),
+    Shortcut("next_study", ("N",), "Next study of the worklist (as sorted and filtered)", "Navigate"),
+    Shortcut("previous_study", ("Shift+N",), "Previous study of the worklist", "Navigate"),
     Shortcut("zoom_in", ("+", "="), "Zoom in (also Ctrl + wheel)", "View"),
     Shortcut("zoom_out", ("-",), "Zoom out", "View"),
     Shortcut("fit", ("F",), "Fit the image to the pane", "View"),

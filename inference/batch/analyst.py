@@ -17,6 +17,7 @@ import hashlib
 import logging
 import os
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from inference.cache import ResultCache
@@ -66,6 +67,12 @@ def model_choice(statuses: list[ModelStatus], modality: str, settings: BatchSett
         by_id = {s.id: s for s in statuses}
         ids = [m for m in settings.models if m not in by_id or by_id[m].manifest is None or by_id[m].manifest.modality == modality]
     return choose_models(statuses, modality, ids, settings.lung_mask)
+
+
+def installed_models_keys(statuses: list[ModelStatus], modalities: Iterable[str], settings: BatchSettings) -> dict[str, str]:
+    """Modality -> models key of what a batch with ``settings`` runs on it; modalities no model reads are left out."""
+    choices = {m: model_choice(statuses, m, settings) for m in modalities}
+    return {m: models_key(c) for m, c in choices.items() if c.classifiers}
 
 
 def set_worker_threads(threads: int) -> None:

@@ -19,6 +19,7 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Protocol
 
 from inference.batch.analyst import BatchSettings, StudyAnalyst, StudyTask
+from inference.runtime import thread_count
 from inference.worklist.index import Status, StudyResult
 
 ENGINES = ("local", "ray")
@@ -28,6 +29,14 @@ QUEUED_PER_WORKER = 1
 # again in a new process; the second death marks it failed instead of stopping the batch.
 ATTEMPTS = 2
 _POLL_S = 0.5
+# Measured with bench/bench_batch.py (README, 'Batch analysis'): single-threaded workers, one per
+# core, beat one worker with all the threads: one study's loading and preprocessing overlap another's inference.
+DEFAULT_THREADS = 1
+
+
+def default_workers(threads: int = DEFAULT_THREADS) -> int:
+    """One worker per ``threads`` cores this process may use."""
+    return max(1, thread_count() // max(1, threads))
 
 
 class Engine(Protocol):

@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from inference.batch.analyst import BatchSettings, StudyTask, model_choice, models_key
+from inference.batch.analyst import BatchSettings, StudyTask, installed_models_keys
 from inference.batch.engines import Engine
 from inference.loading import scan_path
 from inference.loading.load import images_in
@@ -120,8 +120,7 @@ def plan_batch(
     Raises LookupError for a ``--models`` id that is not installed or not usable, before any work."""
     statuses = discover_models()
     headers, not_studies = scan_studies(paths)
-    choices = {m: model_choice(statuses, m, settings) for m in sorted({h.modality for h in headers})}
-    installed = {m: models_key(c) for m, c in choices.items() if c.classifiers}
+    installed = installed_models_keys(statuses, sorted({h.modality for h in headers}), settings)
     index.add_studies((study_entry(h) for h in headers), source)
     known = {r.key: r for r in index.rows(installed)} if resume else {}
     tasks, skipped, seen = [], [], {}

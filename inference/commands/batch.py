@@ -16,7 +16,7 @@ from collections import Counter
 from pathlib import Path
 
 from inference.batch.analyst import BatchSettings
-from inference.batch.engines import ENGINES, make_engine
+from inference.batch.engines import DEFAULT_THREADS, ENGINES, default_workers, make_engine
 from inference.batch.run import BatchPlan, BatchSummary, plan_batch, run_batch
 from inference.output_paths import output_problem
 from inference.runtime import DEVICES
@@ -25,16 +25,7 @@ from inference.worklist.index import StudyIndex, index_path
 from inference.worklist.ranking import ranked_csv, ranked_json
 
 HELP = "analyse every study under some folders (in parallel, or on Ray), rank them for reading, keep the worklist"
-# Measured with bench/bench_batch.py (README, 'Batch analysis'): two single-threaded workers beat
-# one worker with two threads, because loading and preprocessing of one study overlap the other's inference.
-DEFAULT_THREADS = 1
 LISTED_REASONS = 5
-
-
-def default_workers() -> int:
-    from inference.runtime import thread_count
-
-    return max(1, thread_count() // DEFAULT_THREADS)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -106,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
     if args.address and args.engine != "ray":
         return _fail("--address needs --engine ray")
     threads = max(1, args.threads)
-    workers = args.workers if args.workers else default_workers()
+    workers = args.workers if args.workers else default_workers(threads)
     settings = BatchSettings(tuple(args.models) if args.models else None, args.lung_mask, args.device, threads, not args.no_cache)
     with StudyIndex() as index:
         print("scanning for studies...", file=sys.stderr)
