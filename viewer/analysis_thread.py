@@ -9,6 +9,8 @@ receiver.
 
 from __future__ import annotations
 
+import dataclasses
+
 import threading
 from dataclasses import dataclass
 
@@ -34,24 +36,29 @@ class ModelCatalogue:
     """
 
     modality: str
-    candidates: tuple[ModelStatus, ...]
-    segmenter: ModelStatus | None
+    default: ModelChoice
     skipped: tuple[ModelStatus, ...]
-    notes: tuple[str, ...] = ()
+
+    @property
+    def candidates(self) -> tuple[ModelStatus, ...]:
+        return self.default.classifiers
+
+    @property
+    def segmenter(self) -> ModelStatus | None:
+        return self.default.segmenter
 
     def choice(self, skip: frozenset[str] = frozenset()) -> ModelChoice:
-        """What to run: every candidate not in ``skip``, and the segmenter."""
-        return ModelChoice(tuple(m for m in self.candidates if m.id not in skip), self.segmenter, self.notes)
+        """What to run: the core's choice (``choose_models``) less the models the user unticked."""
+        return dataclasses.replace(self.default, classifiers=tuple(m for m in self.candidates if m.id not in skip))
 
 
 def find_catalogue(modality: str, statuses: list[ModelStatus] | None = None) -> ModelCatalogue:
     """The catalogue from the model directories (the registry hashes each .onnx once per file)."""
     statuses = discover_models() if statuses is None else statuses
-    default = choose_models(statuses, modality)
     skipped = tuple(
         s for s in statuses if not s.usable and (s.manifest is None or s.manifest.modality == modality)
     )
-    return ModelCatalogue(modality, default.classifiers, default.segmenter, skipped, default.warnings)
+    return ModelCatalogue(modality, choose_models(statuses, modality), skipped)
 
 
 @dataclass(frozen=True, eq=False)

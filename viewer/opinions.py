@@ -210,7 +210,7 @@ class Opinions(QObject):
         chosen = self.catalogue.choice(self.settings.skipped_models).classifiers if self.catalogue else ()
         for model in chosen:
             if model.id not in ran:
-                reasons = [w for w in analysis.warnings if w.startswith(f"model {model.id}")]
+                reasons = analysis.model_notes(model.id, "model-failed") or analysis.model_notes(model.id)
                 self.panel.set_status(model.id, f"no opinion: {reasons[0] if reasons else 'the model did not run'}")
         consensus = analysis.consensus
         summary = f"consensus {consensus.label} ({consensus.positive_votes} of {consensus.voters} positive)" if consensus and consensus.voters else f"{len(analysis.opinions)} model opinion(s)"

@@ -1,11 +1,13 @@
 """One entry point for analysing a study, CT or X-ray: model choice, cache, progress, cancel, consensus.
 
-``analyze_study`` runs off the GUI thread in the viewer and inside ``lunglens analyze``. Each part
-(the lung mask, then each model's opinion) is looked up in the result cache first and stored after;
-``on_result`` receives each part as soon as it exists, so a viewer can show the mask while the models
-still run. A model that cannot load or run is reported in the warnings and the others carry on;
-only a cancel (:class:`inference.jobs.Cancelled`) or a refused ``--device gpu`` stops the analysis.
-Log lines name models and timings, never the patient.
+``analyze_study`` runs off the GUI thread in the viewer and inside ``lunglens analyze`` and ``batch``.
+A ``Pipeline`` (``pipelines.ct``, ``pipelines.xray``) knows its modality's steps; ``StudyAnalyzer``
+runs them in order, one method per step. Each part (the lung mask, then each model's opinion) is
+looked up in the result cache first and stored after; ``on_result`` receives each part as soon as it
+exists, so a viewer can show the mask while the models still run. A model that cannot load or run
+is reported in a typed ``Note`` and the others carry on; only a cancel (:class:`inference.jobs.
+Cancelled`) or a refused ``--device gpu`` stops the analysis. Log lines name models and timings,
+never the patient.
 """
 
 from __future__ import annotations
@@ -14,12 +16,13 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from typing import Protocol
 
 from inference.cache import ResultCache, cache_key, study_digest
 from inference.jobs import CancelCheck, Job, ProgressCallback
 from inference.lung_segmentation import CLASSICAL_VERSION
 from inference.pipelines import ct, xray
-from inference.pipelines.results import LungMask, ModelOpinion, StudyAnalysis
+from inference.pipelines.results import LungMask, ModelOpinion, Note, StudyAnalysis
 from inference.registry import ModelStatus
 from inference.runtime import ModelError, ModelSession, open_session
 from inference.study import CTVolume, Image
@@ -35,6 +38,22 @@ INT8_SUFFIX = "-int8"
 ResultCallback = Callable[[LungMask | ModelOpinion], None]
 
 
+class Pipeline(Protocol):
+    """A modality's steps (``pipelines.ct`` and ``pipelines.xray`` are modules that follow it)."""
+
+    def input_warnings(self, image: Image) -> list[str]: ...
+
+    def lung_mask(self, image: Image, segmenter: ModelSession | None, job: Job) -> LungMask | None: ...
+
+    def mask_warnings(self, image: Image, mask: LungMask | None) -> list[str]: ...
+
+    def classify(self, image: Image, mask: LungMask | None, session: ModelSession, job: Job) -> ModelOpinion: ...
+
+
+def pipeline_for(image: Image) -> Pipeline:
+    return ct if isinstance(image, CTVolume) else xray
+
+
 @dataclass(frozen=True)
 class ModelChoice:
     """The classifiers to run on a study, the lung segmenter (None: classical for CT, none for X-ray), and notes.
@@ -45,11 +64,15 @@ class ModelChoice:
 
     classifiers: tuple[ModelStatus, ...]
     segmenter: ModelStatus | None
-    warnings: tuple[str, ...] = ()
+    notes: tuple[Note, ...] = ()
     fallback_segmenters: tuple[ModelStatus, ...] = ()
 
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        return tuple(note.text for note in self.notes)
 
-def _one_vote_per_file(classifiers: list[ModelStatus], warnings: list[str]) -> list[ModelStatus]:
+
+def _one_vote_per_file(classifiers: list[ModelStatus], notes: list[Note]) -> list[ModelStatus]:
     """A model installed twice under two ids (a renamed copy) runs and votes once."""
     kept: dict[str, ModelStatus] = {}
     for status in classifiers:
@@ -57,7 +80,7 @@ def _one_vote_per_file(classifiers: list[ModelStatus], warnings: list[str]) -> l
         if twin is None:
             kept[status.manifest.sha256] = status
         else:
-            warnings.append(f"model {status.id} is the same file as {twin.id}: run and counted once")
+            notes.append(Note(f"model {status.id} is the same file as {twin.id}: run and counted once", "model-skipped", status.id))
     return list(kept.values())
 
 
@@ -73,8 +96,10 @@ def choose_models(
     "classical" (no U-Net), or a segmentation model's id.
     """
     usable = {s.id: s for s in statuses if s.usable}
-    warnings: list[str] = [
-        f"model {s.id} not used: {s.problem}" for s in statuses if not s.usable and not s.problem.startswith("shadowed")
+    notes: list[Note] = [
+        Note(f"model {s.id} not used: {s.problem}", "model-skipped", s.id)
+        for s in statuses
+        if not s.usable and not s.problem.startswith("shadowed")
     ]
     if ids is None:
         classifiers = [
@@ -93,7 +118,8 @@ def choose_models(
                 raise LookupError(f"model {model_id}: {reason}; see 'lunglens models'")
             status = usable[model_id]
             if status.manifest.modality != modality:
-                warnings.append(f"model {model_id} is for {status.manifest.modality} images, this study is {modality}: skipped")
+                notes.append(Note(f"model {model_id} is for {status.manifest.modality} images, this study is {modality}: skipped",
+                                  "model-skipped", model_id))
             elif status.manifest.task == "segmentation":
                 lung_mask = model_id
             else:
@@ -110,13 +136,142 @@ def choose_models(
         if segmenter is None or segmenter.manifest.task != "segmentation" or segmenter.manifest.modality != modality:
             raise LookupError(f"lung mask model {lung_mask}: not a usable {modality} segmentation model")
     fallbacks = tuple(s for s in candidates if s is not segmenter) if segmenter is not None else ()
-    return ModelChoice(tuple(_one_vote_per_file(classifiers, warnings)), segmenter, tuple(warnings), fallbacks)
+    classifiers = _one_vote_per_file(classifiers, notes)
+    return ModelChoice(tuple(classifiers), segmenter, tuple(notes), fallbacks)
 
 
 def _mask_identity(segmenter: ModelStatus | None) -> list[str]:
     if segmenter is None:
         return ["classical", str(CLASSICAL_VERSION)]
     return [segmenter.id, segmenter.manifest.sha256]
+
+
+class StudyAnalyzer:
+    """One analysis of one study: each step a method, the notes and timings gathered on the way."""
+
+    def __init__(self, image: Image, choice: ModelChoice, device: str, cache: ResultCache | None, job: Job,
+                 on_result: ResultCallback | None):
+        self.image, self.choice, self.device, self.cache, self.job = image, choice, device, cache, job
+        self.on_result = on_result
+        self.pipeline = pipeline_for(image)
+        self.digest = study_digest(image) if cache is not None else ""
+        self.notes: list[Note] = list(choice.notes)
+        self.devices: set[str] = set()
+        self.timings: dict[str, float] = {}
+        self.parts = 1 + len(choice.classifiers)
+
+    def note(self, text: str, kind: str = "study", model_id: str | None = None) -> None:
+        if all(n.text != text for n in self.notes):
+            self.notes.append(Note(text, kind, model_id))
+
+    def session(self, model: ModelStatus) -> ModelSession:
+        opened = open_session(model, self.device)
+        if opened.note:
+            self.note(opened.note, "runtime")
+        self.devices.add(opened.device)
+        return opened
+
+    def cached(self, key: str, build: Callable[[], LungMask | ModelOpinion | None], kind: type):
+        """The cache's copy of a part, or the part built now and stored."""
+        hit = self.cache.get(key) if self.cache is not None else None
+        if hit is not None:
+            return kind.from_record(*hit)
+        result = build()
+        if self.cache is not None and result is not None:
+            self.cache.put(key, *result.to_record())
+        return result
+
+    def compute_mask(self) -> LungMask | None:
+        """The chosen U-Net, else the next installed one, else the classical mask (saying why)."""
+        part = self.job.part(0, 1 / self.parts)
+        if self.choice.segmenter is None:
+            return self.pipeline.lung_mask(self.image, None, part)
+        failures = []
+        for segmenter in (self.choice.segmenter, *self.choice.fallback_segmenters):
+            try:
+                mask = self.pipeline.lung_mask(self.image, self.session(segmenter), part)
+            except ModelError as exc:
+                failures.append(str(exc))
+                continue
+            return replace(mask, note="; ".join(f"{f}; using {segmenter.id} instead" for f in failures)) if failures else mask
+        fallback = self.pipeline.lung_mask(self.image, None, part)
+        instead = "no lung mask" if fallback is None else "the classical lung segmentation"
+        note = f"{'; '.join(failures)}; using {instead} instead"
+        if fallback is None:
+            self.note(note, "lung-mask")
+            return None
+        return replace(fallback, note=note)
+
+    def lung_mask(self) -> tuple[LungMask | None, str]:
+        """The mask and its cache key, stored under what was asked for (a refused U-Net is not rerun)."""
+        self.job.report(0.0, "lung mask")
+        started = time.perf_counter()
+        key = cache_key("lung-mask", self.digest, *_mask_identity(self.choice.segmenter))
+        mask = self.cached(key, self.compute_mask, LungMask)
+        if mask is not None and mask.note:
+            self.note(mask.note, "lung-mask")
+        self.timings["lung_mask"] = time.perf_counter() - started
+        for warning in self.pipeline.mask_warnings(self.image, mask):
+            self.note(warning, "lung-mask")
+        if mask is not None and self.on_result is not None:
+            self.on_result(mask)
+        log.info("lung mask (%s) in %.2f s", mask.model_id or mask.source if mask else "none", self.timings["lung_mask"])
+        return mask, key
+
+    def opinion(self, index: int, model: ModelStatus, mask: LungMask | None, mask_key: str) -> ModelOpinion | None:
+        """One classifier's opinion (from the cache when it has one); None with a note if it failed."""
+        key = cache_key("opinion", self.digest, model.id, model.manifest.sha256, mask_key)
+        started = time.perf_counter()
+        part = self.job.part(index / self.parts, (index + 1) / self.parts)
+        try:
+            opinion = self.cached(key, lambda: self.pipeline.classify(self.image, mask, self.session(model), part), ModelOpinion)
+        except ModelError as exc:
+            self.note(f"{exc}: no opinion from this model", "model-failed", model.id)
+            return None
+        self.timings[model.id] = time.perf_counter() - started
+        self.devices.add(opinion.device)
+        for warning in opinion.warnings:
+            self.note(warning, "domain" if "outside the training domain" in warning else "study", model.id)
+        if self.on_result is not None:
+            self.on_result(opinion)
+        log.info("model %s in %.2f s%s", model.id, self.timings[model.id], " (cached)" if opinion.from_cache else "")
+        return opinion
+
+    def result(self, mask: LungMask | None, opinions: list[ModelOpinion], ran: bool = True) -> StudyAnalysis:
+        image = self.image
+        if self.cache is not None and self.cache.problem:
+            self.note(self.cache.problem, "runtime")
+        return StudyAnalysis(
+            modality=image.modality.value,
+            shape=tuple(image.shape),
+            spacing_mm=tuple(image.spacing) if image.spacing is not None else None,
+            lung_mask=mask,
+            lung=ct.quantify(image, mask) if isinstance(image, CTVolume) and mask is not None else None,
+            opinions=tuple(opinions),
+            consensus=consensus({o.model_id: o.verdict for o in opinions}) if opinions else None,
+            notes=tuple(self.notes),
+            device="+".join(sorted(self.devices)) or ("cpu" if ran else "none"),
+            timings_s=self.timings,
+        )
+
+    def run(self) -> StudyAnalysis:
+        started = time.perf_counter()
+        for warning in self.pipeline.input_warnings(self.image):
+            self.note(warning)
+        if blockers := verdict_blockers(self.image):
+            for reason in blockers:
+                self.note(f"no verdict: {reason}", "no-verdict")
+            self.job.report(1.0, "done")
+            return self.result(None, [], ran=False)
+        mask, mask_key = self.lung_mask()
+        opinions = [
+            opinion
+            for index, model in enumerate(self.choice.classifiers, start=1)
+            if (opinion := self.opinion(index, model, mask, mask_key)) is not None
+        ]
+        self.timings["total"] = time.perf_counter() - started
+        self.job.report(1.0, "done")
+        return self.result(mask, opinions)
 
 
 def analyze_study(
@@ -129,109 +284,4 @@ def analyze_study(
     on_result: ResultCallback | None = None,
 ) -> StudyAnalysis:
     """Lung mask, every chosen classifier's opinion, consensus and (CT) quantification for one study."""
-    pipeline = ct if isinstance(image, CTVolume) else xray
-    modality = image.modality.value
-    job = Job(progress, cancel)
-    started = time.perf_counter()
-    digest = study_digest(image) if cache is not None else ""
-    warnings = list(choice.warnings)
-    warnings += pipeline.input_warnings(image)
-    if blockers := verdict_blockers(image):
-        job.report(1.0, "done")
-        return StudyAnalysis(
-            modality=modality, shape=tuple(image.shape), spacing_mm=tuple(image.spacing) if image.spacing else None,
-            lung_mask=None, lung=None, opinions=(),
-            consensus=None, warnings=tuple(warnings + [f"no verdict: {reason}" for reason in blockers]),
-            device="none", timings_s={},
-        )
-    devices: set[str] = set()
-    timings: dict[str, float] = {}
-
-    def session(model: ModelStatus) -> ModelSession:
-        opened = open_session(model, device)
-        if opened.note and opened.note not in warnings:
-            warnings.append(opened.note)
-        devices.add(opened.device)
-        return opened
-
-    def cached(key: str, build: Callable[[], LungMask | ModelOpinion | None], kind: type) -> LungMask | ModelOpinion | None:
-        hit = cache.get(key) if cache is not None else None
-        if hit is not None:
-            return kind.from_record(*hit)
-        result = build()
-        if cache is not None and result is not None:
-            cache.put(key, *result.to_record())
-        return result
-
-    parts = 1 + len(choice.classifiers)
-    job.report(0.0, "lung mask")
-    t0 = time.perf_counter()
-
-    def compute_mask() -> LungMask | None:
-        part = job.part(0, 1 / parts)
-        if choice.segmenter is None:
-            return pipeline.lung_mask(image, None, part)
-        failures = []
-        for segmenter in (choice.segmenter, *choice.fallback_segmenters):
-            try:
-                mask = pipeline.lung_mask(image, session(segmenter), part)
-            except ModelError as exc:
-                failures.append(str(exc))
-                continue
-            return replace(mask, note="; ".join(f"{f}; using {segmenter.id} instead" for f in failures)) if failures else mask
-        fallback = pipeline.lung_mask(image, None, part)
-        instead = "no lung mask" if fallback is None else "the classical lung segmentation"
-        note = f"{'; '.join(failures)}; using {instead} instead"
-        if fallback is None:
-            warnings.append(note)
-            return None
-        return replace(fallback, note=note)
-
-    # Stored under the key of what was asked for, so a refused U-Net is not run again next time.
-    mask_key = cache_key("lung-mask", digest, *_mask_identity(choice.segmenter))
-    mask = cached(mask_key, compute_mask, LungMask)
-    if mask is not None and mask.note:
-        warnings.append(mask.note)
-    timings["lung_mask"] = time.perf_counter() - t0
-    warnings += pipeline.mask_warnings(image, mask)
-    if mask is not None and on_result is not None:
-        on_result(mask)
-    log.info("lung mask (%s) in %.2f s", mask.model_id or mask.source if mask else "none", timings["lung_mask"])
-
-    opinions = []
-    for i, model in enumerate(choice.classifiers, start=1):
-        key = cache_key("opinion", digest, model.id, model.manifest.sha256, mask_key)
-        t0 = time.perf_counter()
-        try:
-            opinion = cached(
-                key,
-                lambda: pipeline.classify(image, mask, session(model), job.part(i / parts, (i + 1) / parts)),
-                ModelOpinion,
-            )
-        except ModelError as exc:
-            warnings.append(f"{exc}: no opinion from this model")
-            continue
-        timings[model.id] = time.perf_counter() - t0
-        devices.add(opinion.device)
-        warnings += [w for w in opinion.warnings if w not in warnings]
-        opinions.append(opinion)
-        if on_result is not None:
-            on_result(opinion)
-        log.info("model %s in %.2f s%s", model.id, timings[model.id], " (cached)" if opinion.from_cache else "")
-
-    lung = ct.quantify(image, mask) if isinstance(image, CTVolume) and mask is not None else None
-    timings["total"] = time.perf_counter() - started
-    job.report(1.0, "done")
-    return StudyAnalysis(
-        modality=modality,
-        shape=tuple(image.shape),
-        spacing_mm=tuple(image.spacing) if image.spacing is not None else None,
-        lung_mask=mask,
-        lung=lung,
-        opinions=tuple(opinions),
-        consensus=consensus({o.model_id: o.verdict for o in opinions}) if opinions else None,
-        warnings=tuple(warnings + ([cache.problem] if cache is not None and cache.problem else [])),
-        device="+".join(sorted(devices)) or "cpu",
-        timings_s=timings,
-    )
-
+    return StudyAnalyzer(image, choice, device, cache, Job(progress, cancel), on_result).run()

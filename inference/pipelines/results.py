@@ -193,6 +193,19 @@ class ModelOpinion:
         )
 
 
+NOTE_KINDS = ("study", "model-failed", "model-skipped", "domain", "lung-mask", "no-verdict", "runtime")
+
+
+@dataclass(frozen=True)
+class Note:
+    """One thing the user should know about an analysis, typed so nobody parses its wording:
+    ``kind`` (one of ``NOTE_KINDS``) and the model it is about, if any."""
+
+    text: str
+    kind: str = "study"
+    model_id: str | None = None
+
+
 @dataclass(frozen=True, eq=False)
 class StudyAnalysis:
     """Everything one analysis found about one study (a CT series or an X-ray)."""
@@ -204,9 +217,18 @@ class StudyAnalysis:
     lung: LungQuantification | None
     opinions: tuple[ModelOpinion, ...]
     consensus: Consensus | None
-    warnings: tuple[str, ...]
+    notes: tuple[Note, ...]
     device: str
     timings_s: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """The notes' texts, in order, once each (what a person reads)."""
+        return tuple(dict.fromkeys(note.text for note in self.notes))
+
+    def model_notes(self, model_id: str, kind: str | None = None) -> tuple[str, ...]:
+        """What the analysis says about one model (why it gave no opinion: kind "model-failed")."""
+        return tuple(n.text for n in self.notes if n.model_id == model_id and (kind is None or n.kind == kind))
 
     def opinion(self, model_id: str) -> ModelOpinion:
         for opinion in self.opinions:
