@@ -21,9 +21,9 @@ xr_sources="$data/xray $data/xray_kermany_train"
 ct_common="--data $ct_sources --modality CT --batch-size 16 --lr 1e-4 --patience 6 --schedule cosine"
 declare -A recipes=(
   [xr4-baseline]="--method baseline --data $xr_sources --modality XR --image-size 128 --batch-size 32 --lr 3e-4 --epochs 10 --patience 5 --schedule cosine"
-  [ct-m4]="--method M4 $ct_common --image-size 224 --epochs 14 --pretrained $xr"
-  [ct-m1]="--method M1 $ct_common --image-size 160 --epochs 12 --pretrained $xr"
-  [ct-m3]="--method M3 $ct_common --image-size 160 --epochs 12 --model-config {\"pretrained\":{\"resnet50\":\"$xr\"}}"
+  [ct-m4]="--method M4 $ct_common --image-size 224 --epochs 12 --pretrained $xr"
+  [ct-m1]="--method M1 $ct_common --image-size 160 --epochs 10 --pretrained $xr"
+  [ct-m3]="--method M3 $ct_common --image-size 160 --epochs 10 --model-config {\"pretrained\":{\"resnet50\":\"$xr\"}}"
   [ct-unet3d]="--method unet3d --data $data/ct_series --modality CT --batch-size 2 --lr 1e-3 --epochs 20 --patience 8 --schedule cosine"
   # X-ray: the lung U-Net first (256 px, adult-looking augmentation of the paediatric masks); the
   # classifiers see only the lungs it finds (--lung-model: its export), four classes over both sources.
