@@ -105,3 +105,34 @@ def test_a_stopped_batch_resumes_with_nothing_lost_and_nothing_twice(private, ar
     assert sum(r.status == Status.ANALYSED for r in rows) == ARCHIVE_STUDIES - archive.broken
     skipped = sum(int(line.split()[-1]) for line in second.stderr.splitlines() if line.strip().startswith("skipped:"))
     assert skipped == before and f"{ARCHIVE_STUDIES - before} of {ARCHIVE_STUDIES - before} studies done" in second.stderr
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def test_a_worker_process_that_dies_costs_no_study(private, archive):
+    """A worker killed mid-batch (out of memory, a native crash): its studies go to a new worker, the batch goes on."""
+    index_path = private / "index.sqlite"
+    batch_run = subprocess.Popen([*BATCH, str(archive.root), "--workers", "2"], stderr=subprocess.PIPE, text=True,
+                                 start_new_session=True)
+    deadline = time.monotonic() + 120
+    while _recorded(index_path) < 3 and time.monotonic() < deadline and batch_run.poll() is None:
+        time.sleep(0.02)
+    workers = [p for p in _children(batch_run.pid) if "spawn" in Path(f"/proc/{p}/cmdline").read_text(errors="replace")]
+    assert workers, "no worker process found"
+    os.kill(workers[0], signal.SIGKILL)
+    _, err = batch_run.communicate(timeout=300)
+    assert batch_run.returncode == 0, err
+    with StudyIndex(index_path) as index:
+        counts = index.analysis_counts()
+    assert len(counts) == ARCHIVE_STUDIES and set(counts.values()) == {1}
+    assert f"analysed: {ARCHIVE_STUDIES - archive.broken}" in err
