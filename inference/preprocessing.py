@@ -291,14 +291,21 @@ def lung_hull(labels: np.ndarray) -> np.ndarray:
 
 def crop_to_region(image: np.ndarray, region: np.ndarray) -> LungCrop:
     """An 8-bit image and its lung region -> the ``LungCrop``: cropped to the region's box
-    (``lung_crop_box``), everything outside the region (dilated by ``REGION_MARGIN``) black."""
+    (``lung_crop_box``), everything outside the thorax black.
+
+    What stays visible is the convex hull of both lungs together (dilated by ``REGION_MARGIN``):
+    the lungs, what lies between them, and disease that bites deep into a lung's outline (dense
+    posterior consolidation leaves a lung's own hull short of it). Table, field of view, room air,
+    body wall and burned-in text outside the ribs are gone. ``region`` itself (each lung's hull) is
+    what M4 pools over."""
     if not region.any():
         return LungCrop(image, np.ones(image.shape, dtype=np.uint8), None)
     box = lung_crop_box(region)
     top, left, height, width = box
     radius = max(1, int(round(REGION_MARGIN * max(height, width))))
+    thorax = _convex_hull(region)
     grown = sitk.GetArrayFromImage(
-        sitk.BinaryDilate(sitk.GetImageFromArray(region.astype(np.uint8)), [radius, radius], sitk.sitkBall)
+        sitk.BinaryDilate(sitk.GetImageFromArray(thorax.astype(np.uint8)), [radius, radius], sitk.sitkBall)
     ).astype(bool)
     view = np.where(grown, image, 0).astype(np.uint8)
     return LungCrop(np.ascontiguousarray(crop(view, box)), np.ascontiguousarray(crop(region.astype(np.uint8), box)), box)
