@@ -74,9 +74,10 @@ def test_c_move_to_our_storage_port(loaded, tmp_path):
         stranger.retrieve(STUDY_UID, stored_study(STUDY_UID, tmp_path / "other-store"))
 
 
-@pytest.mark.parametrize("method", [RetrieveMethod.GET, RetrieveMethod.MOVE])
-def test_cancel_stops_the_retrieve_and_keeps_a_partial_study(loaded, method):
-    pacs = connect(dataclasses.replace(loaded.server, retrieve=method))
+@pytest.mark.parametrize("transport, method", [(Transport.DIMSE, RetrieveMethod.GET), (Transport.DIMSE, RetrieveMethod.MOVE),
+                                               (Transport.DICOMWEB, RetrieveMethod.GET)], ids=["C-GET", "C-MOVE", "DICOMweb"])
+def test_cancel_stops_the_retrieve_and_keeps_a_partial_study(loaded, transport, method):
+    pacs = connect(dataclasses.replace(loaded.server, transport=transport, retrieve=method))
     store = stored_study(STUDY_UID)
     arrived = []
     with pytest.raises(RetrieveCancelled, match="stopped after 3 of 12 instances \\(cancelled\\)"):
