@@ -4,6 +4,7 @@ C-MOVE and DICOMweb as the other ways in and out."""
 from __future__ import annotations
 
 import dataclasses
+import shutil
 
 import pytest
 
@@ -118,18 +119,30 @@ def test_server_stopping_mid_retrieve_leaves_a_partial_study_and_a_retry_resumes
     assert received <= 12
 
 
-def test_pacs_commands_echo_find_get_send(loaded, tmp_path, monkeypatch):
+def test_the_readme_command_sequence_round_trip(loaded, tmp_path, monkeypatch):
+    """The README's PACS commands, as a user types them: add, echo, find, get, analyze --dicom-out, send,
+    find --study (the results beside the CT), info (the SEG/SR read back with their findings)."""
     import subprocess
     import sys
 
     monkeypatch.setenv("LUNGLENS_CONFIG_DIR", str(tmp_path / "config"))
     server = loaded.server
-    cli = [sys.executable, "-m", "inference.cli", "pacs"]
-    run = lambda *a: subprocess.run([*cli, *a], capture_output=True, text=True, timeout=120)  # noqa: E731
-    assert run("add", "o", "--host", "127.0.0.1", "--port", str(server.port), "--timeout", "10").returncode == 0
-    assert "echo ok" in run("echo", "o").stdout
-    assert STUDY_UID in run("find", "o", "--modality", "CT").stdout
-    got = run("get", "o", STUDY_UID)
+    run = lambda *a: subprocess.run([sys.executable, "-m", "inference.cli", *a], capture_output=True, text=True, timeout=300)  # noqa: E731
+    assert run("pacs", "add", "o", "--host", "127.0.0.1", "--port", str(server.port), "--timeout", "10").returncode == 0
+    assert "echo ok" in run("pacs", "echo", "o").stdout
+    assert STUDY_UID in run("pacs", "find", "o", "--date", "19000101-29991231", "--modality", "CT").stdout
+    got = run("pacs", "get", "o", STUDY_UID)
     assert got.returncode == 0 and "complete (12 instances)" in got.stdout
-    wrong = run("echo", "nobody")
+    folder = got.stdout.split()[0]
+    analysed = run("analyze", folder, "--dicom-out", str(tmp_path / "results"))
+    assert analysed.returncode == 0, analysed.stderr
+    sent = run("pacs", "send", "o", str(tmp_path / "results"))
+    assert sent.returncode == 0 and "stored" in sent.stdout
+    series = run("pacs", "find", "o", "--study", STUDY_UID).stdout
+    assert all(f"  {modality}  " in series for modality in ("CT", "SEG", "SR", "DOC")), series
+    shutil.copytree(tmp_path / "results", tmp_path / "with-results" / "results")
+    shutil.copytree(folder, tmp_path / "with-results" / "images")
+    info = run("info", str(tmp_path / "with-results")).stdout
+    assert "lung_mask_seg.dcm: SEG 'LungLens lung mask (research use)' on series" in info and "Model verdict" in info
+    wrong = run("pacs", "echo", "nobody")
     assert wrong.returncode == 1 and "no PACS named 'nobody'" in wrong.stderr
