@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QTableWidgetItem, QVBoxLayout, QWidget,
 )
 
+from inference.identifiers import formatted_date
 from inference.pacs.connection import PacsConnection, connect
 from inference.pacs.query import StudyQuery, StudyRow
 from inference.pacs.servers import PacsError, PacsServer, RetrieveCancelled, RetrieveMethod, Transport, load_servers, save_server
@@ -33,10 +34,6 @@ if TYPE_CHECKING:
 MODALITIES = (("Any modality", ""), ("CT", "CT"), ("CR (radiograph)", "CR"), ("DX (radiograph)", "DX"))
 COLUMNS = ("Patient ID", "Patient name", "Study date", "Modalities", "Description", "Images", "Local copy")
 _COLOURS = {"info": "#8b949e", "ok": "#59a14f", "error": "#e15759"}
-
-
-def shown_date(value: str) -> str:
-    return f"{value[:4]}-{value[4:6]}-{value[6:8]}" if len(value) == 8 and value.isdigit() else value
 
 
 class RetrieveThread(QThread):
@@ -255,8 +252,8 @@ class PacsDialog(QDialog):
             servers = {}
         for name, server in servers.items():
             self.server_box.addItem(f"{name} \u2014 {server.describe()}", server)
-        if select is not None:
-            self.server_box.setCurrentIndex(max(0, [s.name for s in servers.values()].index(select)))
+        if select in servers:
+            self.server_box.setCurrentIndex(list(servers).index(select))
         if not servers:
             self.say("No PACS configured yet: add one with New\u2026 (or 'lunglens pacs add' on the command line).", "info")
         self._update_buttons()
@@ -320,7 +317,7 @@ class PacsDialog(QDialog):
         self.rows = sorted(rows, key=lambda r: (r.study_date, r.patient_id), reverse=True)
         self.table.setRowCount(len(self.rows))
         for r, row in enumerate(self.rows):
-            cells = (row.patient_id, row.patient_name.replace("^", " "), shown_date(row.study_date), row.modalities,
+            cells = (row.patient_id, row.patient_name.replace("^", " "), formatted_date(row.study_date), row.modalities,
                      row.description, "" if row.instances is None else str(row.instances), self._local_copy(row))
             for c, text in enumerate(cells):
                 self.table.setItem(r, c, QTableWidgetItem(text))

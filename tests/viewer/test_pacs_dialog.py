@@ -126,3 +126,25 @@ def test_dicom_export_writes_the_results_with_the_viewer_pdf_and_sends_them(wind
     series = loaded.rest(f"/studies/{loaded.rest('/studies')[0]}/series")
     modalities = {s["MainDicomTags"]["Modality"] for s in series}
     assert {"CT", "SEG", "SR", "DOC"} <= modalities
+
+
+def test_a_server_is_added_from_the_dialog_and_a_missing_url_is_said(window, pacs_env):
+    from PySide6.QtWidgets import QDialogButtonBox
+
+    from inference.pacs.servers import Transport, load_servers
+    from viewer.pacs_dialog import ServerEditor
+
+    dialog = window.show_pacs()
+    assert "No PACS configured yet" in dialog.status_text and not dialog.find_button.isEnabled()
+    editor = ServerEditor(None, dialog)
+    save = editor.findChild(QDialogButtonBox).button(QDialogButtonBox.StandardButton.Save)
+    editor.name.setText("web")
+    editor.transport.setCurrentIndex(editor.transport.findData(Transport.DICOMWEB))
+    assert not editor.host.isEnabled() and editor.url.isEnabled()
+    save.click()
+    assert "DICOMweb needs the server's DICOMweb URL" in editor.error.text() and load_servers() == {}
+    editor.url.setText("http://127.0.0.1:8042/dicom-web")
+    save.click()
+    assert load_servers()["web"].transport == Transport.DICOMWEB
+    dialog.reload_servers(select="web")
+    assert dialog.server.name == "web" and dialog.find_button.isEnabled()
