@@ -12,6 +12,8 @@ Training's export writes it; the registry reads and validates it. Field meanings
 - threshold: the operating point on the positive class probability, chosen on validation slices.
 - study_threshold: the same for a whole CT series' lung-area-weighted probability (chosen on groups
   of validation slices standing for patients, see ``verdict``); absent: the slice threshold.
+- class_thresholds: one-vs-rest thresholds of the other classes (models of more than two classes,
+  fitted on validation; ``verdict.decide``).
 - domain: what the training images looked like (``max_slice_thickness_mm``, ``contrast`` allowed,
   ``body_parts``, ``source_types``), so inference can say when a study lies outside it.
 
@@ -71,6 +73,7 @@ class ModelManifest:
     threshold: Threshold | None = None
     max_slice_thickness_mm: float | None = None
     study_threshold: float | None = None
+    class_thresholds: dict[str, float] = field(default_factory=dict)
     domain: dict[str, Any] = field(default_factory=dict)
     training: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
@@ -115,6 +118,10 @@ class ModelManifest:
                 threshold=None if threshold is None else _threshold(_mapping(threshold, "threshold")),
                 max_slice_thickness_mm=_optional_finite(data.get("max_slice_thickness_mm"), "max_slice_thickness_mm"),
                 study_threshold=_optional_finite(data.get("study_threshold"), "study_threshold"),
+                class_thresholds={
+                    _text(k, "class_thresholds"): _finite(v, "class_thresholds")
+                    for k, v in _mapping(data.get("class_thresholds", {}), "class_thresholds").items()
+                },
                 domain=dict(_mapping(data.get("domain", {}), "domain")),
                 training=dict(_mapping(data.get("training", {}), "training")),
                 metrics=dict(_mapping(data.get("metrics", {}), "metrics")),
@@ -156,6 +163,9 @@ class ModelManifest:
         for name, value in (("threshold", self.threshold.value if self.threshold else None), ("study_threshold", self.study_threshold)):
             if value is not None and not 0.0 <= value <= 1.0:
                 problems.append(f"{name} {value} is not a probability")
+        for name, value in self.class_thresholds.items():
+            if name not in self.classes or not 0.0 <= value <= 1.0:
+                problems.append(f"class threshold {name!r} {value} is not a probability of one of the classes")
         if self.threshold is not None and self.threshold.positive_class not in self.classes:
             problems.append(f"threshold class {self.threshold.positive_class!r} is not one of the classes")
         if problems:

@@ -12,8 +12,9 @@ the per-slice distributions over the slices that contain lung. Why this rule:
   the threshold on their own and the peak slice, and the viewer shows the per-slice curve.
 
 With an operating threshold (positive class + value in the manifest) the verdict is the positive
-class when its study probability reaches the threshold, else the most probable other class. Without
-one it is the most probable class. ``probability`` is always the study probability of the label.
+class when its study probability reaches the threshold, else (``decide``) another class over its own
+validation-fitted threshold (``class_thresholds``, models of more than two classes), else the most
+probable other class. Without one it is the most probable class. ``probability`` is always the study probability of the label.
 An X-ray is a study of one slice of weight 1.
 
 A series of several slices is judged against the manifest's ``study_threshold`` when it has one:
@@ -86,6 +87,21 @@ class Consensus:
         return data
 
 
+def decide(p: np.ndarray, positive_index: int | None, threshold: float | None, class_thresholds: dict[int, float]) -> int:
+    """The class a distribution ``p`` reads as: the positive class at or over its threshold; else
+    the other classes over their own (one-vs-rest, validation-fitted) thresholds, the one furthest
+    over; else the most probable other class. Without a positive threshold: the most probable class."""
+    if positive_index is None or threshold is None:
+        return int(np.argmax(p))
+    if p[positive_index] >= threshold:
+        return positive_index
+    others = [i for i in range(len(p)) if i != positive_index]
+    over = [i for i in others if i in class_thresholds and p[i] >= class_thresholds[i]]
+    if over:
+        return max(over, key=lambda i: p[i] / max(class_thresholds[i], 1e-9))
+    return max(others, key=lambda i: p[i])
+
+
 def study_verdict(probabilities: np.ndarray, weights: np.ndarray, manifest: ModelManifest) -> Verdict:
     """Verdict from (S, K) slice probabilities (NaN rows = not analysed) and (S,) lung areas."""
     classes = list(manifest.classes)
@@ -106,8 +122,8 @@ def study_verdict(probabilities: np.ndarray, weights: np.ndarray, manifest: Mode
         positive_slices, peak = 0, None
     else:
         positive = bool(study[positive_index] >= threshold)
-        others = [i for i in range(len(classes)) if i != positive_index]
-        label_index = positive_index if positive else max(others, key=lambda i: study[i])
+        class_thresholds = {classes.index(c): t for c, t in manifest.class_thresholds.items() if c in classes}
+        label_index = decide(study, positive_index, threshold, class_thresholds)
         slice_scores = np.where(used, probabilities[:, positive_index], -np.inf)
         positive_slices = int(np.sum(slice_scores >= manifest.threshold.value))  # each slice: the slice threshold
         peak = int(np.argmax(slice_scores))

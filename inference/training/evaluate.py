@@ -16,6 +16,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from inference.verdict import decide  # noqa: E402
 from inference.metrics import (  # noqa: E402
     auc_interval,
     binary_metrics,
@@ -124,6 +125,13 @@ def calibrate_and_report(
             "value": float(value), "positive_class": positive_class, "rule": "youden",
             "chosen_on": "validation split (near-duplicate-free groups)",
         }
+        if len(classes) > 2:
+            probs_val = softmax(val_logits, temperature)
+            summary["class_thresholds"] = {
+                name: float(choose_threshold(val_targets == k, probs_val[:, k], rule="youden"))
+                for k, name in enumerate(classes)
+                if k != positive and (val_targets == k).any() and not (val_targets == k).all()
+            }
     images = []
     for name, (logits, targets) in results.items():
         probs = softmax(logits, temperature)
@@ -133,6 +141,10 @@ def calibrate_and_report(
             positive = list(classes).index(positive_class)
             value = summary.get("threshold", {}).get("value")
             metrics["positive"] = positive_summary(targets == positive, probs[:, positive], value)
+            if "class_thresholds" in summary:
+                by_index = {list(classes).index(c): t for c, t in summary["class_thresholds"].items()}
+                decided = np.array([decide(p, positive, value, by_index) for p in probs])
+                metrics["at_thresholds"] = classification_metrics(targets, np.eye(len(classes))[decided], tuple(classes))
             grouped = (groups or {}).get(name)
             if grouped is not None:
                 score, label = group_means(probs[:, positive], targets == positive, *grouped)

@@ -83,7 +83,9 @@ CT_DOMAIN = {
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}
 _MODEL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 QUANTIZATION = "onnxruntime static QDQ, per-channel int8 weights reduced to 7 bits (no saturation on CPUs without VNNI), uint8 activations, MatMul kept in float32"
-_EXTRA_FIELDS = ("temperature", "threshold", "study_threshold", "metrics", "training", "git_commit", "data_terms", "version")
+_EXTRA_FIELDS = (
+    "temperature", "threshold", "study_threshold", "class_thresholds", "metrics", "training", "git_commit", "data_terms", "version",
+)
 
 
 class ExportError(RuntimeError):
@@ -335,6 +337,7 @@ def build_manifest(checkpoint: Mapping[str, Any], model_id: str, inputs: list[st
         threshold=threshold,
         max_slice_thickness_mm=CT_MAX_SLICE_THICKNESS_MM if modality == "CT" and not segmentation else None,
         study_threshold=study_threshold,
+        class_thresholds={str(k): float(v) for k, v in (extra.get("class_thresholds") or {}).items()},
         domain=_domain(extra) if modality == "CT" and not segmentation else {},
         training=training,
         metrics=_jsonable(extra.get("metrics", {})),

@@ -335,6 +335,13 @@ def render_model_card(
             f" Study threshold (a series' lung-weighted mean): {manifest.study_threshold:.4g}, chosen on validation groups."
             if manifest.study_threshold is not None
             else ""
+        )
+        + (
+            " Other classes' one-vs-rest thresholds (validation, Youden): "
+            + ", ".join(f"{name} {value:.3g}" for name, value in manifest.class_thresholds.items())
+            + "."
+            if manifest.class_thresholds
+            else ""
         ),
         "\n## Data and terms\n",
         manifest.licence + ".",

@@ -60,3 +60,14 @@ def test_consensus_majority_split_and_abstention():
     assert consensus({"a": pos, "b": neg}).label == "split"
     assert consensus({"a": neg, "b": neg, "c": pos}).label == "negative"
     assert consensus({"d": no_threshold}).label is None
+
+
+def test_other_classes_are_held_to_their_own_thresholds():
+    from inference.verdict import decide
+
+    # COVID (index 0) under its threshold; Viral (2) is over its own low threshold though Normal is likelier
+    p = np.array([0.2, 0.5, 0.3])
+    assert decide(p, 0, 0.4, {1: 0.7, 2: 0.25}) == 2
+    assert decide(p, 0, 0.4, {}) == 1  # no class thresholds: the most probable other class
+    assert decide(p, 0, 0.15, {1: 0.7, 2: 0.25}) == 0  # the positive class first
+    assert decide(p, None, None, {}) == 1
