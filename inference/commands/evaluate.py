@@ -40,8 +40,17 @@ from inference.metrics import binary_metrics, classification_metrics, dice
 from inference.pipelines import ct
 from inference.pipelines.classify import run_classifier
 from inference.pipelines.results import jsonable
-from inference.pipelines.xray import segment_image
-from inference.preprocessing import crop_to_lungs, lung_view, ct_to_uint8, fit_to_square, normalise, xray_to_uint8
+from inference.pipelines.xray import mask_problem, segment_image
+from inference.preprocessing import (
+    crop_to_lungs,
+    crop_to_region,
+    ct_to_uint8,
+    fit_to_square,
+    lung_hull,
+    lung_view,
+    normalise,
+    xray_to_uint8,
+)
 from inference.registry import ModelNotFound, find_model
 from inference.runtime import DEVICES, DeviceUnavailable, ModelError, ModelSession, open_session
 from inference.study import CTVolume, Window
@@ -150,9 +159,25 @@ class Sample:
     lung: np.ndarray | None
 
 
+def _xray_segmenter(manifest: ModelManifest) -> ModelSession | None:
+    """The installed X-ray lung U-Net, for a model that sees only the lungs (as the pipeline runs it)."""
+    if manifest.modality != "XR" or manifest.preprocessing.crop != "lungs":
+        return None
+    from inference.pipelines.analysis import choose_models
+    from inference.registry import discover_models
+
+    segmenter = choose_models(discover_models(), "XR").segmenter
+    if segmenter is None:
+        raise ValueError(f"model {manifest.id} looks at the lungs only: install an X-ray lung U-Net (see 'lunglens models')")
+    return open_session(segmenter, "cpu")
+
+
 def load_samples(files: list[tuple[Path, int]], manifest: ModelManifest, job: Job) -> tuple[list[Sample], list[dict]]:
-    """Each file as the model's square 8-bit input (and its lung mask for M4); unreadable ones skipped."""
+    """Each file as the model's square 8-bit input (and its lung mask for M4); unreadable ones skipped.
+    CT slices and lung-cropped X-rays go through the lung contract exactly as in the pipelines; an
+    X-ray whose lung mask is implausible is skipped with that reason (the pipeline gives no opinion)."""
     spec = manifest.preprocessing
+    segmenter = _xray_segmenter(manifest)
     samples, skipped = [], []
     for n, (path, label) in enumerate(files):
         job.report(n / len(files), f"reading images: {n + 1}/{len(files)}")
@@ -164,6 +189,14 @@ def load_samples(files: list[tuple[Path, int]], manifest: ModelManifest, job: Jo
         if manifest.modality == "CT":
             square, region = lung_view(crop_to_lungs(pixels), spec.size, spec.resize)
             samples.append(Sample(path, label, square, region))
+        elif segmenter is not None:
+            labels = segment_image(pixels, segmenter)
+            problem = mask_problem(labels)
+            if problem:
+                skipped.append({"path": str(path), "reason": f"lung mask implausible ({problem})"})
+                continue
+            square, region = lung_view(crop_to_region(pixels, lung_hull(labels)), spec.size, spec.resize)
+            samples.append(Sample(path, label, square, region))
         else:
             samples.append(Sample(path, label, fit_to_square(pixels, spec.size, spec.resize), None))
     return samples, skipped
@@ -171,8 +204,8 @@ def load_samples(files: list[tuple[Path, int]], manifest: ModelManifest, job: Jo
 
 def evaluate_classifier(session: ModelSession, data: Path, renames: list[str], progress) -> dict:
     manifest = session.manifest
-    if manifest.uses_lung_mask and manifest.modality != "CT":
-        raise ValueError(f"model {manifest.id} pools over a lung mask; evaluate can derive one only for CT slice images")
+    if manifest.uses_lung_mask and manifest.modality != "CT" and manifest.preprocessing.crop != "lungs":
+        raise ValueError(f"model {manifest.id} pools over a lung mask; evaluate derives one only for CT and lung-cropped models")
     folders, warnings = class_folders(data, manifest.classes, renames)
     if not folders:
         raise ValueError(f"no folder in {data} matches a class of {manifest.id} ({', '.join(manifest.classes)})")

@@ -13,6 +13,7 @@ from inference.jobs import Cancelled
 from inference.metrics import dice
 from inference.pipelines.analysis import analyze_study, choose_models
 from inference.preprocessing import InputSpec
+from inference.runtime import ModelError
 from tests.inference.synthetic import chest_phantom, ct_volume, xray_phantom
 from tests.inference.tiny_models import CT_SPEC, classifier_onnx, install, install_ct_models, segmenter_onnx
 
@@ -248,3 +249,28 @@ def test_a_series_unlike_the_training_data_gets_a_note_beside_each_model_verdict
     long = np.concatenate([np.full((60, *hu.shape[1:]), 40, np.int16), hu, np.full((60, *hu.shape[1:]), 40, np.int16)])
     notes = analyze_study(ct_volume(long), choice).opinion("chest_only").warnings
     assert any("not a chest CT as trained on" in n for n in notes)
+
+
+def test_a_lung_cropped_xray_model_sees_only_the_lungs_and_says_nothing_on_an_implausible_mask(tmp_path):
+    from inference.jobs import Job
+    from inference.pipelines.results import LungMask
+    from inference.pipelines.xray import classify, mask_problem
+    from inference.runtime import open_session
+
+    image, truth = xray_phantom((128, 112))
+    cropped = install(tmp_path, classifier_onnx(32, [-1.0, 1.0, 0.5]), "xr_lungs", modality="XR",
+                      classes=("Normal", "Viral", "COVID"), spec=InputSpec(size=32, mean=(0.0,), std=(1.0,), crop="lungs"))
+    mask = LungMask(truth.astype(np.uint8), "model", "truth", "1")
+    assert mask_problem(mask.labels) == ""
+    opinion = classify(image, mask, open_session(cropped), Job())
+    top, left, height, width = opinion.crop_box(0)
+    rows, cols = np.nonzero(truth)
+    assert height < image.shape[0] and top <= rows.min() and left <= cols.min()  # cropped to the lungs
+    cam = opinion.cam_on_slice(0, "COVID")
+    outside = np.ones(cam.shape, bool)
+    outside[top : top + height, left : left + width] = False
+    assert cam.max() > 0 and not cam[outside].any()
+    one_lung = LungMask(np.where(truth == 2, 0, truth).astype(np.uint8), "model", "truth", "1")
+    assert "no left lung" in mask_problem(one_lung.labels)
+    with pytest.raises(ModelError, match="implausible"):
+        classify(image, one_lung, open_session(cropped), Job())
