@@ -94,9 +94,9 @@ def study_result(key: str, analysis: StudyAnalysis, choice_key: str, seconds: fl
             verdict.probabilities.get(finding), verdict.threshold,
         ))
     if not verdicts:
-        blockers = [w for w in analysis.warnings if w.startswith("no verdict")] or list(analysis.warnings)
-        reason = blockers[0] if blockers else "no model gave an opinion"
-        return StudyResult(key, Status.FAILED, choice_key, reason, seconds=seconds)
+        reasons = {note.kind: note.text for note in reversed(analysis.notes)}  # the first note of each kind
+        why = reasons.get("no-verdict") or reasons.get("model-failed") or "no model gave an opinion"
+        return StudyResult(key, Status.FAILED, choice_key, why, seconds=seconds)
     consensus = analysis.consensus
     return StudyResult(
         key, Status.ANALYSED, choice_key, "",
