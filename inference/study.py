@@ -109,6 +109,8 @@ class CTVolume:
     slice_thickness_mm: float | None = None
     warnings: tuple[str, ...] = ()
     default_window: Window = WINDOW_PRESETS["lung"]
+    # The window the series' own header asks for (WindowCenter/Width, the first if several); None without one.
+    header_window: Window | None = None
     acquisition: Acquisition = Acquisition()
     # Files (or frames) of the series that are not in the volume, with why: listed with the skipped files.
     left_out: tuple[SkippedFile, ...] = ()
@@ -145,6 +147,8 @@ class XRayImage:
     source_file: str = ""
     photometric: str = "MONOCHROME2"
     warnings: tuple[str, ...] = ()
+    # The window the file's header asks for (then also ``default_window``); None without one.
+    header_window: Window | None = None
 
     modality = Modality.XRAY
 

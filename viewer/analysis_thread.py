@@ -1,7 +1,7 @@
 """Analysing the open study off the GUI thread: which models there are, then the pipeline part by part.
 
 The GUI only receives finished, immutable objects through queued signals: the model catalogue, the
-lung mask, each model's opinion (with its Grad-CAM maps, the default one already built here) and
+lung mask, each model's opinion (with its Grad-CAM maps, made when first asked for) and
 the StudyAnalysis. The pipeline checks cancel between batches (``inference.jobs.Job``); a cancelled
 thread sends nothing more, and a result that arrives for a study no longer open is dropped by the
 receiver.
@@ -23,7 +23,7 @@ from inference.pipelines.results import LungMask, ModelOpinion
 from inference.registry import ModelStatus, discover_models
 from inference.runtime import DeviceUnavailable
 from inference.study import Image
-from viewer.opinion_data import CamMaps, finding_class
+from viewer.opinion_data import CamMaps
 
 
 @dataclass(frozen=True)
@@ -118,7 +118,6 @@ class AnalysisThread(QThread):
         if isinstance(part, LungMask):
             self.maskReady.emit(part)
             return
-        cams = CamMaps(part, self.image.shape)
-        cams.maps[finding_class(part)].array()  # the map shown by default: built here, not on the GUI thread
-        self.opinionReady.emit(OpinionReady(part, cams))
+        # CamMaps stay lazy (the report's key slices); what is drawn is made by viewer.cam_layers
+        self.opinionReady.emit(OpinionReady(part, CamMaps(part, self.image.shape)))
 

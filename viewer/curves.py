@@ -88,6 +88,10 @@ class ProbabilityCurves(QWidget):
             self.plot.setLimits(xMin=low, xMax=high, minXRange=min(5, slice_count))
             self.plot.setXRange(low, high, padding=0)
             self.plot.getAxis("bottom").setTicks(None)
+        else:  # one image, or none: no slice axis left over from a series (its bars bring their own ticks)
+            self.plot.setLimits(xMin=None, xMax=None, minXRange=None)
+            self.plot.setXRange(-0.6, 0.4, padding=0)
+            self.plot.getAxis("bottom").setTicks([[]])
         self._show_values()
 
     def show_opinions(self, opinions: Sequence[ModelOpinion], colours: Mapping[str, str]) -> None:

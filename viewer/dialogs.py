@@ -1,7 +1,10 @@
-"""The small dialogs and bars around the views: the message bar, a details list, the shortcuts help."""
+"""The small dialogs and bars around the views: the message bar, a details list, the shortcuts help
+(where the keys can be changed)."""
 
 from __future__ import annotations
 
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import (
     QDialog, QDialogButtonBox, QFrame, QHBoxLayout, QHeaderView, QLabel, QPushButton, QTableWidget, QTableWidgetItem,
     QToolButton, QVBoxLayout, QWidget,
@@ -75,31 +78,82 @@ class DetailsDialog(QDialog):
 
 
 class ShortcutsDialog(QDialog):
-    """Help: every shortcut and mouse gesture, grouped."""
+    """Help: every shortcut and mouse gesture, grouped; the keys of a shortcut can be edited here.
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    ``keys`` are the current assignments (command -> keys); ``assignments()`` the edited ones. Keys are
+    written as Qt names, several separated by " / " ("Ctrl+Z / Alt+Backspace"); an empty cell removes
+    a command's keys. A key given to two commands, or a name Qt does not know, keeps the dialog open
+    with the reason.
+    """
+
+    SEPARATOR = " / "
+
+    def __init__(self, parent: QWidget | None = None, keys: dict[str, tuple[str, ...]] | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("LungLens shortcuts")
-        self.resize(620, 720)
+        self.resize(680, 760)
+        self.keys = {s.command: tuple(keys.get(s.command, s.keys)) if keys else s.keys for s in SHORTCUTS}
         mouse = [("Mouse", "Wheel", "Scroll slices"), ("Mouse", "Ctrl + wheel", "Zoom"),
                  ("Mouse", "Middle drag", "Pan"), ("Mouse", "Right drag", "Window (left/right) and level (up/down)"),
                  ("Mouse", "Left drag", "The active tool (W/L by default)"),
                  ("Mouse", "Double click", "Maximise a pane / back to the layout")]
-        rows = [(s.group, " / ".join(s.keys), s.text) for s in SHORTCUTS] + mouse
+        rows = [(s.group, self.SEPARATOR.join(self.keys[s.command]), s.text) for s in SHORTCUTS] + mouse
         table = QTableWidget(len(rows), 3)
         table.setHorizontalHeaderLabels(["Group", "Keys", "Action"])
         for r, row in enumerate(rows):
             for c, text in enumerate(row):
-                table.setItem(r, c, QTableWidgetItem(text))
+                item = QTableWidgetItem(text)
+                editable = c == 1 and r < len(SHORTCUTS)
+                item.setFlags(item.flags() | Qt.ItemFlag.ItemIsEditable if editable else item.flags() & ~Qt.ItemFlag.ItemIsEditable)
+                if editable:
+                    item.setToolTip("Double-click or F2 to change; several keys separated by ' / '")
+                table.setItem(r, c, item)
         table.verticalHeader().hide()
         table.verticalHeader().setDefaultSectionSize(22)
-        table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
-        table.setSelectionMode(QTableWidget.SelectionMode.NoSelection)
+        table.setEditTriggers(QTableWidget.EditTrigger.DoubleClicked | QTableWidget.EditTrigger.EditKeyPressed)
         table.horizontalHeader().setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)
         table.resizeColumnsToContents()
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        self.problem = QLabel("")
+        self.problem.setWordWrap(True)
+        self.problem.setStyleSheet("color: #f7c6c6;")
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
+                                   | QDialogButtonBox.StandardButton.RestoreDefaults)
+        buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
+        buttons.button(QDialogButtonBox.StandardButton.RestoreDefaults).clicked.connect(self.restore_defaults)
         layout = QVBoxLayout(self)
         layout.addWidget(table)
+        layout.addWidget(self.problem)
         layout.addWidget(buttons)
         self.table = table
+
+    def restore_defaults(self) -> None:
+        for r, shortcut in enumerate(SHORTCUTS):
+            self.table.item(r, 1).setText(self.SEPARATOR.join(shortcut.keys))
+
+    def assignments(self) -> dict[str, tuple[str, ...]]:
+        """command -> keys as edited, each key in Qt's portable spelling."""
+        edited = {}
+        for r, shortcut in enumerate(SHORTCUTS):
+            parts = [k.strip() for k in self.table.item(r, 1).text().split(self.SEPARATOR.strip())]
+            edited[shortcut.command] = tuple(QKeySequence(k).toString() or k for k in parts if k)
+        return edited
+
+    def check(self) -> str:
+        """Why the edited keys cannot be used, or ""."""
+        owner: dict[str, str] = {}
+        texts = {s.command: s.text for s in SHORTCUTS}
+        for command, keys in self.assignments().items():
+            for key in keys:
+                if QKeySequence(key).isEmpty() or QKeySequence(key).toString() != key:
+                    return f"'{key}' ({texts[command]}) is not a key Qt knows"
+                if key in owner:
+                    return f"{key} is given to both '{texts[owner[key]]}' and '{texts[command]}'"
+                owner[key] = command
+        return ""
+
+    def accept(self) -> None:
+        problem = self.check()
+        self.problem.setText(problem)
+        if not problem:
+            super().accept()

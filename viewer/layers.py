@@ -8,6 +8,7 @@ layer panel) only listens, so models, scripts and tests drive overlays with plai
     window.layers.add(LabelLayer("lung mask", mask_uint8, label_names={1: "right lung", 2: "left lung"}))
     window.layers.add(HeatmapLayer("Grad-CAM M4 COVID", cam_float01, colormap="jet", threshold=0.3))
     window.layers.add(HeatmapLayer("Grad-CAM M1 COVID", LazyMap(shape, compute_uint8)))  # built when first shown
+    window.layers.add(HeatmapLayer("Grad-CAM M4", CoarseCam(...)))  # sliced per pane on demand (viewer.cam_display)
     window.layers.update("lung mask", opacity=0.3, visible=False)
     window.layers.remove("lung mask")
 
@@ -100,8 +101,12 @@ class LabelLayer:
 
     @cached_property
     def present_labels(self) -> tuple[int, ...]:
-        """Label values that occur, without 0; computed once per layer (a full pass over the mask)."""
-        counts = np.bincount(self.labels.ravel(), minlength=256)
+        """Label values that occur, without 0; computed once per layer (a full pass over the mask, in
+        chunks: one bincount of a 300-slice mask widens it to 630 MB of int64 and took a second)."""
+        flat, chunk = self.labels.reshape(-1), 1 << 20
+        counts = np.zeros(256, dtype=np.int64)
+        for start in range(0, flat.size, chunk):
+            counts += np.bincount(flat[start:start + chunk], minlength=256)
         return tuple(int(v) for v in np.flatnonzero(counts[1:]) + 1)
 
 
@@ -143,13 +148,14 @@ class HeatmapLayer:
 
     values: shaped like the image; uint8 steps where 255 = 1.0, or float (clipped to [0, 1] and
     stored as those steps: the colormap has 256 entries anyway, a float32 copy takes four times the
-    memory, and every scroll step would quantise it again), or a LazyMap of steps.
+    memory, and every scroll step would quantise it again), or a map object with ``shape`` and
+    ``array()`` (a LazyMap of steps), which may also cut a pane's slice itself (``plane_slice``).
     threshold: values below it are transparent, so a CAM does not tint the whole slice.
     """
 
     name: str
     values: np.ndarray | LazyMap
-    colormap: str = "jet"
+    colormap: str = "inferno"
     opacity: float = 0.5
     threshold: float = 0.2
     visible: bool = True
@@ -157,7 +163,7 @@ class HeatmapLayer:
     def __post_init__(self) -> None:
         if self.colormap not in COLORMAPS:
             raise ValueError(f"layer {self.name!r}: unknown colormap {self.colormap!r}; known: {', '.join(COLORMAPS)}")
-        if not isinstance(self.values, LazyMap):
+        if not hasattr(self.values, "array"):
             object.__setattr__(self, "values", _heatmap_steps(self.values))
         object.__setattr__(self, "opacity", _unit("opacity", self.opacity))
         object.__setattr__(self, "threshold", _unit("threshold", self.threshold))
@@ -168,7 +174,13 @@ class HeatmapLayer:
 
     def volume(self) -> np.ndarray:
         """The map as uint8 steps; a LazyMap is computed here on first use."""
-        return self.values.array() if isinstance(self.values, LazyMap) else self.values
+        return self.values.array() if hasattr(self.values, "array") else self.values
+
+    def plane_slice(self, plane, index: int) -> np.ndarray:
+        """uint8 steps of slice ``index`` of a pane's ``plane`` (``viewer.planes.Plane``)."""
+        if hasattr(self.values, "plane_slice"):
+            return self.values.plane_slice(plane, index)
+        return plane.view(self.volume())[index]
 
 
 def _unit(what: str, value: float) -> float:
@@ -233,7 +245,7 @@ class LayerList:
         self._emit(LayerEvent("removed", layer, index))
         return layer
 
-    def update(self, name: str, **changes) -> Layer:
+    def update(self, name: str, /, **changes) -> Layer:
         """Replace layer ``name`` by a copy with ``changes`` (e.g. opacity=0.3); returns the new layer."""
         index = self.index(name)
         old = self._layers[index]

@@ -11,6 +11,9 @@ Public API for other parts of the product (the model-opinions panels, scripts, t
     window.apply_preset(1); window.set_layout("2x2"); window.save_screenshot("out.png")
     window.opinions.analyze(); window.opinions.wait_until_done()   # the models' opinions: viewer.opinions
     window.set_compare(True)                   # the slice once per model, side by side
+    window.annotations.records()               # the reader's annotations (viewer.annotations)
+    window.open_prior("/data/prior")           # prior/current side by side (viewer.prior_current)
+    window.reading_mode.toggle()               # images only, full screen (viewer.reading_mode)
 """
 
 from __future__ import annotations
@@ -20,11 +23,14 @@ from pathlib import Path
 from PySide6.QtCore import QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QActionGroup, QImage, QKeySequence
 from PySide6.QtWidgets import (
-    QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QProgressBar, QPushButton, QSpinBox, QStackedWidget,
-    QVBoxLayout, QWidget,
+    QApplication, QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QProgressBar, QPushButton, QSpinBox,
+    QStackedWidget, QVBoxLayout, QWidget,
 )
 
 from inference.study import CTVolume, Image, ScanResult, SkippedFile, XRayImage
+from viewer.annotations.overlay import ANNOTATION_TOOLS
+from viewer.annotations.panel import AnnotationPanel
+from viewer.annotations.session import AnnotationSession
 from viewer.browser import StudyBrowser
 from viewer.dialogs import MessageBar, ShortcutsDialog
 from viewer.display import thumbnail
@@ -32,13 +38,17 @@ from viewer.layer_panel import LayerPanel
 from viewer.layers import LayerList
 from viewer.loading import LoadedSeries, StudyLoadThread
 from viewer.mask_files import MaskFileError, read_mask_layer
+from viewer.hanging import HangingProtocols
 from viewer.opinions import Opinions
+from viewer.presets import HEADER_PRESET, PRESET_KEYS, preset_problem
+from viewer.prior_current import PriorCurrentView, patient_mismatch, prior_series
+from viewer.reading_mode import ReadingMode
 from viewer.settings import ViewerSettings
 from viewer.shortcuts import SHORTCUTS
 from viewer.slice_view import SliceView
 from viewer.study_results import StudyResults
 from viewer.tag_browser import TagBrowser
-from viewer.tasks import connect_while_current, wait_for
+from viewer.tasks import connect_while_current, run_in_background, wait_for
 from viewer.view_grid import LAYOUTS, ViewGrid
 from viewer.view_state import HoverInfo, ViewState
 from viewer.worklist_dock import Worklist
@@ -46,10 +56,15 @@ from viewer.worklist_dock import Worklist
 # Keys that lists and trees use themselves: they act on the views only while a view has the focus.
 _VIEW_ONLY_KEYS = {"next_slice", "previous_slice", "page_down", "page_up", "first_slice", "last_slice",
                    "next_pane", "previous_pane", "delete_measurement"}
+TOOLS_SHOWN = ("wl", "pan", "zoom", "crosshair", *ANNOTATION_TOOLS)
+TOOL_LABELS = {"wl": "W/L", "pan": "Pan", "zoom": "Zoom", "crosshair": "Crosshair", "length": "Length", "angle": "Angle",
+               "ellipse": "Ellipse", "rectangle": "Rectangle", "freehand": "Freehand", "arrow": "Arrow", "text": "Text",
+               "point": "Probe"}
 
 
 class MainWindow(QMainWindow):
     loadingFinished = Signal()
+    priorLoaded = Signal()  # a prior study is beside the current one, or could not be
 
     def __init__(self, settings: ViewerSettings | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -67,6 +82,10 @@ class MainWindow(QMainWindow):
         self.views = QStackedWidget()  # the layout grid, or compare mode's one pane per model
         self.views.addWidget(self.grid)
         self.views.addWidget(self.compare)
+        self.prior_view = PriorCurrentView(self.state)
+        self.views.addWidget(self.prior_view)
+        self.annotations = AnnotationSession(self.state, parent=self)
+        self.hanging = HangingProtocols(self.settings.store)
         central = QWidget()
         box = QVBoxLayout(central)
         box.setContentsMargins(0, 0, 0, 0)
@@ -95,6 +114,7 @@ class MainWindow(QMainWindow):
         self.tabifyDockWidget(self.verdict_dock, self.results_dock)
         self.results_dock.hide()
         self.study_results.available.connect(self._on_results_available)
+        self.annotation_dock = self._dock("Annotations", AnnotationPanel(self.annotations), Qt.DockWidgetArea.RightDockWidgetArea)
         self.model_dock = self._dock("Models", self.opinions.panel, Qt.DockWidgetArea.BottomDockWidgetArea)
         self.curves_dock = self._dock(self.opinions.curves.windowTitle(), self.opinions.curves, Qt.DockWidgetArea.BottomDockWidgetArea)
         self.opinions.curves.windowTitleChanged.connect(self.curves_dock.setWindowTitle)
@@ -104,6 +124,11 @@ class MainWindow(QMainWindow):
         self.resizeDocks([self.model_dock, self.curves_dock], [640, 760], Qt.Orientation.Horizontal)
         self.resizeDocks([self.verdict_dock, self.browser_dock], [380, 250], Qt.Orientation.Horizontal)
         self.resizeDocks([self.verdict_dock, self.layer_dock], [420, 300], Qt.Orientation.Vertical)
+        self.setDockOptions(QMainWindow.DockOption.AnimatedDocks | QMainWindow.DockOption.AllowTabbedDocks
+                            | QMainWindow.DockOption.AllowNestedDocks | QMainWindow.DockOption.GroupedDragging)
+        self.tab_panels(Qt.DockWidgetArea.RightDockWidgetArea)  # each right panel gets the column's whole height
+        self.verdict_dock.raise_()
+        self.reading_mode = ReadingMode(self, hidden_too=(self.message_bar,))
 
         self.hover_label = QLabel("")
         self.progress = QProgressBar()
@@ -132,6 +157,10 @@ class MainWindow(QMainWindow):
         self.grid.activePaneChanged.connect(self._on_active_pane)
         self.compare.hovered.connect(self._on_hover)
         self.compare.activePaneChanged.connect(self._on_active_pane)
+        self.prior_view.hovered.connect(self._on_hover)
+        self.prior_view.activePaneChanged.connect(self._on_active_pane)
+        self.state.imageChanged.connect(self._fit_presets)
+        self._fit_presets()
         self.browser.seriesActivated.connect(self.show_series)
         self.state.cursorChanged.connect(self._update_tags)
         self.state.imageChanged.connect(self._update_tags)
@@ -218,6 +247,7 @@ class MainWindow(QMainWindow):
         self._showing_preview = False
         self.cine_timer.stop()
         self.state.set_image(image)
+        self.set_layout(self.hanging.layout(image.modality.value), remember=False)
         self.browser.set_current(key)
         self.setWindowTitle(f"LungLens \u2014 {image.description or image.info.patient_name or 'series'}")
         if image.warnings:
@@ -246,9 +276,11 @@ class MainWindow(QMainWindow):
 
     @property
     def active_pane(self) -> SliceView:
-        """The pane keys and tools act on: compare mode's active pane, else the layout's."""
+        """The pane keys and tools act on: compare mode's or prior/current's active pane, else the layout's."""
         if self.compare_mode and self.compare.active is not None:
             return self.compare.active
+        if self.views.currentWidget() is self.prior_view and self.prior_view.active is not None:
+            return self.prior_view.active
         return self.grid.active
 
     def set_compare(self, on: bool) -> None:
@@ -261,6 +293,73 @@ class MainWindow(QMainWindow):
             self.compare.set_models((), {}, {})
         self.actions_by_command["compare"].setChecked(on)
         self.active_pane.graphics.setFocus()
+
+    def set_prior_current(self, on: bool) -> None:
+        """Prior/current side by side (viewer.prior_current); asks for the prior when there is none yet."""
+        if on and self.prior_view.prior is None:
+            self._ask_prior()
+            return
+        self.views.setCurrentWidget(self.prior_view if on else self.grid)
+        self.actions_by_command["prior_current"].setChecked(on)
+        self.actions_by_command["compare"].setChecked(False)
+        self.active_pane.graphics.setFocus()
+
+    def open_prior(self, path: str | Path) -> None:
+        """Load a prior study of the patient (off the GUI thread) and show it beside the open series."""
+        current = self.image
+        if current is None:
+            self.message_bar.show_message("Open the current study before comparing it with a prior.", "error")
+            return
+        from inference.loading import load_path
+
+        self.statusBar().showMessage(f"Loading the prior study {Path(path).name}\u2026")
+        run_in_background(lambda: load_path(str(path))[0], lambda images: self._on_prior(current, images), self,
+                          lambda message: self._on_prior_failed(f"The prior study could not be opened: {message}"))
+
+    def _on_prior(self, current: Image, images: list) -> None:
+        if self.image is not current:
+            return
+        prior = prior_series(images, current)
+        if prior is None:
+            self._on_prior_failed("The prior study has no series of this modality to compare with.")
+            return
+        self.prior_view.set_prior(prior)
+        self.set_prior_current(True)
+        self.statusBar().showMessage("Prior and current scroll together (Ctrl+L links the slices shown now)", 8000)
+        if problem := patient_mismatch(prior, current):
+            self.message_bar.show_message(f"Careful: {problem}.", "warning")
+        self.priorLoaded.emit()
+
+    def _on_prior_failed(self, message: str) -> None:
+        self.message_bar.show_message(message, "error")
+        self.priorLoaded.emit()
+
+    def _ask_prior(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Open a prior study of this patient", self.settings.last_folder)
+        if path:
+            self.open_prior(path)
+
+    def tab_panels(self, *areas: Qt.DockWidgetArea) -> None:
+        """Every panel of each side (all sides by default) in one tab group: one panel at a time, full height."""
+        wanted = areas or (Qt.DockWidgetArea.LeftDockWidgetArea, Qt.DockWidgetArea.RightDockWidgetArea,
+                           Qt.DockWidgetArea.BottomDockWidgetArea)
+        for area in wanted:
+            docks = [d for d in self.findChildren(QDockWidget) if self.dockWidgetArea(d) == area and not d.isFloating()]
+            for dock in docks[1:]:
+                self.tabifyDockWidget(docks[0], dock)
+
+    def focus_panel(self, step: int) -> None:
+        """Move the keyboard focus to the next (step 1) or previous shown panel; the views count as one."""
+        places = [self.views] + [d for d in self.findChildren(QDockWidget) if d.isVisible() and not d.visibleRegion().isEmpty()]
+        focus = QApplication.focusWidget()
+        here = next((i for i, w in enumerate(places) if focus is not None and (w is focus or w.isAncestorOf(focus))), 0)
+        target = places[(here + step) % len(places)]
+        if target is self.views:
+            self.active_pane.graphics.setFocus()
+            return
+        focusable = [w for w in target.widget().findChildren(QWidget)
+                     if w.focusPolicy() & Qt.FocusPolicy.TabFocus and w.isVisible() and w.isEnabled()]
+        (focusable[0] if focusable else target.widget()).setFocus(Qt.FocusReason.TabFocusReason)
 
     def _clear_study(self) -> None:
         self.images.clear()
@@ -337,26 +436,40 @@ class MainWindow(QMainWindow):
 
     # --- commands ------------------------------------------------------------------------------
 
-    def set_layout(self, name: str) -> None:
-        if self.compare_mode:
+    def set_layout(self, name: str, remember: bool = True) -> None:
+        """Lay the panes out; ``remember``: as the open modality's hanging protocol (viewer.hanging)."""
+        if self.views.currentWidget() is not self.grid:
             self.set_compare(False)
         self.grid.set_layout(name)
         self.settings.layout = name
+        if remember and self.image is not None:
+            self.hanging.remember(self.image.modality.value, name)
         action = self.actions_by_command.get(f"layout_{name}")
         if action is not None:
             action.setChecked(True)
 
     def apply_preset(self, key: int) -> None:
-        """Window presets 1-4 (CT, from settings) and 5 (full range of the data)."""
+        """Window presets: 0 the series' header window, 1-4 CT (from settings), 5 the data's full range."""
         source = self.state.source
         if source is None:
             return
-        if key == 5:
+        if problem := preset_problem(key, source.is_ct, source.header_window is not None):
+            self.statusBar().showMessage(problem, 5000)
+        elif key == HEADER_PRESET:
+            self.state.set_window(source.header_window)
+        elif key == 5:
             self.state.set_window(source.full_range)
-        elif source.is_ct:
-            self.state.set_window(self.settings.preset(key)[1])
         else:
-            self.statusBar().showMessage("CT presets are in HU and do not apply to an X-ray: 5 = full range, R = reset", 5000)
+            self.state.set_window(self.settings.preset(key)[1])
+
+    def _fit_presets(self) -> None:
+        """Presets that do not fit the open image are off, with the reason in their tooltip."""
+        source = self.state.source
+        for key in PRESET_KEYS:
+            action = self.actions_by_command[f"preset_{key}"]
+            problem = preset_problem(key, source.is_ct, source.header_window is not None) if source is not None else ""
+            action.setEnabled(source is not None and not problem)
+            action.setToolTip(problem or self._tooltip(f"preset_{key}"))
 
     def save_preset(self, key: int) -> None:
         self.settings.save_preset(key, self.state.window)
@@ -405,8 +518,8 @@ class MainWindow(QMainWindow):
         return path
 
     def measurement_records(self) -> list:
-        """Every measurement on the open image, in every pane, as ``inference.measurements.Measurement``."""
-        return [m.record() for pane in self.grid.panes.values() for m in pane.measurements]
+        """Every annotation of the open series as ``inference.measurements.Measurement`` (report, JSON, SR)."""
+        return self.annotations.records()
 
     def views_picture(self) -> QImage:
         """The views as on screen (the layout grid, or the compare panes)."""
@@ -523,11 +636,19 @@ class MainWindow(QMainWindow):
             "reset": self.reset_view,
             "invert": lambda: self.state.set_invert(not self.state.invert),
             "crosshair_lines": self._toggle_crosshair_lines,
-            "delete_measurement": lambda: active().delete_selected_measurement(),
-            "clear_measurements": lambda: [p.clear_measurements() for p in self.grid.panes.values()],
+            "delete_measurement": self.annotations.delete_selected,
+            "clear_measurements": self.state.annotations.clear,
+            "undo": self.state.annotations.undo,
+            "redo": self.state.annotations.redo,
+            "reading_mode": self.reading_mode.toggle,
+            "tab_panels": self.tab_panels,
+            "next_panel": lambda: self.focus_panel(1),
+            "previous_panel": lambda: self.focus_panel(-1),
+            "prior_current": lambda: self.set_prior_current(self.views.currentWidget() is not self.prior_view),
+            "link_here": self.prior_view.link_here,
             "tags": self._toggle_tags,
-            "help": lambda: ShortcutsDialog(self).exec(),
-            "default_tool": lambda: self.set_tool("wl"),
+            "help": self.edit_shortcuts,
+            "default_tool": lambda: self.reading_mode.leave() if self.reading_mode.active else self.set_tool("wl"),
             "analyze": self.opinions.analyze,
             "compare": lambda: self.set_compare(not self.compare_mode),
             "export_report": self.opinions.ask_export,
@@ -538,28 +659,53 @@ class MainWindow(QMainWindow):
         }
         for name in LAYOUTS:
             commands[f"layout_{name}"] = lambda n=name: self.set_layout(n)
-        for key in range(1, 6):
+        for key in PRESET_KEYS:
             commands[f"preset_{key}"] = lambda k=key: self.apply_preset(k)
         for key in range(1, 5):
             commands[f"save_preset_{key}"] = lambda k=key: self.save_preset(k)
-        for tool in ("wl", "pan", "zoom", "crosshair", "length", "ellipse", "rectangle"):
+        for tool in TOOLS_SHOWN:
             commands[f"tool_{tool}"] = lambda t=tool: self.set_tool(t)
         tools, layouts = QActionGroup(self), QActionGroup(self)
         for item in SHORTCUTS:
             action = QAction(item.text, self)
-            action.setShortcuts([QKeySequence(k) for k in item.keys])
+            action.setShortcuts([QKeySequence(k) for k in self.settings.shortcut_keys(item.command, item.keys)])
             action.triggered.connect(lambda _checked=False, command=commands[item.command]: command())
             if item.command in _VIEW_ONLY_KEYS:
                 action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
                 self.views.addAction(action)
             else:
                 self.addAction(action)
-            if item.command.startswith("tool_") or item.command.startswith("layout_") or item.command in ("cine", "crosshair_lines", "compare"):
+            if item.command.startswith(("tool_", "layout_")) or item.command in ("cine", "crosshair_lines", "compare", "prior_current", "reading_mode"):
                 action.setCheckable(True)
                 (tools if item.command.startswith("tool_") else layouts if item.command.startswith("layout_") else self).addAction(action)
             self.actions_by_command[item.command] = action
+            action.setToolTip(self._tooltip(item.command))
         self.actions_by_command["tool_wl"].setChecked(True)
+        self.reading_mode.toggled.connect(self.actions_by_command["reading_mode"].setChecked)
         self.actions_by_command["crosshair_lines"].setChecked(True)
+
+    def _tooltip(self, command: str) -> str:
+        """An action's text with its keys, as every button and menu item shows it on hover."""
+        action = self.actions_by_command[command]
+        keys = " / ".join(k.toString(QKeySequence.SequenceFormat.NativeText) for k in action.shortcuts())
+        return f"{action.text()} ({keys})" if keys else action.text()
+
+    def edit_shortcuts(self) -> ShortcutsDialog:
+        """The shortcuts help; keys changed there apply at once and are kept in the settings."""
+        current = {c: tuple(k.toString() for k in a.shortcuts()) for c, a in self.actions_by_command.items()}
+        dialog = ShortcutsDialog(self, current)
+        dialog.accepted.connect(lambda: self.set_shortcut_keys(dialog.assignments()))
+        dialog.open()
+        return dialog
+
+    def set_shortcut_keys(self, keys: dict[str, tuple[str, ...]]) -> None:
+        for item in SHORTCUTS:
+            wanted = tuple(keys.get(item.command, item.keys))
+            action = self.actions_by_command[item.command]
+            action.setShortcuts([QKeySequence(k) for k in wanted])
+            action.setToolTip(self._tooltip(item.command))
+            self.settings.save_shortcut_keys(item.command, wanted, item.keys)
+        self._fit_presets()
 
     def _toggle_tags(self) -> None:
         if self.tag_dock.isVisible() and not self.tag_dock.visibleRegion().isEmpty():
@@ -577,7 +723,7 @@ class MainWindow(QMainWindow):
         a = self.actions_by_command
         menu = self.menuBar()
         file_menu = menu.addMenu("&File")
-        file_menu.addActions([a["open"], a["open_folder"], a["pacs"]])
+        file_menu.addActions([a["open"], a["open_folder"], a["pacs"], a["prior_current"]])
         self.recent_menu = file_menu.addMenu("Recent studies")
         self.recent_menu.aboutToShow.connect(self._fill_recent)
         file_menu.addSeparator()
@@ -590,6 +736,7 @@ class MainWindow(QMainWindow):
 
         view_menu = menu.addMenu("&View")
         view_menu.addActions([a["layout_1x1"], a["layout_1x3"], a["layout_2x2"]])
+        view_menu.addActions([a["reading_mode"], a["prior_current"], a["link_here"]])
         view_menu.addSeparator()
         view_menu.addActions([a["zoom_in"], a["zoom_out"], a["fit"], a["reset"], a["invert"], a["crosshair_lines"], a["cine"]])
         view_menu.addSeparator()
@@ -599,13 +746,15 @@ class MainWindow(QMainWindow):
         presets = view_menu.addMenu("Window presets")
         presets.aboutToShow.connect(lambda: self._fill_presets(presets))
         view_menu.addSeparator()
-        for dock in (self.browser_dock, self.worklist_dock, self.layer_dock, self.tag_dock, self.results_dock):
+        for dock in (self.browser_dock, self.worklist_dock, self.layer_dock, self.annotation_dock, self.tag_dock,
+                     self.results_dock):
             view_menu.addAction(dock.toggleViewAction())
+        view_menu.addActions([a["tab_panels"], a["next_panel"], a["previous_panel"]])
 
         tools_menu = menu.addMenu("&Tools")
-        tools_menu.addActions([a[f"tool_{t}"] for t in ("wl", "pan", "zoom", "crosshair", "length", "ellipse", "rectangle")])
+        tools_menu.addActions([a[f"tool_{t}"] for t in TOOLS_SHOWN])
         tools_menu.addSeparator()
-        tools_menu.addActions([a["delete_measurement"], a["clear_measurements"], a["tags"]])
+        tools_menu.addActions([a["undo"], a["redo"], a["delete_measurement"], a["clear_measurements"], a["tags"]])
 
         models_menu = menu.addMenu("&Models")
         models_menu.addAction(a["analyze"])
@@ -635,18 +784,17 @@ class MainWindow(QMainWindow):
         bar.addAction(a["pacs"])
         a["pacs"].setIconText("PACS")
         bar.addSeparator()
-        for command, label in (("tool_wl", "W/L"), ("tool_pan", "Pan"), ("tool_zoom", "Zoom"), ("tool_crosshair", "Crosshair"),
-                               ("tool_length", "Length"), ("tool_ellipse", "Ellipse"), ("tool_rectangle", "Rectangle")):
-            bar.addAction(a[command])
-            a[command].setIconText(label)
+        for tool in ("wl", "pan", "zoom", "crosshair"):
+            bar.addAction(a[f"tool_{tool}"])
+            a[f"tool_{tool}"].setIconText(TOOL_LABELS[tool])
         bar.addSeparator()
         for name in LAYOUTS:
             bar.addAction(a[f"layout_{name}"])
             a[f"layout_{name}"].setIconText(name)
         bar.addSeparator()
-        for key in range(1, 6):
+        for key, label in zip(PRESET_KEYS, ("Header", "Lung", "Mediast.", "Bone", "Soft t.", "Full")):
             bar.addAction(a[f"preset_{key}"])
-            a[f"preset_{key}"].setIconText(("Lung", "Mediast.", "Bone", "Soft t.", "Full")[key - 1])
+            a[f"preset_{key}"].setIconText(label)
         bar.addAction(a["invert"])
         a["invert"].setIconText("Invert")
         bar.addSeparator()
@@ -663,8 +811,20 @@ class MainWindow(QMainWindow):
         self.fps.setToolTip("Cine speed")
         self.fps.valueChanged.connect(self._on_fps)
         bar.addWidget(self.fps)
+        bar.addAction(a["reading_mode"])
+        a["reading_mode"].setIconText("Reading")
         bar.addAction(a["help"])
         a["help"].setIconText("?")
+
+        annotate = self.addToolBar("Annotate")
+        annotate.setObjectName("annotate")
+        for tool in ANNOTATION_TOOLS:
+            annotate.addAction(a[f"tool_{tool}"])
+            a[f"tool_{tool}"].setIconText(TOOL_LABELS[tool])
+        annotate.addSeparator()
+        for command, label in (("undo", "Undo"), ("redo", "Redo")):
+            annotate.addAction(a[command])
+            a[command].setIconText(label)
 
     def _on_results_available(self, found: bool) -> None:
         self.results_dock.setVisible(found)
@@ -712,10 +872,12 @@ class MainWindow(QMainWindow):
 
     def _fill_presets(self, menu) -> None:
         menu.clear()
+        menu.addAction(self.actions_by_command["preset_0"])
         for key in range(1, 5):
             name, window = self.settings.preset(key)
             action = menu.addAction(f"{key}  {name}  W {window.width:.0f} L {window.level:.0f}")
             action.triggered.connect(lambda _=False, k=key: self.apply_preset(k))
+            action.setEnabled(self.actions_by_command[f"preset_{key}"].isEnabled())
         menu.addAction("5  Full range of the data").triggered.connect(lambda: self.apply_preset(5))
         menu.addSeparator()
         menu.addAction("Restore the default presets").triggered.connect(self.settings.reset_presets)

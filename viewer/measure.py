@@ -78,3 +78,13 @@ def roi_stats(values: np.ndarray, mask: np.ndarray, kind: RoiShape, half_axes: t
         return RoiStats(area, unit, 0, math.nan, math.nan, math.nan, math.nan)
     return RoiStats(area, unit, int(inside.size), float(inside.mean()), float(inside.std()),
                     float(inside.min()), float(inside.max()))
+
+
+def scale_bar_length(units_per_screen_pixel: float, target_pixels: float = 100.0) -> float:
+    """A round length (1, 2 or 5 x 10^n units) whose bar is closest to ``target_pixels`` on screen."""
+    if not math.isfinite(units_per_screen_pixel) or units_per_screen_pixel <= 0:
+        return 0.0
+    wanted = units_per_screen_pixel * target_pixels
+    exponent = math.floor(math.log10(wanted))
+    candidates = [m * 10.0 ** e for e in (exponent - 1, exponent, exponent + 1) for m in (1, 2, 5)]
+    return min(candidates, key=lambda length: abs(math.log(length / wanted)))

@@ -2,7 +2,8 @@
 
 The check box in front of a model decides whether the next analysis runs it. Models the registry
 refused (corrupt file, bad manifest, shadowed) are listed greyed with the reason, so a missing model
-is never a mystery. Clicking a row selects that model: its Grad-CAM is the one shown on the slice.
+is never a mystery. Clicking a row selects that model: its Grad-CAM is the one shown on the slice,
+of the class picked in the row's Map column (its finding class until another is picked).
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ from pathlib import Path
 from PySide6.QtCore import Qt, QUrl, Signal
 from PySide6.QtGui import QBrush, QColor, QDesktopServices, QIcon, QPixmap
 from PySide6.QtWidgets import (
-    QAbstractItemView, QDialog, QDialogButtonBox, QHeaderView, QLabel, QPushButton, QTableWidget, QTableWidgetItem,
-    QTextBrowser, QVBoxLayout, QWidget,
+    QAbstractItemView, QComboBox, QDialog, QDialogButtonBox, QHeaderView, QLabel, QPushButton, QTableWidget,
+    QTableWidgetItem, QTextBrowser, QVBoxLayout, QWidget,
 )
 
 from inference.pipelines.results import ModelOpinion
@@ -23,8 +24,8 @@ from viewer.analysis_thread import ModelCatalogue
 from viewer.opinion_data import finding_class
 from viewer.summary_html import number
 
-COLUMNS = ("Model", "Method", "Device", "Verdict", "Probability", "Threshold", "Card")
-MODEL, METHOD, DEVICE, VERDICT, PROBABILITY, THRESHOLD, CARD = range(len(COLUMNS))
+COLUMNS = ("Model", "Method", "Device", "Verdict", "Probability", "Threshold", "Map", "Card")
+MODEL, METHOD, DEVICE, VERDICT, PROBABILITY, THRESHOLD, MAP, CARD = range(len(COLUMNS))
 _SKIPPED = QColor("#7d8590")
 
 
@@ -56,6 +57,7 @@ def _swatch(colour: str) -> QIcon:
 class ModelPanel(QWidget):
     modelSelected = Signal(str)
     skipChanged = Signal(object)  # frozenset of model ids the next analysis leaves out
+    mapClassChanged = Signal(str, str)  # model id, the class its Grad-CAM should show
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -73,11 +75,14 @@ class ModelPanel(QWidget):
         self.table.horizontalHeader().setSectionResizeMode(VERDICT, QHeaderView.ResizeMode.Stretch)
         self.table.horizontalHeaderItem(PROBABILITY).setToolTip("Calibrated study probability of the model's finding")
         self.table.horizontalHeaderItem(THRESHOLD).setToolTip("The model's operating threshold on its finding")
+        self.table.horizontalHeaderItem(MAP).setToolTip("The class whose Grad-CAM the model's layer shows")
+        self.table.setToolTip("Tick a model to run it; select a row to show its Grad-CAM")
         layout = QVBoxLayout(self)
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(self.header)
         layout.addWidget(self.table, 1)
         self.rows: dict[str, int] = {}
+        self.map_choices: dict[str, QComboBox] = {}
         self.statuses: dict[str, ModelStatus] = {}
         self.skip: frozenset[str] = frozenset()
         self.catalogue: ModelCatalogue | None = None
@@ -90,9 +95,13 @@ class ModelPanel(QWidget):
 
     def clear(self, message: str) -> None:
         self.catalogue = None
-        self.rows, self.statuses = {}, {}
+        self.rows, self.statuses, self.map_choices = {}, {}, {}
         self.table.setRowCount(0)
         self.header.setText(message)
+
+    def set_controls(self, widget: QWidget) -> None:
+        """A strip of controls between the header and the table (the Grad-CAM display's)."""
+        self.layout().insertWidget(1, widget)
 
     def set_catalogue(self, catalogue: ModelCatalogue, skip: frozenset[str], colours: Mapping[str, str]) -> None:
         """Rows for the models that can run on this modality (checked unless in ``skip``), then the refused ones."""
@@ -100,7 +109,7 @@ class ModelPanel(QWidget):
         self._filling = True
         try:
             self.table.setRowCount(0)
-            self.rows, self.statuses = {}, {}
+            self.rows, self.statuses, self.map_choices = {}, {}, {}
             for status in catalogue.candidates:
                 self._add_row(status, colours.get(status.id, "#888"))
             for status in catalogue.skipped:
@@ -179,9 +188,19 @@ class ModelPanel(QWidget):
         }
         for column, text in texts.items():
             self.table.item(row, column).setText(text)
+        self._add_map_choice(row, opinion, cls)
         colour = {True: "#ff8c80", False: "#8fd19e"}.get(verdict.positive)
         if colour:
             self.table.item(row, VERDICT).setForeground(QBrush(QColor(colour)))
+
+    def _add_map_choice(self, row: int, opinion: ModelOpinion, shown: str) -> None:
+        choice = QComboBox()
+        choice.addItems(list(opinion.classes))
+        choice.setCurrentText(shown)
+        choice.setToolTip(f"The class whose Grad-CAM {opinion.model_id}'s layer shows")
+        choice.currentTextChanged.connect(lambda cls, model_id=opinion.model_id: self.mapClassChanged.emit(model_id, cls))
+        self.table.setCellWidget(row, MAP, choice)
+        self.map_choices[opinion.model_id] = choice
 
     # --- choices -------------------------------------------------------------------------------
 

@@ -15,13 +15,13 @@ import numpy as np
 
 from inference.opinion_rules import finding_class, finding_probabilities, key_slice  # noqa: F401 - the viewer's modules import them from here
 from inference.pipelines.results import LungMask, ModelOpinion
-from viewer.layers import LUNG_LABEL_NAMES, HeatmapLayer, LabelLayer, LazyMap, Layer
+from viewer.layers import LUNG_LABEL_NAMES, LabelLayer, LazyMap, Layer
 
 # Tableau 10: distinct on the dark viewer and on a white printed report alike.
 MODEL_COLOURS: tuple[str, ...] = (
     "#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#b07aa1", "#76b7b2", "#edc948", "#ff9da7", "#9c755f", "#bab0ac",
 )
-CAM_COLORMAP = "jet"
+CAM_COLORMAP = "inferno"  # perceptually uniform, readable with colour-blindness and in grey; jet is neither
 CAM_OPACITY = 0.45
 CAM_THRESHOLD = 0.25
 MASK_OPACITY = 0.8  # drawn as an outline (contour): the parenchyma and the Grad-CAM stay readable
@@ -79,7 +79,8 @@ def cam_layer_name(model_id: str, cls: str) -> str:
 
 
 class CamMaps:
-    """The Grad-CAMs of one opinion on the image grid, one LazyMap (uint8, 255 = 1.0) per class.
+    """The Grad-CAMs of one opinion on the image grid, one LazyMap (uint8, 255 = 1.0) per class: exact maps
+    for the report's key slices (the viewer draws ``viewer.cam_display``'s maps).
 
     ``shape`` is the open image's: (slices, H, W) for CT, (H, W) for an X-ray.
     """
@@ -96,18 +97,6 @@ class CamMaps:
     def _steps(self, k: int) -> np.ndarray:
         out = self.opinion.cam_volume(k)
         return out[0] if len(self.shape) == 2 else out
-
-    def layers(self, visible_class: str | None) -> list[tuple[CamKey, HeatmapLayer]]:
-        """One heatmap layer per class, with what it shows; only ``visible_class`` (if any) starts visible."""
-        model_id = self.opinion.model_id
-        return [
-            (
-                CamKey(model_id, cls),
-                HeatmapLayer(cam_layer_name(model_id, cls), lazy, colormap=CAM_COLORMAP, opacity=CAM_OPACITY,
-                             threshold=CAM_THRESHOLD, visible=cls == visible_class),
-            )
-            for cls, lazy in self.maps.items()
-        ]
 
 
 def compare_layers(layers: Iterable[Layer], cam_keys: dict[str, CamKey], model_id: str, cls: str) -> list[Layer]:

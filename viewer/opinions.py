@@ -2,8 +2,9 @@
 
 One object per main window ties the analysis thread to what the reader sees, as results arrive:
 
-- the lung mask (right and left lung in two colours) and a Grad-CAM layer per model and class in
-  the layer list; only the selected model's finding map starts visible;
+- the lung mask (right and left lung in two colours) and one Grad-CAM layer per model in the layer
+  list, of the class picked in the model table (its finding first), only the selected model's visible
+  (``viewer.cam_layers``);
 - the model panel (what runs, where, and what each model says), the per-slice curves, the verdict
   card and, in compare mode, one pane per model;
 - the report export.
@@ -30,6 +31,7 @@ from PySide6.QtWidgets import QFileDialog, QProgressBar, QPushButton
 from inference.pipelines.results import LungMask, ModelOpinion, StudyAnalysis
 from inference.slice_numbers import BY_POSITION, SliceNumbering
 from viewer.analysis_thread import AnalysisThread, ModelCatalogue, OpinionReady, find_catalogue
+from viewer.cam_layers import CamControls, CamLayers
 from viewer.compare_view import CompareView
 from viewer.curves import ProbabilityCurves
 from viewer.layers import LayerEvent
@@ -57,6 +59,8 @@ class Opinions(QObject):
         self.curves = ProbabilityCurves()
         self.card = VerdictCard()
         self.compare = CompareView(window.state)
+        self.cam_layers = CamLayers(window.state, self)
+        self.panel.set_controls(CamControls(self.cam_layers))
         self.progress = QProgressBar()
         self.progress.setMaximumWidth(260)
         self.progress.setRange(0, 1000)
@@ -73,11 +77,12 @@ class Opinions(QObject):
         self.analysis: StudyAnalysis | None = None
         self.status = ""
         self.selected: str | None = None
-        self.cam_keys: dict[str, CamKey] = {}
         self.mask_layer: str | None = None
 
         self.cancel_button.clicked.connect(self.cancel)
         self.panel.modelSelected.connect(self.select_model)
+        self.panel.mapClassChanged.connect(self.cam_layers.set_class)
+        self.cam_layers.changed.connect(self._keep_mask_on_top)
         self.panel.skipChanged.connect(self._on_skip_changed)
         self.curves.sliceClicked.connect(self.show_slice)
         self.state.imageChanged.connect(self._on_image)
@@ -90,6 +95,11 @@ class Opinions(QObject):
     @property
     def running(self) -> bool:
         return self.worker is not None
+
+    @property
+    def cam_keys(self) -> dict[str, CamKey]:
+        """Grad-CAM layer name -> the model and class it shows."""
+        return self.cam_layers.cam_keys
 
     @property
     def opinions(self) -> list[ModelOpinion]:
@@ -140,6 +150,8 @@ class Opinions(QObject):
         self.progress.hide()
         self.cancel_button.hide()
         done = len(self.results)
+        for model in self._waiting():
+            self.panel.set_status(model.id, "not run: the analysis was cancelled")
         self._set_status(f"Analysis cancelled; {done} model opinion(s) had arrived.")
         self.finished.emit()
 
@@ -151,8 +163,10 @@ class Opinions(QObject):
             thread.wait()
 
     def wait_until_done(self, timeout_s: float = 600.0) -> bool:
-        """Process events until the analysis ends (headless runs); False on timeout."""
-        return wait_for(self.finished, lambda: not self.running, timeout_s)
+        """Process events until the analysis ends and the maps it brought are drawn (headless runs, tests);
+        False on timeout."""
+        return (wait_for(self.finished, lambda: not self.running, timeout_s)
+                and wait_for(self.cam_layers.changed, self.cam_layers.ready, timeout_s))
 
     def _on_thread_finished(self, thread: AnalysisThread) -> None:
         self._workers.discard(thread)
@@ -174,14 +188,32 @@ class Opinions(QObject):
         self.colours = {m.id: model_colour(i) for i, m in enumerate(catalogue.candidates)}
         skip = self.settings.skipped_models
         self.panel.set_catalogue(catalogue, skip, self.colours)
-        for model in catalogue.choice(skip).classifiers:
-            self.panel.set_status(model.id, "queued\u2026")
+        self._mark_queue()
         if self.selected is None or self.selected in skip:
             running = catalogue.choice(skip).classifiers
             self.selected = running[0].id if running else None
 
+    def _waiting(self) -> list:
+        """The chosen models whose opinion has not arrived (yet)."""
+        if self.catalogue is None:
+            return []
+        return [m for m in self.catalogue.choice(self.settings.skipped_models).classifiers if m.id not in self.results]
+
+    def _mark_queue(self) -> None:
+        """While an analysis runs: the next model "analysing", the rest "queued" (only then: nothing is
+        queued before Analyse)."""
+        if self.running:
+            for position, model in enumerate(self._waiting()):
+                self.panel.set_status(model.id, "analysing\u2026" if position == 0 else "queued\u2026")
+
+    def _keep_mask_on_top(self) -> None:
+        """The lung outline stays crisp on top of the maps, which arrive after it."""
+        if self.mask_layer in self.layers and self.layers.index(self.mask_layer) != len(self.layers) - 1:
+            self.layers.move(self.mask_layer, len(self.layers) - 1)
+
     def _on_mask(self, mask: LungMask) -> None:
         self.mask = mask
+        self.cam_layers.set_lung_mask(mask.labels)
         layer = lung_mask_layer(mask)
         if layer.name in self.layers:
             self.layers.remove(layer.name)
@@ -191,17 +223,11 @@ class Opinions(QObject):
     def _on_opinion(self, ready: OpinionReady) -> None:
         opinion = ready.opinion
         self.results[opinion.model_id] = ready
-        shown = finding_class(opinion) if opinion.model_id == self.selected else None
-        for key, layer in ready.cams.layers(shown):
-            if layer.name in self.layers:
-                self.layers.remove(layer.name)
-            self.cam_keys[layer.name] = key
-            self.layers.add(layer)
-        if self.mask_layer in self.layers:  # the lung outline stays crisp on top of the maps
-            self.layers.move(self.mask_layer, len(self.layers) - 1)
+        self.cam_layers.add(opinion)
         self.panel.set_opinion(opinion)
+        self._mark_queue()
         if opinion.model_id == self.selected:
-            self.panel.select_model(opinion.model_id)
+            self.select_model(opinion.model_id)
         self._refresh_views()
 
     def _on_analysed(self, analysis: StudyAnalysis) -> None:
@@ -236,17 +262,9 @@ class Opinions(QObject):
     # --- what is shown -------------------------------------------------------------------------
 
     def select_model(self, model_id: str) -> None:
-        """Show this model's finding map (and any other class of it already shown); hide other models' maps."""
+        """Show this model's Grad-CAM (of the class picked for it); hide the other models' maps."""
         self.selected = model_id
-        opinion = self.results[model_id].opinion if model_id in self.results else None
-        wanted = CamKey(model_id, finding_class(opinion)) if opinion is not None else None
-        for name, key in self.cam_keys.items():
-            if name not in self.layers:
-                continue
-            visible = self.layers[name].visible
-            show = key == wanted or (key.model_id == model_id and visible)
-            if show != visible:
-                self.layers.update(name, visible=show)
+        self.cam_layers.select(model_id)
         self.panel.select_model(model_id)
 
     def show_slice(self, index: int) -> None:
@@ -257,7 +275,9 @@ class Opinions(QObject):
 
     def compare_panes_layers(self) -> dict[str, list]:
         return {
-            o.model_id: compare_layers(self.layers, self.cam_keys, o.model_id, finding_class(o)) for o in self.opinions
+            o.model_id: compare_layers(self.layers, self.cam_keys, o.model_id,
+                                       self.cam_layers.classes.get(o.model_id, finding_class(o)))
+            for o in self.opinions
         }
 
     def refresh_compare(self) -> None:
@@ -307,10 +327,9 @@ class Opinions(QObject):
             self.analyze()
 
     def _clear_results(self) -> None:
-        for name in [*self.cam_keys, *([self.mask_layer] if self.mask_layer else [])]:
-            if name in self.layers:
-                self.layers.remove(name)
-        self.cam_keys.clear()
+        self.cam_layers.clear()
+        if self.mask_layer in self.layers:
+            self.layers.remove(self.mask_layer)
         self.mask_layer, self.mask, self.analysis = None, None, None
         self.results.clear()
         self.curves.show_opinions([], {})

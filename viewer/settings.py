@@ -108,5 +108,17 @@ class ViewerSettings:
     def reset_presets(self) -> None:
         self.store.remove("presets")
 
+    def shortcut_keys(self, command: str, default: tuple[str, ...]) -> tuple[str, ...]:
+        """The keys of a command as the reader set them in the shortcuts table, else ``default``."""
+        if not self.store.contains(f"shortcuts/{command}"):
+            return default
+        return tuple(k for k in self._strings(f"shortcuts/{command}") if k)
+
+    def save_shortcut_keys(self, command: str, keys: tuple[str, ...], default: tuple[str, ...]) -> None:
+        if tuple(keys) == tuple(default):
+            self.store.remove(f"shortcuts/{command}")
+        else:
+            self.store.setValue(f"shortcuts/{command}", list(keys) or [""])
+
     def sync(self) -> None:
         self.store.sync()

@@ -3,7 +3,7 @@
 Scene coordinates are millimetres when the pixel spacing is known (pixels otherwise), with y down,
 so anisotropic voxels keep their true aspect and measurements come out in mm directly.
 Mouse (OHIF-like): wheel scrolls, Ctrl+wheel zooms, middle-drag pans, right-drag sets window/level,
-left-drag does the active tool (window/level, pan, zoom, crosshair, length, ellipse, rectangle).
+left-drag does the active tool (window/level, pan, zoom, crosshair, or an annotation: viewer.annotations).
 
 Slicing stays on the GUI thread on purpose. Measured with bench/bench_slicing.py (512x512 slices,
 1024x1024 pane): taking a slice is a numpy view (microseconds; a sagittal gather ~0.5 ms), the
@@ -21,11 +21,12 @@ import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtWidgets import QFrame, QLabel, QVBoxLayout, QWidget
 
-from inference.measurements import Measurement as MeasurementRecord
 from inference.study import Window
+from viewer.annotations.overlay import ANNOTATION_TOOLS, CLICK_TOOLS, DRAG_TOOLS, AnnotationOverlay
 from viewer.display import grey_of, heatmap_table, label_edges, label_table, windowed_rgb32
 from viewer.layers import HeatmapLayer, Layer, LayerEvent, LayerList
-from viewer.measure import distance, roi_mask, roi_stats
+from viewer.overlay_style import EDGE_STYLE, OVERLAY_STYLE
+from viewer.pane_overlays import PaneOverlays
 from viewer.planes import MPR_PLANES, PROJECTION, Plane, edge_labels, mpr_plane, next_slice_step, radiograph_edge_labels
 from viewer.raster import RasterItem
 from viewer.view_state import HoverInfo, ViewState
@@ -33,12 +34,7 @@ from viewer.view_state import HoverInfo, ViewState
 pg.setConfigOptions(imageAxisOrder="row-major", antialias=False)
 
 PLANE_COLOURS = {"axial": "#e8553e", "coronal": "#3f9ce8", "sagittal": "#4cc46a", "projection": "#9aa4b1"}
-TOOLS = ("wl", "pan", "zoom", "crosshair", "length", "ellipse", "rectangle")
-MEASURE_TOOLS = ("length", "ellipse", "rectangle")
-_MEASURE_PEN = pg.mkPen("#ffd23f", width=1.5)
-_SELECTED_PEN = pg.mkPen("#ff8c1a", width=2.5)
-_OVERLAY_STYLE = "color: #e6e6e6; background: transparent; font-size: 11px;"
-_EDGE_STYLE = "color: #ffd23f; background: transparent; font-size: 13px; font-weight: bold;"
+TOOLS = ("wl", "pan", "zoom", "crosshair", *ANNOTATION_TOOLS)
 
 
 class _PaneViewBox(pg.ViewBox):
@@ -73,96 +69,6 @@ class _PaneViewBox(pg.ViewBox):
         self._pane.handle_click(ev)
 
 
-class Measurement:
-    """A length, ellipse or rectangle on one slice of one pane, with its live text label."""
-
-    def __init__(self, pane: "SliceView", kind: str, slice_index: int, roi: pg.ROI) -> None:
-        self.pane, self.kind, self.slice_index, self.roi = pane, kind, slice_index, roi
-        self.label = pg.TextItem(color="#ffd23f", anchor=(0, 0), fill=pg.mkBrush(0, 0, 0, 150))
-        self.label.setZValue(300)
-        roi.setZValue(250)
-        roi.setAcceptedMouseButtons(Qt.MouseButton.LeftButton)
-        roi.sigRegionChanged.connect(self.update)
-        roi.sigClicked.connect(lambda *_: pane.select_measurement(self))
-        pane.view.addItem(roi)
-        pane.view.addItem(self.label)
-
-    def points(self) -> list[QPointF]:
-        return [self.roi.mapToParent(p) for p in self.roi.listPoints()] if self.kind == "length" else []
-
-    def geometry(self) -> tuple[tuple[float, float], tuple[float, float], float]:
-        """(centre, half axes, angle in degrees) of an ellipse or rectangle, in scene units."""
-        size = self.roi.size()
-        centre = self.roi.mapToParent(QPointF(size.x() / 2, size.y() / 2))
-        return (centre.x(), centre.y()), (size.x() / 2, size.y() / 2), self.roi.angle()
-
-    def text(self) -> str:
-        unit = self.pane.length_unit
-        if self.kind == "length":
-            p0, p1 = self.points()
-            return f"{distance((p0.x(), p0.y()), (p1.x(), p1.y())):.1f} {unit}"
-        centre, half_axes, angle = self.geometry()
-        values = self.pane.slice_values(self.slice_index)
-        mask = roi_mask(values.shape, self.pane.pixel_size, self.kind, centre, half_axes, angle)
-        return roi_stats(values, mask, self.kind, half_axes, unit).text(self.pane.value_unit)
-
-    def _scene_points(self) -> list[tuple[float, float]]:
-        """Scene points DICOM SCOORD wants: a length's ends, an ellipse's axis ends, a rectangle's corners (closed)."""
-        if self.kind == "length":
-            return [(p.x(), p.y()) for p in self.points()]
-        (cx, cy), (a, b), angle = self.geometry()
-        cos, sin = math.cos(math.radians(angle)), math.sin(math.radians(angle))
-        turn = lambda u, v: (cx + u * cos - v * sin, cy + u * sin + v * cos)  # noqa: E731
-        if self.kind == "ellipse":
-            return [turn(-a, 0), turn(a, 0), turn(0, -b), turn(0, b)]
-        corners = [turn(-a, -b), turn(a, -b), turn(a, b), turn(-a, b)]
-        return [*corners, corners[0]]
-
-    def record(self) -> MeasurementRecord:
-        """This measurement as the report, JSON and SR keep it: pixel (column, row) points on the array slice."""
-        pane, plane = self.pane, self.pane.plane
-        rows, cols = pane.slice_values(self.slice_index).shape
-        sy, sx = pane.pixel_size
-
-        def pixel(x: float, y: float) -> tuple[float, float]:
-            column, row = x / sx, y / sy
-            return (cols - column if plane.flip_cols else column, rows - row if plane.flip_rows else row)
-
-        on_source = plane.name == "projection" or (plane.name == "axial" and plane.axes == (0, 1, 2))
-        common = dict(kind=self.kind, plane=plane.name if on_source else f"{plane.name} reformat",
-                      slice_index=self.slice_index, points=tuple(pixel(*p) for p in self._scene_points()),
-                      unit=pane.length_unit)
-        if self.kind == "length":
-            (x0, y0), (x1, y1) = self._scene_points()
-            return MeasurementRecord(**common, length=distance((x0, y0), (x1, y1)))
-        centre, half_axes, angle = self.geometry()
-        values = pane.slice_values(self.slice_index)
-        stats = roi_stats(values, roi_mask(values.shape, pane.pixel_size, self.kind, centre, half_axes, angle),
-                          self.kind, half_axes, pane.length_unit)
-        return MeasurementRecord(**common, area=stats.area, mean=stats.mean, sd=stats.sd, minimum=stats.minimum,
-                                 maximum=stats.maximum, value_unit=pane.value_unit)
-
-    def update(self) -> None:
-        self.label.setText(self.text())
-        if self.kind == "length":
-            anchor = self.points()[1]
-        else:
-            size = self.roi.size()
-            anchor = self.roi.mapToParent(QPointF(size.x(), size.y()))
-        self.label.setPos(anchor)
-
-    def set_selected(self, selected: bool) -> None:
-        self.roi.setPen(_SELECTED_PEN if selected else _MEASURE_PEN)
-
-    def set_visible(self, visible: bool) -> None:
-        self.roi.setVisible(visible)
-        self.label.setVisible(visible)
-
-    def remove(self) -> None:
-        self.pane.view.removeItem(self.roi)
-        self.pane.view.removeItem(self.label)
-
-
 class SliceView(QFrame):
     """One pane showing ``plane`` ("axial", "coronal", "sagittal" or "projection") of a ViewState's image.
 
@@ -171,7 +77,6 @@ class SliceView(QFrame):
 
     hovered = Signal(object)
     activated = Signal(object)
-    measurementsChanged = Signal()
     maximiseRequested = Signal(object)
 
     def __init__(self, state: ViewState, plane_name: str, layers: LayerList | None = None, parent: QWidget | None = None):
@@ -183,8 +88,6 @@ class SliceView(QFrame):
         self.tool = "wl"
         self.caption = ""
         self.show_crosshair = True
-        self.measurements: list[Measurement] = []
-        self.selected: Measurement | None = None
         self.pixel_size: tuple[float, float] = (1.0, 1.0)
         self._stack: np.ndarray | None = None
         self._shown_slice: int | None = None
@@ -192,7 +95,7 @@ class SliceView(QFrame):
         self._base = np.zeros((1, 1), np.uint32)
         self._layer_tables: dict[str, np.ndarray] = {}
         self._layer_pixels: dict[str, np.ndarray] = {}
-        self._drawing: Measurement | None = None
+        self._mouse_at: QPointF | None = None  # scene position of the mouse, for the readout after a scroll
         self._drag_start_window: Window | None = None
 
         self.setObjectName("pane")
@@ -213,9 +116,9 @@ class SliceView(QFrame):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(1, 1, 1, 1)
         layout.addWidget(self.graphics)
-        self._corner = {key: self._overlay_label(_OVERLAY_STYLE) for key in ("tl", "tr", "bl", "br")}
+        self._corner = {key: self._overlay_label(OVERLAY_STYLE) for key in ("tl", "tr", "bl", "br")}
         self._corner["tl"].setWordWrap(True)
-        self._edge = {key: self._overlay_label(_EDGE_STYLE) for key in ("left", "right", "top", "bottom")}
+        self._edge = {key: self._overlay_label(EDGE_STYLE) for key in ("left", "right", "top", "bottom")}
         for key in ("tr", "br"):
             self._corner[key].setAlignment(Qt.AlignmentFlag.AlignRight)
         self._placeholder = self._overlay_label("color: #7d8590; font-size: 14px; background: transparent;")
@@ -228,7 +131,9 @@ class SliceView(QFrame):
         state.windowChanged.connect(self._on_window)
         state.cursorChanged.connect(self._on_cursor)
         disconnect = self.layers.connect(self._on_layer_event)
-        self.destroyed.connect(lambda *_: disconnect())
+        self.annotation_overlay = AnnotationOverlay(self, state.annotations)
+        self.overlays = PaneOverlays(self)  # scale bar and heatmap legend
+        self.destroyed.connect(lambda *_: (disconnect(), self.annotation_overlay.disconnect()))
         self._on_image()
 
     # --- what is shown -------------------------------------------------------------------------
@@ -332,6 +237,7 @@ class SliceView(QFrame):
         if tool not in TOOLS:
             raise ValueError(f"unknown tool {tool!r}; tools: {', '.join(TOOLS)}")
         self.tool = tool
+        self.annotation_overlay.cancel()
 
     def set_crosshair_visible(self, visible: bool) -> None:
         self.show_crosshair = visible
@@ -349,10 +255,6 @@ class SliceView(QFrame):
     # --- state changes -------------------------------------------------------------------------
 
     def _on_image(self) -> None:
-        for measurement in self.measurements:
-            measurement.remove()
-        self.measurements.clear()
-        self.selected = None
         source = self.state.source
         self._placeholder.setVisible(source is None)
         if source is None:
@@ -360,7 +262,9 @@ class SliceView(QFrame):
             self._layer_tables.clear()
             self._layer_pixels.clear()
             self.image_item.clear()
+            self.annotation_overlay.refresh()
             self._update_text()
+            self._update_readout()
             return
         if source.is_ct and self.plane_name in MPR_PLANES:
             self.plane = mpr_plane(self.plane_name, source.image.direction)
@@ -417,10 +321,10 @@ class SliceView(QFrame):
         for layer in self.layers:
             self._slice_layer(layer)
         self._compose()
-        for measurement in self.measurements:
-            measurement.set_visible(measurement.slice_index == self._shown_slice)
+        self.annotation_overlay.refresh()
         self._update_crosshair()
         self._update_text()
+        self._update_readout()
 
     def _slice_layer(self, layer: Layer) -> None:
         """Colour the shown slice of one layer (hidden layers cost nothing)."""
@@ -432,7 +336,7 @@ class SliceView(QFrame):
             table = heatmap_table(layer) if isinstance(layer, HeatmapLayer) else label_table(layer)
             self._layer_tables[layer.name] = table
         if isinstance(layer, HeatmapLayer):
-            steps = self.plane.view(layer.volume())[self._shown_slice]
+            steps = layer.plane_slice(self.plane, self._shown_slice)
         else:
             steps = self.plane.view(layer.labels)[self._shown_slice]
             if layer.contour:
@@ -473,6 +377,7 @@ class SliceView(QFrame):
             if label.text() != texts[key]:  # re-measuring every label costs ~0.4 ms per slice; most do not change
                 label.setText(texts[key])
                 label.adjustSize()
+                label.setVisible(bool(texts[key]))  # an empty label would still draw its dark plate
                 changed = True
         if changed:
             self._place_overlays()
@@ -517,6 +422,11 @@ class SliceView(QFrame):
         e["bottom"].move((w - e["bottom"].width()) // 2, h - e["bottom"].height() - m)
         self._placeholder.setGeometry(0, 0, w, h)
 
+    def bottom_label_height(self) -> int:
+        """Height of the orientation letter at the bottom edge (0 without one): what sits above it must clear it."""
+        label = self._edge["bottom"]
+        return label.height() if label.text() else 0
+
     def resizeEvent(self, event) -> None:
         super().resizeEvent(event)
         self._place_overlays()
@@ -535,18 +445,34 @@ class SliceView(QFrame):
         """What the status bar says for the pixel at (row, col) of the shown slice."""
         source = self.state.source
         index = self.plane.to_array_index(self.slice_index, row, col, source.shape)
-        return HoverInfo(self.plane_name, index, source.value_at(index), source.unit, source.patient_mm(index))
+        number = source.numbering.number(index[0]) if source.is_ct else None
+        return HoverInfo(self.plane_name, index, source.value_at(index), source.unit, source.patient_mm(index), number)
 
     def _on_mouse_moved(self, scene_pos) -> None:
-        pixel = self._pixel_at(self.view.mapSceneToView(scene_pos))
+        self._mouse_at = self.view.mapSceneToView(scene_pos)
+        if self.has_image:
+            self.annotation_overlay.hover(self._mouse_at)
+        self._update_readout()
+
+    def _update_readout(self) -> None:
+        """What is under the mouse, again: after a scroll or a new image the pixel under it changed."""
+        if self._mouse_at is None or not self.graphics.underMouse():
+            return
+        pixel = self._pixel_at(self._mouse_at)
         self.hovered.emit(None if pixel is None else self.hover_info(*pixel))
 
     def handle_click(self, ev) -> None:
-        if ev.button() == Qt.MouseButton.LeftButton and self.tool == "crosshair":
+        left = ev.button() == Qt.MouseButton.LeftButton
+        if left and self.tool == "crosshair":
             self._move_cursor_to(self.view.mapToView(ev.pos()))
             ev.accept()
-        elif ev.button() == Qt.MouseButton.LeftButton and ev.double():
+        elif left and self.tool in ANNOTATION_TOOLS and self.has_image:  # two quick probes are not a double click
+            self.annotation_overlay.click(self.tool, self.view.mapToView(ev.pos()))
+            ev.accept()
+        elif left and ev.double():
             self.maximiseRequested.emit(self)
+            ev.accept()
+        elif left and self.has_image and self.annotation_overlay.click(self.tool, self.view.mapToView(ev.pos())):
             ev.accept()
 
     def handle_drag(self, ev) -> bool:
@@ -564,8 +490,11 @@ class SliceView(QFrame):
             self.view.scaleBy((1.01 ** step, 1.01 ** step), center=centre)
         elif left and self.tool == "crosshair":
             self._move_cursor_to(self.view.mapToView(ev.pos()))
-        elif left and self.tool in MEASURE_TOOLS:
-            self._drag_measurement(ev)
+        elif left and self.tool in DRAG_TOOLS:
+            start, now = self.view.mapToView(ev.buttonDownPos()), self.view.mapToView(ev.pos())
+            self.annotation_overlay.drag(self.tool, start, now, ev.isFinish())
+        elif left and self.tool in CLICK_TOOLS:
+            return True  # a click places these; a drag does nothing
         return True
 
     def _drag_window(self, ev) -> None:
@@ -583,68 +512,21 @@ class SliceView(QFrame):
         if pixel is not None:
             self.state.set_cursor(self.plane.to_array_index(self.slice_index, *pixel, self.state.source.shape))
 
-    def _drag_measurement(self, ev) -> None:
-        start = self.view.mapToView(ev.buttonDownPos())
-        end = self.view.mapToView(ev.pos())
-        if ev.isStart():
-            self._drawing = self._new_measurement(self.tool, start, end)
-        drawing = self._drawing
-        if drawing is None:
-            return
-        if drawing.kind == "length":
-            drawing.roi.movePoint(drawing.roi.getHandles()[1], end, finish=False)
-        else:
-            drawing.roi.setPos(QPointF(min(start.x(), end.x()), min(start.y(), end.y())), update=False, finish=False)
-            drawing.roi.setSize(QPointF(abs(end.x() - start.x()), abs(end.y() - start.y())), finish=False)
-        drawing.update()
-        if ev.isFinish():
-            self._drawing = None
-            self.measurementsChanged.emit()
+    # --- annotations ---------------------------------------------------------------------------
 
-    def _new_measurement(self, kind: str, start: QPointF, end: QPointF) -> Measurement:
-        if kind == "length":
-            roi = pg.LineSegmentROI([start, end], pen=_MEASURE_PEN)
-        else:
-            cls = pg.EllipseROI if kind == "ellipse" else pg.RectROI
-            corner = QPointF(min(start.x(), end.x()), min(start.y(), end.y()))
-            roi = cls(corner, (max(abs(end.x() - start.x()), 1e-3), max(abs(end.y() - start.y()), 1e-3)), pen=_MEASURE_PEN)
-        measurement = Measurement(self, kind, self.slice_index, roi)
-        self.measurements.append(measurement)
-        measurement.update()
-        self.select_measurement(measurement)
-        return measurement
+    @property
+    def measurements(self) -> list:
+        """The annotations drawn on the shown slice (``DrawnAnnotation``: ``.annotation``, ``.text()``)."""
+        return list(self.annotation_overlay.drawn.values())
 
-    # --- measurements --------------------------------------------------------------------------
-
-    def add_measurement(self, kind: str, start: tuple[float, float], end: tuple[float, float]) -> Measurement:
-        """Place a measurement on the shown slice from scene points (mm, or px without spacing)."""
-        if kind not in MEASURE_TOOLS:
-            raise ValueError(f"unknown measurement {kind!r}; one of {', '.join(MEASURE_TOOLS)}")
-        measurement = self._new_measurement(kind, QPointF(*start), QPointF(*end))
-        self.measurementsChanged.emit()
-        return measurement
-
-    def select_measurement(self, measurement: Measurement | None) -> None:
-        for m in self.measurements:
-            m.set_selected(m is measurement)
-        self.selected = measurement
-
-    def delete_selected_measurement(self) -> bool:
-        if self.selected is None:
-            return False
-        self.selected.remove()
-        self.measurements.remove(self.selected)
-        self.selected = self.measurements[-1] if self.measurements else None
-        self.select_measurement(self.selected)
-        self.measurementsChanged.emit()
-        return True
-
-    def clear_measurements(self) -> None:
-        for m in self.measurements:
-            m.remove()
-        self.measurements.clear()
-        self.selected = None
-        self.measurementsChanged.emit()
+    def add_measurement(self, kind: str, start: tuple[float, float], end: tuple[float, float]):
+        """Place a two-point annotation (length, arrow, ellipse, rectangle) on the shown slice from scene
+        points (mm, or px without spacing); returns it as drawn."""
+        if kind not in ("length", "arrow", "ellipse", "rectangle"):
+            raise ValueError(f"{kind!r} is not a two-point annotation: length, arrow, ellipse or rectangle")
+        overlay = self.annotation_overlay
+        added = overlay.add(kind, (overlay.to_pixels(start), overlay.to_pixels(end)))
+        return overlay.drawn[added.uid]
 
 
 def _escape(text: str) -> str:

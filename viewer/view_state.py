@@ -1,4 +1,5 @@
-"""What every pane of one open image shares: the image, the window, inversion, the cursor and the layers.
+"""What every pane of one open image shares: the image, the window, inversion, the cursor, the layers
+and the reader's annotations.
 
 Panes of one image stay in step through this object (MPR crosshair, synced window/level). A compare
 mode can give several panes one ViewState but each pane its own LayerList.
@@ -15,25 +16,30 @@ from PySide6.QtCore import QObject, Signal
 
 from inference.slice_numbers import SliceNumbering, slice_numbering
 from inference.study import CTVolume, Image, Window, XRayImage
+from viewer.annotations.model import AnnotationList
 from viewer.display import full_range_window
 from viewer.layers import LayerList
 
 
 @dataclass(frozen=True)
 class HoverInfo:
-    """The voxel under the mouse: array index, its value, and for CT its patient (LPS) position in mm."""
+    """The voxel under the mouse: array index, its value, for CT its patient (LPS) position in mm and the
+    number of its axial slice as the panes and a PACS show it. Shown 1-based, like every number on screen."""
 
     plane: str
     index: tuple[int, ...]
     value: float
     unit: str
     patient_mm: tuple[float, float, float] | None = None
+    slice_number: int | None = None
 
     def text(self) -> str:
-        names = "zyx"[-len(self.index):]
-        voxel = ", ".join(f"{n}={i}" for n, i in zip(names, self.index))
         value = f"{self.value:.0f} {self.unit}" if self.unit else f"{self.value:g}"
-        text = f"{value}   voxel ({voxel})"
+        row, column = self.index[-2:]
+        where = f"row {row + 1}, column {column + 1}"
+        if self.slice_number is not None:
+            where = f"slice {self.slice_number}, {where}"
+        text = f"{value}   {where}"
         if self.patient_mm is not None:
             lps = ", ".join(f"{v:.1f}" for v in self.patient_mm)
             text += f"   LPS ({lps}) mm"
@@ -49,7 +55,9 @@ class ImageSource:
         self.values: np.ndarray = image.hu if isinstance(image, CTVolume) else image.pixels
         self.spacing: tuple[float, ...] | None = image.spacing
         self.unit = "HU" if self.is_ct else ""
-        self.default_window: Window = image.default_window
+        self.header_window: Window | None = image.header_window
+        # the series opens in its header's window where it has one (preset 0), else the loader's default
+        self.default_window: Window = image.header_window or image.default_window
         self.default_invert = bool(image.invert) if isinstance(image, XRayImage) else False
 
     @property
@@ -107,18 +115,21 @@ class ViewState(QObject):
         super().__init__(parent)
         self.source: ImageSource | None = None
         self.layers = layers if layers is not None else LayerList()
+        self.annotations = AnnotationList()
         self.window = Window(1500.0, -600.0)
         self.invert = False
         self.cursor: tuple[int, ...] = (0, 0, 0)
 
     def set_image(self, image: Image | None) -> None:
-        """Show a new image: default window, cursor at its centre, layers dropped (they belonged to the old one)."""
+        """Show a new image: default window, cursor at its centre, layers and annotations dropped (they
+        belonged to the old one; ``viewer.annotations.session`` brings back what was kept for this one)."""
         self.source = ImageSource(image) if image is not None else None
         if self.source is not None:
             self.window = self.source.default_window
             self.invert = self.source.default_invert
             self.cursor = tuple(n // 2 for n in self.source.shape)
         self.layers.reset(self.source.shape if self.source else None)
+        self.annotations.reset()
         self.imageChanged.emit()
 
     def set_window(self, window: Window) -> None:

@@ -27,7 +27,8 @@ NO_UNITS = Code("1", "UCUM", "no units")
 PERCENT = Code("%", "UCUM", "percent")
 UNITS = {"mm": Code("mm", "UCUM", "millimeter"), "mm2": Code("mm2", "UCUM", "square millimeter"),
          "px": Code("{pixels}", "UCUM", "pixels"), "px2": Code("{pixels}", "UCUM", "pixels"),
-         "HU": Code("[hnsf'U]", "UCUM", "Hounsfield unit"), "": NO_UNITS, "ml": Code("ml", "UCUM", "milliliter")}
+         "HU": Code("[hnsf'U]", "UCUM", "Hounsfield unit"), "": NO_UNITS, "ml": Code("ml", "UCUM", "milliliter"),
+         "deg": Code("deg", "UCUM", "degree")}
 PROBABILITY = Code("PROBABILITY", LUNGLENS_SCHEME, "Probability of finding")
 THRESHOLD = Code("THRESHOLD", LUNGLENS_SCHEME, "Operating threshold")
 VERDICT = Code("VERDICT", LUNGLENS_SCHEME, "Model verdict")
@@ -36,6 +37,7 @@ POSITIVE_VOTES = Code("POSITIVE-VOTES", LUNGLENS_SCHEME, "Models with a positive
 SEVERITY = Code("SEVERITY", LUNGLENS_SCHEME, "Lung share in -750..0 HU")
 WHOLE_LUNGS = Code("39607008", "SCT", "Lung")
 READER = {"length": Code("410668003", "SCT", "Length"), "area": Code("42798000", "SCT", "Area"),
+          "angle": Code("1483009", "SCT", "Angle"), "value": Code("112031", "DCM", "Attenuation Coefficient"),
           "mean": Code("373098007", "SCT", "Mean"), "sd": Code("386136009", "SCT", "Standard deviation"),
           "minimum": Code("255605001", "SCT", "Minimum"), "maximum": Code("56851009", "SCT", "Maximum")}
 CT_CHEST = Code("24627-2", "LN", "CT Chest")
@@ -102,23 +104,30 @@ def _lung_group(analysis: StudyAnalysis) -> list:
     return [hd.sr.MeasurementsAndQualitativeEvaluations(tracking_identifier=_tracking("lungs"), measurements=measurements)]
 
 
-_GRAPHIC = {"length": hd.sr.GraphicTypeValues.POLYLINE, "ellipse": hd.sr.GraphicTypeValues.ELLIPSE,
-            "rectangle": hd.sr.GraphicTypeValues.POLYLINE}
+_GRAPHIC = {"length": hd.sr.GraphicTypeValues.POLYLINE, "angle": hd.sr.GraphicTypeValues.POLYLINE,
+            "ellipse": hd.sr.GraphicTypeValues.ELLIPSE, "rectangle": hd.sr.GraphicTypeValues.POLYLINE,
+            "freehand": hd.sr.GraphicTypeValues.POLYLINE, "point": hd.sr.GraphicTypeValues.POINT}
 
 
-def _reader_group(index: int, measurement: ReaderMeasurement, sources: SourceImages) -> hd.sr.MeasurementsAndQualitativeEvaluations:
+def _reader_group(index: int, measurement: ReaderMeasurement, sources: SourceImages) -> hd.sr.MeasurementsAndQualitativeEvaluations | None:
+    """A group per measured annotation; arrows and text measure nothing (the report and JSON keep them): None."""
+    values = {"length": (measurement.length, measurement.unit), "angle": (measurement.angle, "deg"),
+              "value": (measurement.value if measurement.value_unit == "HU" else None, "HU"),
+              "area": (measurement.area, f"{measurement.unit}2"),
+              "mean": (measurement.mean, measurement.value_unit), "sd": (measurement.sd, measurement.value_unit),
+              "minimum": (measurement.minimum, measurement.value_unit), "maximum": (measurement.maximum, measurement.value_unit)}
+    measured = {key: (value, unit) for key, (value, unit) in values.items() if value is not None and np.isfinite(value)}
+    if not measured:
+        return None
     coordinates = None
     if measurement.on_source_image and measurement.slice_index < len(sources.datasets):
         source = hd.sr.SourceImageForRegion.from_source_image(sources.datasets[measurement.slice_index])
         coordinates = [hd.sr.CoordinatesForMeasurement(
             graphic_type=_GRAPHIC[measurement.kind], graphic_data=np.asarray(measurement.points, dtype=float), source_image=source,
         )]
-    values = {"length": (measurement.length, measurement.unit), "area": (measurement.area, f"{measurement.unit}2"),
-              "mean": (measurement.mean, measurement.value_unit), "sd": (measurement.sd, measurement.value_unit),
-              "minimum": (measurement.minimum, measurement.value_unit), "maximum": (measurement.maximum, measurement.value_unit)}
     items = [
         hd.sr.Measurement(name=READER[key], value=float(value), unit=UNITS[unit], referenced_coordinates=coordinates)
-        for key, (value, unit) in values.items() if value is not None and np.isfinite(value)
+        for key, (value, unit) in measured.items()
     ]
     return hd.sr.MeasurementsAndQualitativeEvaluations(
         tracking_identifier=_tracking(f"reader measurement {index} ({measurement.kind})"), measurements=items,
@@ -136,7 +145,7 @@ def measurement_report(
         ),
     )
     groups = [*_model_groups(analysis), *_consensus_group(analysis), *_lung_group(analysis)]
-    groups += [_reader_group(i, m, sources) for i, m in enumerate(measurements, start=1)]
+    groups += [g for i, m in enumerate(measurements, start=1) if (g := _reader_group(i, m, sources)) is not None]
     report = hd.sr.MeasurementReport(
         observation_context=hd.sr.ObservationContext(observer_device_context=device),
         procedure_reported=CT_CHEST if analysis.modality == "CT" else XR_CHEST,

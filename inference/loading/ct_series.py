@@ -24,7 +24,7 @@ from inference.loading.geometry import SlicePlacement, StackGeometry, stack_geom
 from inference.loading.limits import check_volume_size
 from inference.loading.pixels import decode_stored, modality_lut_into, rescale_into
 from inference.safe_text import error_summary
-from inference.study import CTVolume, SeriesHeader, SkippedFile
+from inference.study import CTVolume, SeriesHeader, SkippedFile, Window
 
 MAX_WORKERS = 4
 MAX_LISTED = 3
@@ -297,6 +297,17 @@ def load_ct_series(header: SeriesHeader, progress: Progress | None = None, cance
                    [*unread.files, *dropped_files.files])
 
 
+def header_window(path: str) -> Window | None:
+    """The window a slice's header asks for (the first WindowCenter/WindowWidth pair); None without a usable one."""
+    try:
+        ds = pydicom.dcmread(path, stop_before_pixels=True, force=True, specific_tags=["WindowCenter", "WindowWidth"])
+    except Exception:  # read once already by the scan: changed or vanished since; the window is only a default
+        return None
+    reader = TagReader(ds, os.path.basename(path))
+    center, width = reader.number("WindowCenter"), reader.number("WindowWidth")
+    return Window(float(width), float(center)) if center is not None and width is not None and width > 0 else None
+
+
 def _volume(
     header: SeriesHeader, hu: np.ndarray, geometry: StackGeometry, ordered: Sequence[CTSlice], warnings: list[str],
     dropped: Sequence[SkippedFile] = (),
@@ -315,6 +326,7 @@ def _volume(
         source_files=tuple(dict.fromkeys(s.path for s in ordered)),
         slice_thickness_mm=geometry.slice_thickness,
         warnings=tuple(dict.fromkeys(warnings)),
+        header_window=header_window(ordered[len(ordered) // 2].path),
         acquisition=header.acquisition,
         left_out=tuple(dropped),
     )

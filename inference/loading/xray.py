@@ -64,23 +64,24 @@ def _dicom_spacing(reader: TagReader, warnings: list[str]) -> tuple[float, float
     return None
 
 
-def _voi(values: np.ndarray, header: Dataset, reader: TagReader, warnings: list[str]) -> tuple[np.ndarray, Window]:
-    """The default window from the file's VOI, applied in the standard's precedence."""
+def _voi(values: np.ndarray, header: Dataset, reader: TagReader, warnings: list[str]) -> tuple[np.ndarray, Window, bool]:
+    """The default window from the file's VOI, applied in the standard's precedence, and whether it is
+    the header's own WindowCenter/Width (what the viewer offers as the "header" preset)."""
     center, width = reader.number("WindowCenter"), reader.number("WindowWidth")
     if center is not None and width is not None and width > 0:
         function = reader.text("VOILUTFunction").upper()
         if function == "SIGMOID":
             warnings.append("The file asks for a SIGMOID VOI function; it is shown with the equivalent linear window.")
-        return values.astype(np.float32), Window(width=float(width), level=float(center))
+        return values.astype(np.float32), Window(width=float(width), level=float(center)), True
     if "VOILUTSequence" in header:
         # A LUT is indexed by integer input; a rescale with integer results keeps it exact.
         whole = np.issubdtype(values.dtype, np.integer) or np.array_equal(values, np.rint(values))
         mapped = apply_voi_lut(values.astype(np.int64) if whole else values, header, prefer_lut=True)
         mapped = np.asarray(mapped, dtype=np.float32)
         low, high = float(mapped.min()), float(mapped.max())
-        return mapped, Window(width=max(high - low, 1.0), level=(low + high) / 2.0)
+        return mapped, Window(width=max(high - low, 1.0), level=(low + high) / 2.0), False
     values = values.astype(np.float32)
-    return values, percentile_window(values)
+    return values, percentile_window(values), False
 
 
 def _modality_lut(values: np.ndarray, header: Dataset, instance: InstanceHeader) -> np.ndarray:
@@ -118,7 +119,7 @@ def load_xray_dicom(header: SeriesHeader) -> XRayImage:
     reader = TagReader(dataset, os.path.basename(path))
     photometric = instance.pixels.photometric
     values = _grey(stored, photometric, dataset, warnings)
-    values, window = _voi(_modality_lut(values, dataset, instance), dataset, reader, warnings)
+    values, window, from_header = _voi(_modality_lut(values, dataset, instance), dataset, reader, warnings)
     if reader.text("PresentationIntentType").upper() == "FOR PROCESSING":
         warnings.append("This is a 'For Processing' radiograph (raw detector data, not meant for viewing): it may look flat.")
     return XRayImage(
@@ -126,6 +127,7 @@ def load_xray_dicom(header: SeriesHeader) -> XRayImage:
         spacing=_dicom_spacing(reader, warnings),
         invert=_displays_inverted(photometric, reader),
         default_window=window,
+        header_window=window if from_header else None,
         uid=header.uid,
         description=header.description,
         info=header.info,

@@ -60,6 +60,10 @@ def test_ct_results_are_valid_dicom_read_back_by_highdicom(tmp_path):
         assert f"Model verdict {opinion.verdict.label}" in line and f"{opinion.verdict.probability:.3g}"[:4] in line
     assert any("Volume" in f and "Right lung" in f for f in findings)
     assert any("reader measurement 1" in f and "Length 300 millimeter" in f for f in findings)
+    assert any("reader measurement 4 (angle)" in f and "Angle 90 degree" in f for f in findings)
+    assert any("reader measurement 5 (freehand)" in f and "Area 28 square millimeter" in f for f in findings)
+    assert any("reader measurement 6 (point)" in f and "Attenuation Coefficient -845" in f for f in findings)
+    assert not any("reader measurement 7" in f for f in findings)  # a text measures nothing: report and JSON only
     sr = hd.sr.srread(tmp_path / "out" / "measurement_report_sr.dcm")
     assert sr.SOPClassUID.name == "Comprehensive 3D SR Storage"
     raw = (tmp_path / "out" / "measurement_report_sr.dcm").read_bytes()

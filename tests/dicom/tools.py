@@ -62,6 +62,11 @@ def reader_measurements() -> list[Measurement]:
         Measurement("ellipse", "axial", 6, ((10.0, 30.0), (30.0, 30.0), (20.0, 25.0), (20.0, 35.0)), "mm",
                     area=942.5, mean=-820.0, sd=40.0, minimum=-990.0, maximum=-600.0, value_unit="HU"),
         Measurement("length", "coronal reformat", 30, ((1.0, 1.0), (5.0, 5.0)), "mm", length=33.9),
+        Measurement("angle", "axial", 6, ((10.0, 10.0), (20.0, 20.0), (30.0, 10.0)), "mm", angle=90.0),
+        Measurement("freehand", "axial", 6, ((10.0, 10.0), (20.0, 10.0), (15.0, 18.0), (10.0, 10.0)), "mm",
+                    area=28.0, mean=-700.0, sd=20.0, minimum=-750.0, maximum=-650.0, value_unit="HU"),
+        Measurement("point", "axial", 6, ((12.0, 14.0),), "mm", value=-845.0, value_unit="HU"),
+        Measurement("text", "axial", 6, ((12.0, 14.0),), "mm", note="nodule?"),
     ]
 
 

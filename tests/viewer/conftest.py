@@ -67,10 +67,11 @@ def private_settings(tmp_path_factory, monkeypatch) -> str:
 
 @pytest.fixture(autouse=True)
 def private_models_and_cache(tmp_path_factory, monkeypatch) -> None:
-    """No viewer test reads the user's models or writes the user's result cache (opening a study lists
-    the installed models; analysing one caches the results)."""
+    """No viewer test reads the user's models or writes the user's result cache or data folder (opening a
+    study lists the installed models; analysing one caches the results; annotations are kept per series)."""
     monkeypatch.setenv("LUNGLENS_MODEL_DIR", str(tmp_path_factory.mktemp("no-models")))
     monkeypatch.setenv("LUNGLENS_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+    monkeypatch.setenv("LUNGLENS_DATA_DIR", str(tmp_path_factory.mktemp("data")))  # annotations, per-series window
 
 
 @pytest.fixture

@@ -60,7 +60,8 @@ def test_value_under_the_cursor_of_a_loaded_series(window, qtbot, ct_folder):
     sy, sx = pane.pixel_size
     scene = pane.view.mapViewToScene(QPointF(30.5 * sx, 20.5 * sy))
     qtbot.mouseMove(pane.graphics.viewport(), pane.graphics.mapFromScene(scene))
-    assert window.hover_label.text().startswith(f"{hu[4, 20, 30]} HU   voxel (z=4, y=20, x=30)")
+    number = window.state.source.numbering.number(4)
+    assert window.hover_label.text().startswith(f"{hu[4, 20, 30]} HU   slice {number}, row 21, column 31")
 
 
 def test_monochrome1_dicom_xray_shows_lungs_dark(window, qtbot, tmp_path):
