@@ -124,6 +124,9 @@ class MainWindow(QMainWindow):
         self.resizeDocks([self.model_dock, self.curves_dock], [640, 760], Qt.Orientation.Horizontal)
         self.resizeDocks([self.verdict_dock, self.browser_dock], [380, 250], Qt.Orientation.Horizontal)
         self.resizeDocks([self.verdict_dock, self.layer_dock], [420, 300], Qt.Orientation.Vertical)
+        for corner, area in ((Qt.Corner.BottomRightCorner, Qt.DockWidgetArea.RightDockWidgetArea),
+                             (Qt.Corner.BottomLeftCorner, Qt.DockWidgetArea.LeftDockWidgetArea)):
+            self.setCorner(corner, area)  # the side columns run the full height; the plot strip sits between
         self.setDockOptions(QMainWindow.DockOption.AnimatedDocks | QMainWindow.DockOption.AllowTabbedDocks
                             | QMainWindow.DockOption.AllowNestedDocks | QMainWindow.DockOption.GroupedDragging)
         self.tab_panels(Qt.DockWidgetArea.RightDockWidgetArea)  # each right panel gets the column's whole height
@@ -325,7 +328,7 @@ class MainWindow(QMainWindow):
             return
         self.prior_view.set_prior(prior)
         self.set_prior_current(True)
-        self.statusBar().showMessage("Prior and current scroll together (Ctrl+L links the slices shown now)", 8000)
+        self.statusBar().showMessage("Prior and current scroll together (Ctrl+L: on/off, linking the slices shown)", 8000)
         if problem := patient_mismatch(prior, current):
             self.message_bar.show_message(f"Careful: {problem}.", "warning")
         self.priorLoaded.emit()
@@ -645,7 +648,7 @@ class MainWindow(QMainWindow):
             "next_panel": lambda: self.focus_panel(1),
             "previous_panel": lambda: self.focus_panel(-1),
             "prior_current": lambda: self.set_prior_current(self.views.currentWidget() is not self.prior_view),
-            "link_here": self.prior_view.link_here,
+            "link_prior": lambda: self.prior_view.set_linked(self.actions_by_command["link_prior"].isChecked()),
             "tags": self._toggle_tags,
             "help": self.edit_shortcuts,
             "default_tool": lambda: self.reading_mode.leave() if self.reading_mode.active else self.set_tool("wl"),
@@ -675,12 +678,13 @@ class MainWindow(QMainWindow):
                 self.views.addAction(action)
             else:
                 self.addAction(action)
-            if item.command.startswith(("tool_", "layout_")) or item.command in ("cine", "crosshair_lines", "compare", "prior_current", "reading_mode"):
+            if item.command.startswith(("tool_", "layout_")) or item.command in ("cine", "crosshair_lines", "compare", "prior_current", "reading_mode", "link_prior"):
                 action.setCheckable(True)
                 (tools if item.command.startswith("tool_") else layouts if item.command.startswith("layout_") else self).addAction(action)
             self.actions_by_command[item.command] = action
             action.setToolTip(self._tooltip(item.command))
         self.actions_by_command["tool_wl"].setChecked(True)
+        self.actions_by_command["link_prior"].setChecked(True)
         self.reading_mode.toggled.connect(self.actions_by_command["reading_mode"].setChecked)
         self.actions_by_command["crosshair_lines"].setChecked(True)
 
@@ -736,7 +740,7 @@ class MainWindow(QMainWindow):
 
         view_menu = menu.addMenu("&View")
         view_menu.addActions([a["layout_1x1"], a["layout_1x3"], a["layout_2x2"]])
-        view_menu.addActions([a["reading_mode"], a["prior_current"], a["link_here"]])
+        view_menu.addActions([a["reading_mode"], a["prior_current"], a["link_prior"]])
         view_menu.addSeparator()
         view_menu.addActions([a["zoom_in"], a["zoom_out"], a["fit"], a["reset"], a["invert"], a["crosshair_lines"], a["cine"]])
         view_menu.addSeparator()

@@ -4,8 +4,8 @@ The current study is the open one (its panes share the window's ViewState, so wi
 and annotations are the ones everywhere else); the prior gets its own. Scrolling either pane moves the
 other to the slice at the same table position (the slices' position along the patient's head-foot axis),
 plus an offset: 0 when the two series cover overlapping positions (one frame of reference, as a
-scanner keeps for a patient), else the one that lines up their middles; "link here" (Ctrl+L) makes
-the slices now shown the pair, for studies on different tables. Window and level follow each other
+scanner keeps for a patient), else the one that lines up their middles. Ctrl+L unlinks them, to bring
+the same anatomy into both panes by hand, and links them again there (studies on different tables). Window and level follow each other
 when both are CTs (both HU). A prior of another patient is shown, with a warning saying so.
 """
 
@@ -70,6 +70,7 @@ class PriorCurrentView(QWidget):
         self.current_pane: SliceView | None = None
         self.active: SliceView | None = None
         self.offset = 0.0
+        self.linked = True
         self._linking = False
         self._grid = QGridLayout(self)
         self._grid.setContentsMargins(0, 0, 0, 0)
@@ -108,6 +109,12 @@ class PriorCurrentView(QWidget):
         if ours is not None and theirs is not None:
             self.offset = default_offset(ours, theirs)
         self._follow(self.current_state, self.prior_state)
+
+    def set_linked(self, on: bool) -> None:
+        """Scroll together (on), or each on its own (off); switched on, the slices shown now correspond."""
+        self.linked = bool(on)
+        if on:
+            self.link_here()
 
     def link_here(self) -> None:
         """The slices shown now correspond from here on (studies positioned differently on the table)."""
@@ -157,7 +164,7 @@ class PriorCurrentView(QWidget):
 
     def _follow(self, moved: ViewState, other: ViewState) -> None:
         """Scroll ``other`` to the slice at ``moved``'s table position."""
-        if self._linking or moved.source is None or other.source is None:
+        if self._linking or not self.linked or moved.source is None or other.source is None:
             return
         here, there = head_foot_positions(moved.source.image), head_foot_positions(other.source.image)
         if here is None or there is None:

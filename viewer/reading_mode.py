@@ -59,10 +59,11 @@ class ReadingMode(QObject):
         window = self.window
         self.active = False
         self.hint.hide()
-        for widget in self._was_visible:
-            widget.show()
         if self._state is not None:
-            window.restoreState(self._state)
+            window.restoreState(self._state)  # docks and tool bars as they were, tabs included
+        for widget in self._was_visible:
+            if not isinstance(widget, (QDockWidget, QToolBar)):
+                widget.show()
         if not self._was_full_screen:
             window.showNormal()
         self.toggled.emit(False)

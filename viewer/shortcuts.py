@@ -45,7 +45,7 @@ SHORTCUTS: tuple[Shortcut, ...] = (
     Shortcut("next_panel", ("F6",), "Keyboard focus to the next panel (the views, then each panel shown)", "View"),
     Shortcut("previous_panel", ("Shift+F6",), "Keyboard focus to the previous panel", "View"),
     Shortcut("prior_current", ("Ctrl+Shift+C",), "Compare with a prior study of the patient (side by side, scrolled together)", "View"),
-    Shortcut("link_here", ("Ctrl+L",), "Prior/current: the two slices shown now correspond from here on", "View"),
+    Shortcut("link_prior", ("Ctrl+L",), "Prior/current: scroll together on/off (switched on, the slices shown correspond)", "View"),
     Shortcut("preset_0", ("0",), "Window preset 0 (the series' own header window, the default)", "Window"),
     Shortcut("preset_1", ("1",), "Window preset 1 (lung 1500/-600)", "Window"),
     Shortcut("preset_2", ("2",), "Window preset 2 (mediastinum 350/50)", "Window"),
