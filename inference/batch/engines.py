@@ -10,6 +10,7 @@ NEW in the index and are done by the next ``--resume``.
 from __future__ import annotations
 
 import multiprocessing
+import os
 import signal
 import threading
 from collections import deque
@@ -60,10 +61,19 @@ def worker_died(task: StudyTask) -> StudyResult:
 _ANALYST: StudyAnalyst | None = None
 
 
+def _exit_with(parent: multiprocessing.process.BaseProcess) -> None:
+    parent.join()
+    os._exit(1)
+
+
 def _start_local_worker(settings: BatchSettings) -> None:
-    """Pool initializer: the driver handles Ctrl-C for the whole batch; models are found once here."""
+    """Pool initializer: the driver handles Ctrl-C for the whole batch, and a worker whose driver is
+    killed (kill -9 of its process alone) exits instead of waiting for work forever; models are found once here."""
     global _ANALYST
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    parent = multiprocessing.parent_process()
+    if parent is not None:
+        threading.Thread(target=_exit_with, args=(parent,), name="exit-with-the-driver", daemon=True).start()
     _ANALYST = StudyAnalyst(settings)
 
 

@@ -105,6 +105,8 @@ def run(args: argparse.Namespace) -> int:
             plan = plan_batch(args.paths, settings, index, args.resume)
         except LookupError as exc:
             return _fail(str(exc))
+        except KeyboardInterrupt:
+            return _fail("interrupted while looking for studies; nothing was analysed", 130)
         print(f"{len(plan.tasks)} studies to analyse, {len(plan.skipped)} skipped; "
               f"{workers} {args.engine} worker(s) x {threads} thread(s)", file=sys.stderr)
         try:

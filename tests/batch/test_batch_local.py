@@ -79,21 +79,46 @@ def _recorded(index_path: Path) -> int:
         return 0
 
 
-@pytest.mark.parametrize("stop", [signal.SIGKILL, signal.SIGINT], ids=["kill-9", "ctrl-c"])
-def test_a_stopped_batch_resumes_with_nothing_lost_and_nothing_twice(private, archive, stop):
+def _children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _workers_of(pid: int) -> list[int]:
+    return [p for p in _children(pid) if "spawn" in Path(f"/proc/{p}/cmdline").read_text(errors="replace")]
+
+
+@pytest.mark.parametrize(("stop", "whole_group"), [(signal.SIGKILL, True), (signal.SIGKILL, False), (signal.SIGINT, True)],
+                         ids=["kill-9", "kill-9-driver-alone", "ctrl-c"])
+def test_a_stopped_batch_resumes_with_nothing_lost_and_nothing_twice(private, archive, stop, whole_group):
     index_path = private / "index.sqlite"
     first = subprocess.Popen([*BATCH, str(archive.root), "--workers", "2"], stderr=subprocess.PIPE, text=True,
-                             start_new_session=True)  # its own process group: the workers get the signal too
+                             start_new_session=True)  # its own process group, as a shell job
     deadline = time.monotonic() + 120
     while _recorded(index_path) < 3 and time.monotonic() < deadline and first.poll() is None:
         time.sleep(0.02)
-    os.killpg(first.pid, stop)
+    workers = _workers_of(first.pid)
+    if whole_group:
+        os.killpg(first.pid, stop)
+    else:
+        os.kill(first.pid, stop)
     _, first_err = first.communicate(timeout=60)
     assert first.returncode == (-signal.SIGKILL if stop == signal.SIGKILL else 130), first_err
     before = _recorded(index_path)
     assert 0 < before < ARCHIVE_STUDIES, "the batch must be stopped in the middle for this test to mean anything"
     if stop == signal.SIGINT:
         assert "interrupted" in first_err and "--resume" in first_err
+    deadline = time.monotonic() + 15  # no worker outlives its driver
+    while any(Path(f"/proc/{w}").exists() for w in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert workers and not [w for w in workers if Path(f"/proc/{w}").exists()]
 
     second = subprocess.run([*BATCH, str(archive.root), "--workers", "2", "--resume"], capture_output=True, text=True,
                             timeout=300)
@@ -107,18 +132,6 @@ def test_a_stopped_batch_resumes_with_nothing_lost_and_nothing_twice(private, ar
     assert skipped == before and f"{ARCHIVE_STUDIES - before} of {ARCHIVE_STUDIES - before} studies done" in second.stderr
 
 
-def _children(pid: int) -> list[int]:
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid:
-            found.append(int(stat.parent.name))
-    return found
-
-
 def test_a_worker_process_that_dies_costs_no_study(private, archive):
     """A worker killed mid-batch (out of memory, a native crash): its studies go to a new worker, the batch goes on."""
     index_path = private / "index.sqlite"
@@ -127,7 +140,7 @@ def test_a_worker_process_that_dies_costs_no_study(private, archive):
     deadline = time.monotonic() + 120
     while _recorded(index_path) < 3 and time.monotonic() < deadline and batch_run.poll() is None:
         time.sleep(0.02)
-    workers = [p for p in _children(batch_run.pid) if "spawn" in Path(f"/proc/{p}/cmdline").read_text(errors="replace")]
+    workers = _workers_of(batch_run.pid)
     assert workers, "no worker process found"
     os.kill(workers[0], signal.SIGKILL)
     _, err = batch_run.communicate(timeout=300)
