@@ -1,10 +1,14 @@
 """The on-disk result cache, so opening the same study again shows its analysis at once.
 
-An entry is keyed by what determines it: the study's content (series UID plus a digest of the pixel
-data and geometry, so an edited series under an old UID is not mistaken for the original), the model
-id and the sha256 of its .onnx, and ``preprocessing.PREPROCESSING_VERSION`` (plus, for results that
-depend on it, the lung mask's source). Change any of them and the old entry is simply never asked
-for again; the size cap ages it out.
+An entry is keyed by what determines it: the study (``study_digest``), the model id and the sha256 of
+its .onnx, and ``preprocessing.PREPROCESSING_VERSION`` (plus, for results that depend on it, the lung
+mask's source). Change any of them and the old entry is simply never asked for again; the size cap
+ages it out. A study read from files is identified by those files (path, size, modification and change
+times, inode) and its header as loaded (UIDs, shape, geometry): a stat per file, so reopening an
+analysed study is instant, where hashing every pixel cost 0.4 s on a 300-slice series. Writing a file
+changes its change time, so an edited series is a new study; the pixels are still hashed, off the
+critical path (``pixels_match``), and a study whose pixels differ from those first analysed under its
+identity is re-analysed with ``fresh`` set. A study made in memory is identified by its pixels.
 
 The cache holds patient data (masks, maps, results), so the folders it makes are the user's alone
 (0o700, files 0o600; a folder that already existed, e.g. a shared one named in $LUNGLENS_CACHE_DIR,
@@ -49,7 +53,33 @@ def cache_dir() -> Path:
     return Path(override).expanduser() if override else Path(platformdirs.user_cache_dir("LungLens"))
 
 
+def _files_of(image: CTVolume | XRayImage) -> tuple[str, ...]:
+    return tuple(image.source_files) if isinstance(image, CTVolume) else ((image.source_file,) if image.source_file else ())
+
+
+def _header(image: CTVolume | XRayImage) -> list:
+    """What the loader read from the headers and what decoding made of it (shape, type), as JSON."""
+    if isinstance(image, CTVolume):
+        return [image.series_uid, list(image.hu.shape), str(image.hu.dtype), image.spacing, image.origin,
+                np.asarray(image.direction).ravel().tolist(), np.asarray(image.slice_positions).ravel().tolist(),
+                list(image.sop_uids)]
+    return [image.uid, list(image.pixels.shape), str(image.pixels.dtype), image.spacing, image.invert, image.photometric]
+
+
 def study_digest(image: CTVolume | XRayImage) -> str:
+    """Identity of a loaded study: its files' identity and its header, or its pixels when it has no files."""
+    files = _files_of(image)
+    try:
+        stats = [os.stat(path) for path in files]
+    except OSError:  # a file went away since loading: nothing to vouch for the pixels but the pixels
+        stats = []
+    if not files or not stats:
+        return pixel_digest(image)
+    identity = [(path, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev) for path, st in zip(files, stats)]
+    return hashlib.blake2b(json.dumps(["files", _header(image), identity], default=str).encode(), digest_size=20).hexdigest()
+
+
+def pixel_digest(image: CTVolume | XRayImage) -> str:
     """Content identity of a loaded study: UID, geometry and a BLAKE2 digest of every pixel."""
     digest = hashlib.blake2b(digest_size=20)
     if isinstance(image, CTVolume):
@@ -90,9 +120,11 @@ class CacheInfo:
 class ResultCache:
     """Arrays + a JSON-able dict per key, in one ``.npz`` file each, under ``root/results``."""
 
-    def __init__(self, root: Path | None = None, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
+    def __init__(self, root: Path | None = None, max_bytes: int = DEFAULT_MAX_BYTES, fresh: bool = False) -> None:
         self.root = Path(root) if root is not None else cache_dir()
         self.max_bytes = max_bytes
+        # Read nothing, write everything: the re-analysis of a study whose old entries are not to be trusted.
+        self.fresh = fresh
         # Why results are not being cached (set at the first failed write), for the analysis' notes.
         self.problem: str | None = None
 
@@ -115,6 +147,8 @@ class ResultCache:
 
     def get(self, key: str) -> tuple[dict[str, np.ndarray], dict] | None:
         """(arrays, meta) or None; an entry that cannot be read, whatever the damage, is a miss and is removed."""
+        if self.fresh:
+            return None
         path = self._path(key)
         try:
             with np.load(path, allow_pickle=False) as data:
@@ -179,6 +213,17 @@ class ResultCache:
                 break
             path.unlink(missing_ok=True)
             total -= size
+
+    def pixels_match(self, image: CTVolume | XRayImage) -> bool:
+        """Whether the pixels behind ``study_digest(image)`` are those first seen under it (recorded then).
+
+        A pass over every pixel: run it off the critical path, after the cached results are shown."""
+        key, pixels = cache_key("pixels", study_digest(image)), pixel_digest(image)
+        hit = ResultCache(self.root, self.max_bytes).get(key)
+        if hit is not None and hit[1].get("pixels") == pixels:
+            return True
+        self.put(key, {}, {"pixels": pixels})
+        return hit is None
 
     def info(self) -> CacheInfo:
         entries = self._entries()

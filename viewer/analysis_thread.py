@@ -79,9 +79,11 @@ class AnalysisThread(QThread):
     analysed = Signal(object)  # StudyAnalysis
     failed = Signal(str)
 
-    def __init__(self, image: Image, skip: frozenset[str] = frozenset(), device: str = "auto", parent=None) -> None:
+    def __init__(self, image: Image, skip: frozenset[str] = frozenset(), device: str = "auto", parent=None,
+                 fresh: bool = False) -> None:
         super().__init__(parent)
         self.image = image
+        self.fresh = fresh  # trust no cached result (the pixels changed under the study's identity)
         self.skip = frozenset(skip)
         self.device = device
         self._cancel = threading.Event()
@@ -98,7 +100,7 @@ class AnalysisThread(QThread):
                 self.image,
                 catalogue.choice(self.skip),
                 self.device,
-                ResultCache(),
+                ResultCache(fresh=self.fresh),
                 progress=lambda fraction, stage: self.progress.emit(float(fraction), str(stage)),
                 cancel=self._cancel,
                 on_result=self._on_result,

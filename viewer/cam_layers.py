@@ -184,6 +184,7 @@ class CamControls(QWidget):
         self.lungs_only.setToolTip("Draw the Grad-CAM only where the lung mask is (the map itself is unchanged)")
         self.share = QLabel("")
         self.share.setTextFormat(Qt.TextFormat.PlainText)
+        self.share.setWordWrap(True)  # never wider than the panel it sits in
         self.share.setToolTip("Share of the selected model's map (its mass) that lies inside the lung mask")
         label = QLabel("Grad-CAM:")
         label.setBuddy(self.colormap)

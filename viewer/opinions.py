@@ -21,6 +21,7 @@ results of a cancelled or superseded run are dropped on arrival, never shown on 
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -28,6 +29,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QObject, QStandardPaths, Signal
 from PySide6.QtWidgets import QFileDialog, QProgressBar, QPushButton
 
+from inference.cache import ResultCache
 from inference.pipelines.results import LungMask, ModelOpinion, StudyAnalysis
 from inference.slice_numbers import BY_POSITION, SliceNumbering
 from viewer.analysis_thread import AnalysisThread, ModelCatalogue, OpinionReady, find_catalogue
@@ -108,15 +110,16 @@ class Opinions(QObject):
         ranked = sorted(self.results, key=lambda i: order.index(i) if i in order else len(order))
         return [self.results[i].opinion for i in ranked]
 
-    def analyze(self) -> bool:
-        """Analyse the open series with the ticked models in the background; False if there is nothing to analyse."""
+    def analyze(self, fresh: bool = False) -> bool:
+        """Analyse the open series with the ticked models in the background; False if there is nothing to analyse.
+        ``fresh``: read no cached result (write them anew)."""
         image = self.window.image
         if image is None or self.window.showing_preview:
             self.window.message_bar.show_message("Open a series before analysing it.", "error")
             return False
         self.cancel()
         self._clear_results()
-        thread = AnalysisThread(image, self.settings.skipped_models, parent=self)
+        thread = AnalysisThread(image, self.settings.skipped_models, parent=self, fresh=fresh)
         connect_while_current(
             [
                 (thread.catalogued, self._on_catalogue),
@@ -165,8 +168,12 @@ class Opinions(QObject):
     def wait_until_done(self, timeout_s: float = 600.0) -> bool:
         """Process events until the analysis ends and the maps it brought are drawn (headless runs, tests);
         False on timeout."""
-        return (wait_for(self.finished, lambda: not self.running, timeout_s)
-                and wait_for(self.cam_layers.changed, self.cam_layers.ready, timeout_s))
+        deadline = time.monotonic() + timeout_s
+        if not wait_for(self.finished, lambda: not self.running, timeout_s):
+            return False
+        while not self.cam_layers.ready() and time.monotonic() < deadline:  # "changed" fires for other reasons too
+            wait_for(self.cam_layers.changed, self.cam_layers.ready, deadline - time.monotonic())
+        return self.cam_layers.ready()
 
     def _on_thread_finished(self, thread: AnalysisThread) -> None:
         self._workers.discard(thread)
@@ -242,6 +249,15 @@ class Opinions(QObject):
         summary = f"consensus {consensus.label} ({consensus.positive_votes} of {consensus.voters} positive)" if consensus and consensus.voters else f"{len(analysis.opinions)} model opinion(s)"
         self._set_status(f"Analysed: {summary}.")
         self.window.statusBar().showMessage(f"Analysis done: {summary}", 8000)
+        image = self.window.image
+        run_in_background(lambda: ResultCache().pixels_match(image), lambda same: self._on_pixels_checked(image, same), self)
+
+    def _on_pixels_checked(self, image, same: bool) -> None:
+        """The study's pixels were hashed after the fact: results cached for other pixels are made again."""
+        if not same and self.window.image is image:
+            self.window.message_bar.show_message(
+                "This study's pixels differ from those its cached results were made from: analysing it again.", "warning")
+            self.analyze(fresh=True)
 
     def _on_failed(self, message: str) -> None:
         self._set_status(f"Analysis failed: {message}")

@@ -69,6 +69,35 @@ def test_study_digest_follows_content_not_just_the_uid():
     assert study_digest(volume) != study_digest(dataclasses.replace(volume, spacing=(2.5, 6.0, 6.0)))
 
 
+def test_a_study_from_files_is_keyed_by_its_files_and_header_and_its_pixels_checked_later(tmp_path, monkeypatch):
+    import os
+    import time
+
+    from inference import cache as cache_module
+    from inference.loading import load_path
+    from inference.phantoms import make_ct_phantom, write_ct_series
+
+    hu, _ = make_ct_phantom((6, 32, 32), (5.0, 5.0, 5.0))
+    write_ct_series(tmp_path / "study", hu, (5.0, 5.0, 5.0))
+    volume = load_path(tmp_path / "study")[0][0]
+    monkeypatch.setattr(cache_module, "pixel_digest", lambda image: pytest.fail("pixels hashed on the critical path"))
+    key = study_digest(volume)
+    assert study_digest(load_path(tmp_path / "study")[0][0]) == key  # reopened: the same study, no pixel read
+    monkeypatch.undo()
+    first = sorted((tmp_path / "study").iterdir())[0]
+    time.sleep(0.01)
+    os.utime(first)  # touched (or rewritten): a new study
+    assert study_digest(volume) != key
+    store = ResultCache(tmp_path / "cache")
+    assert store.pixels_match(volume) and store.pixels_match(volume)  # recorded, then confirmed
+    changed = dataclasses.replace(volume, hu=volume.hu + 1)  # same files and times, other pixels
+    assert not store.pixels_match(changed)
+    assert store.pixels_match(changed)  # the new pixels are the record from now on
+    fresh = ResultCache(tmp_path / "cache", fresh=True)
+    fresh.put(cache_key("x"), {"a": np.zeros(2)}, {})
+    assert fresh.get(cache_key("x")) is None and store.get(cache_key("x")) is not None
+
+
 def test_second_analysis_comes_from_the_cache_and_changes_invalidate_it(tmp_path, store, monkeypatch):
     models = install_ct_models(tmp_path / "models")
     volume = ct_volume(chest_phantom()[0])

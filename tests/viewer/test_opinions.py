@@ -479,3 +479,22 @@ def test_a_domain_note_stands_beside_its_model_verdict_not_among_the_input_warni
     assert "outside the training domain: slices are 5.0 mm thick" in html
     assert "5.0 mm" not in warnings_block([note, "series: gantry tilt of 5 deg"])
     assert "gantry tilt" in warnings_block([note, "series: gantry tilt of 5 deg"])
+
+
+def test_cached_results_of_other_pixels_are_made_again(window, models, phantom_ct, qtbot, monkeypatch):
+    from inference.cache import ResultCache
+
+    checks: list[bool] = []
+    answers = iter([True, False, True])  # the pixel check after the first, second and third analysis
+
+    def pixels_match(cache, image):
+        checks.append(next(answers))
+        return checks[-1]
+
+    monkeypatch.setattr(ResultCache, "pixels_match", pixels_match)
+    opinions = analysed(window, phantom_ct[0], qtbot)  # made, and its pixels recorded
+    qtbot.waitUntil(lambda: len(checks) == 1, timeout=10000)
+    assert opinions.analyze()  # from the cache; the check after it finds other pixels
+    qtbot.waitUntil(lambda: len(checks) == 3 and not opinions.running, timeout=60000)
+    assert "differ" in window.message_bar.text()
+    assert not any(o.from_cache for o in opinions.analysis.opinions)  # analysed again, the cache not read
