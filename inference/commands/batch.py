@@ -30,7 +30,8 @@ LISTED_REASONS = 5
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="folders or files holding studies (DICOM, PNG/JPEG X-rays, NIfTI...)")
-    parser.add_argument("--models", nargs="+", metavar="ID", help="run only these models (default: every installed one for each modality)")
+    parser.add_argument("--models", action="extend", type=lambda text: [i for i in text.split(",") if i], metavar="ID[,ID...]",
+                        help="run only these models (comma-separated or repeated; default: every installed one for each modality)")
     parser.add_argument("--lung-mask", default="auto", metavar="auto|classical|ID", help="lung segmentation to use (as in 'analyze')")
     parser.add_argument("--device", choices=DEVICES, default="auto", help="as in 'analyze'")
     parser.add_argument("--engine", choices=ENGINES, default="local", help="local: worker processes here; ray: a Ray cluster (pip install 'lunglens[scale]')")

@@ -62,13 +62,14 @@ def test_unknown_models_are_refused_before_any_work(capsys, private, archive):
 
 
 def test_models_of_one_modality_skip_the_other_with_the_reason(capsys, private, archive):
-    code, out, err = batch(capsys, archive.root, "--models", "ct_plain", "--workers", "1", "--json", "-")
+    code, out, err = batch(capsys, "--models", "ct_plain,ct_masked", archive.root, "--workers", "1", "--json", "-")
     assert code == 0, err
     assert "none of the models asked for (--models) reads X-ray images" in err
     statuses = {s["modality"]: set() for s in json.loads(out)["studies"]}
     for s in json.loads(out)["studies"]:
         statuses[s["modality"]].add(s["status"])
     assert statuses == {"CT": {"analysed"}, "XR": {"new"}}
+    assert {m for s in json.loads(out)["studies"] for m in s["models"]} == {"ct_plain", "ct_masked"}
 
 
 def _recorded(index_path: Path) -> int:
