@@ -30,8 +30,9 @@ QUEUED_PER_WORKER = 1
 # again in a new process; the second death marks it failed instead of stopping the batch.
 ATTEMPTS = 2
 _POLL_S = 0.5
-# Measured with bench/bench_batch.py (README, 'Batch analysis'): single-threaded workers, one per
-# core, beat one worker with all the threads: one study's loading and preprocessing overlap another's inference.
+# bench/bench_batch.py (README, 'Batch throughput'): one single-threaded worker per core and one
+# worker with every core's thread tied (71.0 vs 70.1 studies/min); single-threaded workers are kept,
+# as one study's loading and preprocessing overlap another's inference and a dying worker costs one study.
 DEFAULT_THREADS = 1
 
 
