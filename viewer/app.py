@@ -78,7 +78,8 @@ def run_viewer(
     """Open ``path`` in the viewer; with ``screenshot`` render headless to that PNG and return.
 
     ``after_open(window)`` runs once the study has loaded (the demo adds its ground-truth mask there).
-    ``analyze`` runs the installed models once it has loaded; headless, the picture is then the whole
+    ``layout`` overrides the modality's hanging protocol for this run.
+    ``analyze`` runs the installed models on every series once it has loaded; headless, the picture is then the whole
     window (views with overlays, model panel, curves, verdict), in compare mode with ``compare``, and
     ``report`` also exports the report there (with its view PNG and results JSON beside it).
     """
@@ -94,9 +95,9 @@ def run_viewer(
     if screenshot is None:
         window = MainWindow(ViewerSettings(open_settings()))
         report_errors_in(window)
-        if layout:
-            window.set_layout(layout)
         window.show()
+        if layout:
+            window.loadingFinished.connect(lambda: window.set_layout(layout, remember=False))
         if after_open is not None:
             window.loadingFinished.connect(lambda: after_open(window))
         if analyze:
@@ -118,17 +119,26 @@ def run_viewer(
 
 def _analyse_once(window, compare: bool) -> None:
     if window.image is not None and window.opinions.analysis is None and not window.opinions.running:
-        window.opinions.analyze()
+        window.opinions.analyse_every_series()
         if compare:
             window.set_compare(True)
+
+
+def _analyse_shown(window) -> bool:
+    """Analyse the series on screen and wait; False (with the reason on stderr) when it did not work."""
+    if not window.opinions.analyze() or not window.opinions.wait_until_done():
+        print("lunglens view: the analysis did not finish in time", file=sys.stderr)
+        return False
+    if window.opinions.analysis is None:
+        print(f"lunglens view: the analysis failed: {window.opinions.status}", file=sys.stderr)
+        return False
+    return True
 
 
 def _render(window, path, screenshot, preset, slice_number, layout, whole_window, after_open, analyze=False,
             compare=False, report=None) -> int:
     app = application()
     window.resize(1600, 1000)
-    if layout:
-        window.set_layout(layout)
     window.show()
     if path:
         window.open_path(path)
@@ -139,6 +149,17 @@ def _render(window, path, screenshot, preset, slice_number, layout, whole_window
         if window.image is None:
             print(f"lunglens view: nothing to show: {window.message_bar.text() or 'no image found'}", file=sys.stderr)
             return 1
+        first = window.current_key
+        others = [key for key in sorted(window.images) if key != first] if analyze else []
+        for key in others:  # every series of the study, each printed; the one shown first is drawn
+            window.show_series(key)
+            if not _analyse_shown(window):
+                return 1
+            print(f"series {key + 1} ({window.image.modality.value}, {window.image.description}): {window.opinions.status}")
+        if others:
+            window.show_series(first)
+        if layout:
+            window.set_layout(layout, remember=False)
         if after_open is not None:
             after_open(window)
         if preset:
@@ -146,11 +167,7 @@ def _render(window, path, screenshot, preset, slice_number, layout, whole_window
         if slice_number is not None:
             window.grid.active.set_slice_number(slice_number)
         if analyze:
-            if not window.opinions.analyze() or not window.opinions.wait_until_done():
-                print("lunglens view: the analysis did not finish in time", file=sys.stderr)
-                return 1
-            if window.opinions.analysis is None:
-                print(f"lunglens view: the analysis failed: {window.opinions.status}", file=sys.stderr)
+            if not _analyse_shown(window):
                 return 1
             print(window.opinions.status)
             whole_window = True

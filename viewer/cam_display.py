@@ -9,8 +9,9 @@ show them as stripes. For display (never for a number) each map is
    slice, so 4-pixel blocks of a 512 slice lose nothing),
 3. feathered at its crop box: a smooth ramp from 0 at the box edge to 1 at ``FEATHER_SHARE`` of the box
    inside, so the map fades out instead of stopping at a straight line,
-4. interpolated across slices: a Gaussian of ``Z_SIGMA_MM`` along the series, normalised over the
-   slices the model analysed, so slice-to-slice jumps do not stripe a reformatted pane,
+4. interpolated across slices: a Gaussian of ``Z_SIGMA_MM`` (at least ``Z_SIGMA_MIN_SLICES``) along the
+   series, normalised over the slices the model analysed, so slice-to-slice jumps do not stripe a
+   reformatted pane,
 
 and kept as that coarse volume (``CoarseCam``), which the result cache holds under a digest of what
 it was made from: reopening a study shows the maps without recomputing them (the core's mapping
@@ -33,11 +34,12 @@ from inference.pipelines.results import ModelOpinion
 from viewer.layers import quantised
 from viewer.planes import Plane
 
-DISPLAY_VERSION = 1
+DISPLAY_VERSION = 2
 COARSE_SIDE = 128  # the coarse map's longest in-plane side, about
 FEATHER_SHARE = 0.12  # of the crop box's side
 FEATHER_MIN_PX = 4.0
 Z_SIGMA_MM = 3.0
+Z_SIGMA_MIN_SLICES = 0.85  # thick slices: at least this much of each neighbour, or 5 mm slices still stripe
 
 
 def coarse_factor(image_shape: tuple[int, ...]) -> int:
@@ -81,7 +83,7 @@ def feather_weights(box: tuple[int, int, int, int] | None, image_shape: tuple[in
 def z_interpolated(maps: np.ndarray, analysed: np.ndarray, spacing_mm: float) -> np.ndarray:
     """Each analysed slice's map averaged with its neighbours' (Gaussian of ``Z_SIGMA_MM``), weighted by
     which slices were analysed; slices not analysed stay 0 (the model did not look there)."""
-    sigma = Z_SIGMA_MM / max(spacing_mm, 1e-3)
+    sigma = max(Z_SIGMA_MM / max(spacing_mm, 1e-3), Z_SIGMA_MIN_SLICES)
     radius = int(math.ceil(2.5 * sigma))
     if len(maps) < 2 or radius == 0:
         return maps

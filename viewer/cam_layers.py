@@ -14,7 +14,7 @@ import math
 
 import numpy as np
 from PySide6.QtCore import QObject, Qt, Signal
-from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QWidget
+from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from inference.cache import ResultCache
 from inference.pipelines.results import ModelOpinion
@@ -188,12 +188,17 @@ class CamControls(QWidget):
         self.share.setToolTip("Share of the selected model's map (its mass) that lies inside the lung mask")
         label = QLabel("Grad-CAM:")
         label.setBuddy(self.colormap)
-        row = QHBoxLayout(self)
+        row = QHBoxLayout()
         row.setContentsMargins(0, 0, 0, 0)
         row.addWidget(label)
         row.addWidget(self.colormap)
         row.addWidget(self.lungs_only)
-        row.addWidget(self.share, 1)
+        row.addStretch(1)
+        box = QVBoxLayout(self)
+        box.setContentsMargins(0, 0, 0, 0)
+        box.setSpacing(2)
+        box.addLayout(row)
+        box.addWidget(self.share)
         self.colormap.currentTextChanged.connect(cams.set_colormap)
         self.lungs_only.toggled.connect(cams.set_lungs_only)
         cams.changed.connect(self.refresh)

@@ -48,6 +48,7 @@ class ProbabilityCurves(QWidget):
         self.plot.setLabel("left", "probability", color=foreground)
         self.values = QLabel("")
         self.values.setTextFormat(Qt.TextFormat.RichText)
+        self.values.setWordWrap(True)  # a line per model would otherwise set the panel's (and window's) width
         self.values.setStyleSheet(f"color: {foreground}; padding: 2px 6px;")
         box = QVBoxLayout(self)
         box.setContentsMargins(0, 0, 0, 0)

@@ -820,6 +820,7 @@ class MainWindow(QMainWindow):
         bar.addAction(a["help"])
         a["help"].setIconText("?")
 
+        self.addToolBarBreak()  # a second row: one row of both would widen the window past a laptop's screen
         annotate = self.addToolBar("Annotate")
         annotate.setObjectName("annotate")
         for tool in ANNOTATION_TOOLS:

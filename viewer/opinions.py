@@ -26,7 +26,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QObject, QStandardPaths, Signal
+from PySide6.QtCore import QObject, QStandardPaths, Qt, Signal
 from PySide6.QtWidgets import QFileDialog, QProgressBar, QPushButton
 
 from inference.cache import ResultCache
@@ -80,6 +80,8 @@ class Opinions(QObject):
         self.status = ""
         self.selected: str | None = None
         self.mask_layer: str | None = None
+        self.every_series = False  # analyse each series as it is shown (this session only)
+        self._warming: list = []  # series still to analyse in the background
 
         self.cancel_button.clicked.connect(self.cancel)
         self.panel.modelSelected.connect(self.select_model)
@@ -196,9 +198,9 @@ class Opinions(QObject):
         skip = self.settings.skipped_models
         self.panel.set_catalogue(catalogue, skip, self.colours)
         self._mark_queue()
-        if self.selected is None or self.selected in skip:
-            running = catalogue.choice(skip).classifiers
-            self.selected = running[0].id if running else None
+        running = [m.id for m in catalogue.choice(skip).classifiers]
+        if self.selected not in running:  # none yet, unticked, or a model of the other modality
+            self.selected = running[0] if running else None
 
     def _waiting(self) -> list:
         """The chosen models whose opinion has not arrived (yet)."""
@@ -339,8 +341,30 @@ class Opinions(QObject):
 
     def on_series_shown(self) -> None:
         """A series is on screen (not the quick look while loading): analyse it if the reader asked for that."""
-        if self.settings.analyse_on_open:
+        if self.settings.analyse_on_open or self.every_series:
             self.analyze()
+
+    def analyse_every_series(self) -> None:
+        """This session analyses every series of the study (``lunglens demo``, ``view --analyze``): the one
+        shown now, each one shown later, and meanwhile, one after another in the background, the others,
+        whose results wait in the cache, so showing one brings its opinions at once."""
+        self.every_series = True
+        shown = self.window.image
+        self._warming = [image for _, image in sorted(self.window.images.items()) if image is not shown]
+        if shown is not None and self.analysis is None and not self.running:
+            self.analyze()
+        if self.running:
+            self.finished.connect(self._warm_next, Qt.ConnectionType.SingleShotConnection)
+        else:
+            self._warm_next()
+
+    def _warm_next(self) -> None:
+        if not self._warming:
+            return
+        thread = AnalysisThread(self._warming.pop(0), self.settings.skipped_models, parent=self)
+        thread.finished.connect(lambda: (self._workers.discard(thread), thread.deleteLater(), self._warm_next()))
+        self._workers.add(thread)
+        thread.start()
 
     def _clear_results(self) -> None:
         self.cam_layers.clear()

@@ -440,11 +440,12 @@ def test_report_is_never_written_into_the_study_folder(window, models, tmp_path,
     assert window.opinions.default_export_folder() != tmp_path / "study"
 
 
-def test_view_command_analyses_headless_in_compare_mode(models, tmp_path):
-    from inference.phantoms import make_ct_phantom, write_ct_series
+def test_view_command_analyses_every_series_headless_in_compare_mode(models, tmp_path):
+    from inference.phantoms import make_ct_phantom, make_xray_phantom, write_ct_series, write_xray_dicom
 
     hu, _ = make_ct_phantom((16, 96, 96), (6.0, 4.0, 4.0))
     write_ct_series(tmp_path / "study", hu, (6.0, 4.0, 4.0))
+    write_xray_dicom(tmp_path / "study" / "cr.dcm", make_xray_phantom((128, 128))[0])  # a CR beside the CT
     out = tmp_path / "shots" / "compare.png"
     report = tmp_path / "shots" / "report.html"
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "LUNGLENS_SETTINGS": str(tmp_path / "settings.ini")}
@@ -461,6 +462,7 @@ def test_view_command_analyses_headless_in_compare_mode(models, tmp_path):
     assert np.abs(picture[..., 0] - picture[..., 2]).max() > 100  # colour: the maps and panels, not grey only
     assert all(model_id in report.read_text() for model_id in CT_MODELS)
     assert "consensus" in done.stdout.lower()
+    assert "(XR, " in done.stdout and "Analysed" in done.stdout.split("(XR, ")[1]  # the CR was analysed too
 
 
 
@@ -498,3 +500,17 @@ def test_cached_results_of_other_pixels_are_made_again(window, models, phantom_c
     qtbot.waitUntil(lambda: len(checks) == 3 and not opinions.running, timeout=60000)
     assert "differ" in window.message_bar.text()
     assert not any(o.from_cache for o in opinions.analysis.opinions)  # analysed again, the cache not read
+
+
+def test_every_series_is_analysed_and_the_next_one_shown_comes_from_the_cache(window, models, phantom_ct, qtbot):
+    image, _ = xray_phantom()
+    window.open_images([phantom_ct[0], image])
+    opinions = window.opinions
+    opinions.analyse_every_series()  # what `lunglens demo` does
+    assert opinions.wait_until_done(60)
+    qtbot.waitUntil(lambda: not opinions._workers, timeout=60000)  # the X-ray, analysed in the background
+    window.show_series(1)
+    assert opinions.running  # shown: analysed at once
+    assert opinions.wait_until_done(60)
+    assert [o.model_id for o in opinions.analysis.opinions] == list(XR_MODELS)
+    assert all(o.from_cache for o in opinions.analysis.opinions)
