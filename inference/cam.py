@@ -1,6 +1,6 @@
 """Grad-CAM maps after the model: normalised per map, and brought back onto the image the user sees.
 
-Classifiers export ``cam`` (N, K, h, w): Grad-CAM computed inside the graph (DESIGN.md section 4),
+Classifiers export ``cam`` (N, K, h, w): Grad-CAM computed inside the graph (ARCHITECTURE.md section 4),
 already ReLU'd but not normalised. Here each map is divided by its own maximum, the usual Grad-CAM
 display convention (Selvaraju et al.), so every slice's map spans [0, 1] and shows *where* the model
 looked; *how sure* it was is the probability beside it. An all-zero map (no positive evidence) stays

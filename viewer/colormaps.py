@@ -1,7 +1,7 @@
 """Colormaps for heatmap overlays as 256-entry RGB tables, Qt-free so the layer model can name them.
 
 A heatmap slice is quantised to uint8 once and coloured through one of these tables, which keeps
-overlay drawing on pyqtgraph's fast indexed-image path (DESIGN.md section 6).
+overlay drawing on pyqtgraph's fast indexed-image path (uint8 LUTs of at most 256 entries, explicit levels).
 """
 
 from __future__ import annotations

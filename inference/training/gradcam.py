@@ -4,7 +4,7 @@ For a map A with channels k on an h x w grid feeding the pooled vector g, Grad-C
 is alpha[c, k] = mean_ij d score_c / d A_k(i, j) = J[c, k] * mean_ij d g_k / d A_k(i, j). Plain GAP and
 lung-mask-weighted GAP both have pooling weights summing to 1 over the grid, so the mean is 1 / (h w)
 and alpha = J / (h w), with J = d logits / d g from the head (``Classifier.head_jacobian``). That is
-plain arithmetic, so the viewer gets Grad-CAM from onnxruntime without torch (DESIGN.md section 4).
+plain arithmetic, so the viewer gets Grad-CAM from onnxruntime without torch (ARCHITECTURE.md section 4).
 
 Several maps (M3's backbones, M1's pyramid levels): each map's class map sum_k alpha_ck A_k is
 computed before the ReLU, bilinearly upsampled to the largest grid, the maps are summed, then ReLU.

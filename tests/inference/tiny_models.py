@@ -1,6 +1,6 @@
 """Tiny ONNX models built with onnx.helper, installed with a real manifest: no torch needed.
 
-They honour the export contract (DESIGN.md section 3): classifiers output ``logits`` [N, K] and a
+They honour the export contract (ARCHITECTURE.md section 3): classifiers output ``logits`` [N, K] and a
 ReLU'd, unnormalised ``cam`` [N, K, g, g]; segmenters output per-label ``logits`` [N, 3, ...].
 Their "knowledge" is a rule a test can predict:
 
