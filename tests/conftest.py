@@ -12,6 +12,8 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("OMP_NUM_THREADS", "2")
 # Tests build their own tiny models: the shipped pack must not change what they find.
 os.environ.setdefault("LUNGLENS_BUNDLED_MODEL_DIR", tempfile.mkdtemp(prefix="lunglens-no-bundled-models-"))
+# Analyses in the viewer and batches join the study index: never the user's.
+os.environ.setdefault("LUNGLENS_INDEX", str(Path(tempfile.mkdtemp(prefix="lunglens-test-index-")) / "worklist.sqlite"))
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("LUNGLENS_SHARED_DATA", PROJECT_ROOT.parent / "shared" / "data"))

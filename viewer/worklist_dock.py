@@ -1,13 +1,14 @@
 """The worklist: the study index as a sortable, filterable table, read in triage order.
 
 One row per study the index knows (patient, date, modality, the models' consensus, the highest
-model probability, status); it starts sorted by triage rank (``inference.worklist.ranking``).
+model probability, status); it starts sorted by triage rank (``inference.worklist.ranking``). A
+study analysed in the viewer joins the list too.
 Double-clicking a row opens the study and shows its opinions from the result cache at once; N and
 Shift+N step to the next or previous study of the table as sorted and filtered. "Analyse a folder"
 runs ``lunglens batch --resume``'s work in the background (worker processes, not the GUI thread)
 with a progress bar, and the table follows as results land.
 
-Reading never creates the index: a viewer that never ran a batch leaves the user's folder alone.
+Reading never creates the index; the first batch or analysis does.
 """
 
 from __future__ import annotations
@@ -24,12 +25,13 @@ from PySide6.QtWidgets import (
     QTableView, QVBoxLayout, QWidget,
 )
 
-from inference.batch.analyst import BatchSettings, installed_models_keys
+from inference.batch.analyst import BatchSettings, installed_models_keys, models_key
 from inference.batch.engines import DEFAULT_THREADS, LocalEngine, default_workers
 from inference.batch.run import BatchSummary, plan_batch, run_batch
 from inference.identifiers import formatted_date
 from inference.registry import discover_models
 from inference.study import Modality
+from inference.worklist.entries import image_entry, record_analysis
 from inference.worklist.index import Status, StudyIndex, WorklistRow, index_path
 from inference.worklist.ranking import ranked
 from viewer.tasks import run_in_background
@@ -340,6 +342,7 @@ class Worklist(QObject):
         self._timer.setInterval(REFRESH_WHILE_RUNNING_MS)
         self._timer.timeout.connect(self.refresh)
         self.panel.studyActivated.connect(self.open)
+        window.opinions.finished.connect(self._on_analysis_finished)
         self.panel.analyseRequested.connect(self._ask_folder)
         self.panel.cancel_button.clicked.connect(self.cancel)
         self.refresh()
@@ -389,6 +392,17 @@ class Worklist(QObject):
 
     def step(self, delta: int) -> None:
         self.panel.step(delta)
+
+    def _on_analysis_finished(self) -> None:
+        """A study analysed in the viewer joins the worklist, or its line gets the new result."""
+        window = self.window
+        analysis, image, path, catalogue = window.opinions.analysis, window.image, window.study_path, window.opinions.catalogue
+        if analysis is None or image is None or path is None or catalogue is None:
+            return
+        key = models_key(catalogue.choice(window.settings.skipped_models))
+        run_in_background(lambda: record_analysis(image_entry(image, path), analysis, key, "viewer"),
+                          lambda _: self.refresh(), self,
+                          lambda message: self.panel.note.setText(f"The worklist could not be updated: {message}"))
 
     # --- batch ---------------------------------------------------------------------------------
 

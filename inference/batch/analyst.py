@@ -21,14 +21,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from inference.cache import ResultCache
-from inference.opinion_rules import finding_class
 from inference.pipelines.analysis import ModelChoice, analyze_study, choose_models
-from inference.pipelines.results import StudyAnalysis
 from inference.registry import ModelStatus, discover_models
 from inference.runtime import THREADS_ENV
 from inference.safe_text import error_summary
 from inference.study import SeriesHeader
-from inference.worklist.index import ModelVerdict, Status, StudyResult
+from inference.worklist.entries import study_result
+from inference.worklist.index import Status, StudyResult
 
 log = logging.getLogger(__name__)
 
@@ -81,30 +80,6 @@ def set_worker_threads(threads: int) -> None:
 
     os.environ[THREADS_ENV] = str(threads)
     sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(threads)
-
-
-def study_result(key: str, analysis: StudyAnalysis, choice_key: str, seconds: float) -> StudyResult:
-    """The worklist's summary of an analysis; no opinion at all is a failure with the reason why."""
-    verdicts = []
-    for opinion in analysis.opinions:
-        verdict = opinion.verdict
-        finding = finding_class(opinion)
-        verdicts.append(ModelVerdict(
-            opinion.model_id, opinion.sha256, verdict.label, finding, verdict.positive,
-            verdict.probabilities.get(finding), verdict.threshold,
-        ))
-    if not verdicts:
-        reasons = {note.kind: note.text for note in reversed(analysis.notes)}  # the first note of each kind
-        why = reasons.get("no-verdict") or reasons.get("model-failed") or "no model gave an opinion"
-        return StudyResult(key, Status.FAILED, choice_key, why, seconds=seconds)
-    consensus = analysis.consensus
-    return StudyResult(
-        key, Status.ANALYSED, choice_key, "",
-        consensus.label if consensus else None,
-        consensus.positive_votes if consensus else None,
-        consensus.voters if consensus else None,
-        tuple(verdicts), seconds,
-    )
 
 
 class StudyAnalyst:

@@ -110,11 +110,15 @@ class LocalEngine:
                 return
             if self._pool is None:
                 self._pool = self._new_pool()
-            while waiting and len(running) < self.workers * (1 + QUEUED_PER_WORKER):
-                task = waiting.popleft()
-                running[self._pool.submit(_analyse_in_worker, task)] = task
-            done, _ = wait(running, timeout=_POLL_S, return_when=FIRST_COMPLETED)
             broken = False
+            while waiting and len(running) < self.workers * (1 + QUEUED_PER_WORKER) and not broken:
+                task = waiting.popleft()
+                try:
+                    running[self._pool.submit(_analyse_in_worker, task)] = task
+                except BrokenProcessPool:  # a worker died since the last look: not this task's doing
+                    waiting.appendleft(task)
+                    broken = True
+            done, _ = wait(running, timeout=0 if broken else _POLL_S, return_when=FIRST_COMPLETED)
             for future in done:
                 task = running.pop(future)
                 try:

@@ -13,8 +13,6 @@ result yet: none lost, none analysed twice.
 
 from __future__ import annotations
 
-import logging
-import os
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -24,12 +22,10 @@ from pathlib import Path
 from inference.batch.analyst import BatchSettings, StudyTask, installed_models_keys
 from inference.batch.engines import Engine
 from inference.loading import scan_path
-from inference.loading.load import images_in
 from inference.registry import discover_models
 from inference.study import SeriesHeader, SkippedFile
-from inference.worklist.index import Status, StudyEntry, StudyIndex, StudyResult
-
-log = logging.getLogger(__name__)
+from inference.worklist.entries import series_path, study_entry
+from inference.worklist.index import Status, StudyIndex, StudyResult
 
 MODALITY_NAMES = {"CT": "CT", "XR": "X-ray"}
 
@@ -67,32 +63,6 @@ class BatchSummary:
     @property
     def done(self) -> int:
         return len(self.analysed) + len(self.failed)
-
-
-def series_path(header: SeriesHeader) -> str:
-    """Where a study lives: its file, or the folder its files share."""
-    if len(header.files) == 1:
-        return header.files[0]
-    return os.path.commonpath(header.files) if header.files else ""
-
-
-def _size(files: Sequence[str]) -> int:
-    total = 0
-    for name in files:
-        try:
-            total += os.stat(name).st_size
-        except OSError:
-            pass
-    return total
-
-
-def study_entry(header: SeriesHeader) -> StudyEntry:
-    info = header.info
-    return StudyEntry(
-        key=header.uid, path=series_path(header), modality=header.modality, patient_id=info.patient_id,
-        patient_name=info.patient_name, study_date=info.study_date, description=header.description,
-        study_uid=info.study_uid, accession=info.accession_number, images=images_in(header), bytes=_size(header.files),
-    )
 
 
 def scan_studies(paths: Sequence[str | Path]) -> tuple[list[SeriesHeader], list[SkippedFile]]:

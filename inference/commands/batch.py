@@ -21,7 +21,7 @@ from inference.batch.run import BatchPlan, BatchSummary, plan_batch, run_batch
 from inference.output_paths import output_problem
 from inference.runtime import DEVICES
 from inference.safe_text import printable
-from inference.worklist.index import StudyIndex, index_path
+from inference.worklist.index import StudyIndex
 from inference.worklist.ranking import ranked_csv, ranked_json
 
 HELP = "analyse every study under some folders (in parallel, or on Ray), rank them for reading, keep the worklist"

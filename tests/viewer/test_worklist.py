@@ -8,12 +8,14 @@ import time
 import pytest
 from PySide6.QtCore import Qt
 
-from inference.batch.analyst import BatchSettings
+from inference.batch.analyst import BatchSettings, installed_models_keys, models_key
 from inference.batch.engines import LocalEngine
 from inference.batch.run import plan_batch, run_batch
 from inference.phantom_archive import write_phantom_archive
+from inference.registry import discover_models
 from inference.worklist.index import StudyIndex
 from tests.batch.models import install_batch_models
+from viewer.analysis_thread import find_catalogue
 from viewer.worklist_dock import PROBABILITY, STATUS
 
 STUDIES = 8
@@ -92,3 +94,31 @@ def test_a_batch_started_from_the_viewer_fills_the_worklist(qtbot, tmp_path, mon
     proxy = worklist.panel.proxy
     qtbot.waitUntil(lambda: [proxy.index(r, STATUS).data() for r in range(proxy.rowCount())] == ["analysed"] * 4,
                     timeout=30000)
+
+
+def test_a_study_analysed_in_the_viewer_joins_the_worklist_once(qtbot, tmp_path, monkeypatch, window):
+    monkeypatch.setenv("LUNGLENS_MODEL_DIR", str(install_batch_models(tmp_path / "models")))
+    monkeypatch.setenv("LUNGLENS_INDEX", str(tmp_path / "index.sqlite"))
+    archive = write_phantom_archive(tmp_path / "archive", 2, broken=False)
+    study = next(p for p in archive.root.iterdir() if p.is_dir())  # the CT series
+    for _ in range(2):  # analysed, then opened again: served from the cache, recorded once
+        window.open_path(study)
+        assert window.wait_until_loaded(60)
+        with qtbot.waitSignal(window.worklist.refreshed, timeout=30000):
+            window.opinions.analyze()
+            assert window.opinions.wait_until_done(60)
+    with StudyIndex() as index:
+        (row,) = index.rows()
+        counts = index.analysis_counts()
+    assert row.status.value == "analysed" and row.entry.path == str(study) and row.entry.modality == "CT"
+    assert counts == {row.key: 1}
+    panel = window.worklist.panel
+    assert panel.proxy.rowCount() == 1 and panel.proxy.index(0, STATUS).data() == "analysed"
+
+
+def test_the_viewer_and_a_batch_name_the_installed_models_alike(tmp_path, monkeypatch, private_models_and_cache):
+    """Else a study analysed by one would show as outdated in the other."""
+    monkeypatch.setenv("LUNGLENS_MODEL_DIR", str(install_batch_models(tmp_path / "models")))
+    statuses = discover_models()
+    batch_keys = installed_models_keys(statuses, ["CT", "XR"], BatchSettings())
+    assert {m: models_key(find_catalogue(m, statuses).choice()) for m in ("CT", "XR")} == batch_keys
