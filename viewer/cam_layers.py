@@ -20,7 +20,7 @@ from inference.cache import ResultCache
 from inference.pipelines.results import ModelOpinion
 from viewer.cam_display import CoarseCam, cached_coarse_display, coarse_factor, share_inside_lungs
 from viewer.colormaps import COLORMAPS
-from viewer.layers import HeatmapLayer
+from viewer.layers import HeatmapLayer, LabelLayer
 from viewer.opinion_data import CAM_COLORMAP, CAM_OPACITY, CAM_THRESHOLD, CamKey, cam_layer_name, finding_class
 from viewer.tasks import run_in_background
 from viewer.view_state import ViewState
@@ -91,8 +91,10 @@ class CamLayers(QObject):
             self.layers.update(old, name=name, values=values)
         else:
             style = None
+            outlines = [i for i, layer in enumerate(self.layers) if isinstance(layer, LabelLayer) and layer.contour]
             self.layers.add(HeatmapLayer(name, values, colormap=self.colormap, opacity=CAM_OPACITY,
-                                         threshold=CAM_THRESHOLD, visible=model_id == self.selected))
+                                         threshold=CAM_THRESHOLD, visible=model_id == self.selected),
+                            outlines[0] if outlines else None)  # under the lung outline, which stays crisp on top
         self.names[model_id] = name
         if style is not None and style.visible != (model_id == self.selected):
             self.layers.update(name, visible=model_id == self.selected)

@@ -26,7 +26,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QObject, QStandardPaths, Qt, Signal
+from PySide6.QtCore import QObject, QStandardPaths, Qt, QTimer, Signal
 from PySide6.QtWidgets import QFileDialog, QProgressBar, QPushButton
 
 from inference.cache import ResultCache
@@ -61,6 +61,10 @@ class Opinions(QObject):
         self.curves = ProbabilityCurves()
         self.card = VerdictCard()
         self.compare = CompareView(window.state)
+        self._views_timer = QTimer(self)
+        self._views_timer.setSingleShot(True)
+        self._views_timer.setInterval(0)
+        self._views_timer.timeout.connect(self._refresh_views)
         self.cam_layers = CamLayers(window.state, self)
         self.panel.set_controls(CamControls(self.cam_layers))
         self.progress = QProgressBar()
@@ -86,7 +90,6 @@ class Opinions(QObject):
         self.cancel_button.clicked.connect(self.cancel)
         self.panel.modelSelected.connect(self.select_model)
         self.panel.mapClassChanged.connect(self.cam_layers.set_class)
-        self.cam_layers.changed.connect(self._keep_mask_on_top)
         self.panel.skipChanged.connect(self._on_skip_changed)
         self.curves.sliceClicked.connect(self.show_slice)
         self.state.imageChanged.connect(self._on_image)
@@ -215,11 +218,6 @@ class Opinions(QObject):
             for position, model in enumerate(self._waiting()):
                 self.panel.set_status(model.id, "analysing\u2026" if position == 0 else "queued\u2026")
 
-    def _keep_mask_on_top(self) -> None:
-        """The lung outline stays crisp on top of the maps, which arrive after it."""
-        if self.mask_layer in self.layers and self.layers.index(self.mask_layer) != len(self.layers) - 1:
-            self.layers.move(self.mask_layer, len(self.layers) - 1)
-
     def _on_mask(self, mask: LungMask) -> None:
         self.mask = mask
         self.cam_layers.set_lung_mask(mask.labels)
@@ -237,7 +235,7 @@ class Opinions(QObject):
         self._mark_queue()
         if opinion.model_id == self.selected:
             self.select_model(opinion.model_id)
-        self._refresh_views()
+        self._views_timer.start()  # opinions from the cache come together: the curves and card are drawn once
 
     def _on_analysed(self, analysis: StudyAnalysis) -> None:
         self.analysis = analysis

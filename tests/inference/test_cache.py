@@ -119,3 +119,17 @@ def test_second_analysis_comes_from_the_cache_and_changes_invalidate_it(tmp_path
     monkeypatch.setattr(cache_module, "PREPROCESSING_VERSION", 999)
     after = analyze_study(volume, choose_models([retrained], "CT", ["ct_plain"], "classical"), cache=store)
     assert not after.opinion("ct_plain").from_cache
+
+
+def test_a_big_mask_is_stored_as_runs_and_comes_back_the_same(store):
+    labels = np.zeros((40, 160, 200), np.uint8)  # 1.3 MB, mostly background
+    labels[5:35, 20:140, 10:90], labels[5:35, 20:140, 110:190] = 1, 2
+    noise = np.random.default_rng(0).integers(0, 255, (1200, 1000), dtype=np.uint8)  # no runs: kept as it is
+    store.put(cache_key("mask"), {"labels": labels, "noise": noise, "cams": np.ones((2, 3), np.float32)}, {})
+    arrays, _ = store.get(cache_key("mask"))
+    assert sorted(arrays) == ["cams", "labels", "noise"]
+    np.testing.assert_array_equal(arrays["labels"], labels)
+    np.testing.assert_array_equal(arrays["noise"], noise)
+    assert arrays["labels"].dtype == np.uint8 and arrays["labels"].shape == labels.shape
+    with np.load(next(store.results_dir.rglob("*.npz"))) as data:
+        assert "labels" not in data.files and "noise" in data.files  # the mask as runs, the noise as is
