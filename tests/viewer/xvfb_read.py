@@ -145,6 +145,7 @@ def main(study: str, export_folder: str) -> int:
     report("export", written and sorted(m["kind"] for m in measured) == ["angle", "ellipse", "length"],
            f"{[p.name for p in Path(export_folder).iterdir()]}")
     window.close()
+    app.processEvents()
     return 0
 
 
