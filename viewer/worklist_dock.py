@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from inference.batch.analyst import BatchSettings, installed_models_keys, models_key
-from inference.batch.engines import DEFAULT_THREADS, LocalEngine, default_workers
+from inference.batch.engines import LocalEngine, default_workers
 from inference.batch.run import BatchSummary, plan_batch, run_batch
 from inference.identifiers import formatted_date
 from inference.registry import discover_models
@@ -207,7 +207,7 @@ class BatchThread(QThread):
         self.cancel_event = threading.Event()
 
     def run(self) -> None:
-        settings = BatchSettings(threads=DEFAULT_THREADS)
+        settings = BatchSettings()
         try:
             with StudyIndex() as index:
                 plan = plan_batch(self.paths, settings, index, resume=True, source="viewer")

@@ -19,7 +19,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from concurrent.futures.process import BrokenProcessPool
 from typing import Protocol
 
-from inference.batch.analyst import BatchSettings, StudyAnalyst, StudyTask
+from inference.batch.analyst import DEFAULT_THREADS, BatchSettings, StudyAnalyst, StudyTask
 from inference.runtime import thread_count
 from inference.worklist.index import Status, StudyResult
 
@@ -30,10 +30,6 @@ QUEUED_PER_WORKER = 1
 # again in a new process; the second death marks it failed instead of stopping the batch.
 ATTEMPTS = 2
 _POLL_S = 0.5
-# bench/bench_batch.py (README, 'Batch throughput'): one single-threaded worker per core and one
-# worker with every core's thread tied (71.0 vs 70.1 studies/min); single-threaded workers are kept,
-# as one study's loading and preprocessing overlap another's inference and a dying worker costs one study.
-DEFAULT_THREADS = 1
 
 
 def default_workers(threads: int = DEFAULT_THREADS) -> int:

@@ -15,8 +15,8 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from inference.batch.analyst import BatchSettings
-from inference.batch.engines import DEFAULT_THREADS, ENGINES, default_workers, make_engine
+from inference.batch.analyst import DEFAULT_THREADS, BatchSettings
+from inference.batch.engines import ENGINES, default_workers, make_engine
 from inference.batch.run import BatchPlan, BatchSummary, plan_batch, run_batch
 from inference.output_paths import output_problem
 from inference.runtime import DEVICES

@@ -32,7 +32,7 @@ def _probe() -> dict:
 
 
 def test_ray_gives_the_local_ranked_list_on_a_loopback_only_cluster(capsys, private, archive, monkeypatch):
-    code = main(["batch", str(archive.root), "--workers", "2", "--json", "-"])
+    code = main(["batch", str(archive.root), "--workers", "2", "--threads", "1", "--json", "-"])
     local = json.loads(capsys.readouterr().out)["studies"]
     assert code == 0
 
