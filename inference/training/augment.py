@@ -91,8 +91,8 @@ def build_augmentation(config: AugmentConfig) -> v2.Compose | None:
 
 
 class SourceIntensity(torch.nn.Module):
-    """What differs between CT sources after the lung window, simulated inside the lung region only
-    (the black outside stays black, as the contract makes it): another window width and level (a
+    """What differs between CT sources after the lung window, simulated on what the contract shows
+    (the black outside the thorax stays black): another window width and level (a
     linear map), another display gamma, blur or sharpness of another kernel, noise of another dose,
     and JPEG re-compression of a screen capture."""
 
@@ -104,7 +104,8 @@ class SourceIntensity(torch.nn.Module):
         self.jpeg = v2.RandomApply([v2.JPEG((30, 95))], p=jpeg_p)
 
     def forward(self, image, mask=None):
-        inside = image > 0 if mask is None else mask > 0
+        # what the contract left visible (the thorax; black outside), not the lung region M4 pools over
+        inside = image > 0
         x = image.float() / 255.0
         gamma = float(torch.empty(1).uniform_(*self.gamma))
         scale = float(torch.empty(1).uniform_(*self.contrast))
