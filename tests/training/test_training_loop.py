@@ -279,3 +279,23 @@ def test_a_held_out_source_run_reports_figures_per_source(ct_sources, tmp_path):
     train(both, build_run(both))
     per_source = json.loads((tmp_path / "both" / "metrics.json").read_text())["metrics"]["test"]["per_source"]
     assert set(per_source) == {"site_a", "site_b"}
+
+
+def test_augmented_ct_samples_keep_what_the_contract_shows(ct_sources):
+    """Augmentation may change intensity and geometry, not what is visible: training must see the
+    thorax view that inference sees (a bug once blacked out everything but the lungs in training)."""
+    from inference.training.augment import build_lung_crop_augmentation
+    from inference.training.datasets import LungCropDataset
+
+    items = [LabelledImage(str(p), 0, "g", "site_a") for p in sorted((ct_sources[0] / "COVID").iterdir())[:6]]
+    spec = InputSpec(size=64, window=(1500.0, -600.0))
+    plain = LungCropDataset(items, spec, with_region=True)
+    torch.manual_seed(0)
+    augmented = LungCropDataset(items, spec, build_lung_crop_augmentation(), with_region=True)
+    for index in range(len(items)):
+        image, region, _ = plain[index]
+        shown = (image[0] > image[0].min()).float().mean()  # the black outside is the minimum after normalising
+        between_lungs = ((image[0] > image[0].min()) & (region[0] == 0)).float().mean()
+        assert between_lungs > 0.02  # the contract shows more than the lung hulls (mediastinum, spine)
+        augmented_image, _, _ = augmented[index]
+        assert (augmented_image[0] > augmented_image[0].min()).float().mean() > 0.8 * shown
