@@ -20,10 +20,10 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
+import math
 import sys
-import tempfile
-from collections.abc import Callable
+from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -33,9 +33,11 @@ from PIL import Image as PILImage
 from inference.cache import ResultCache
 from inference.jobs import Cancelled, StderrProgress
 from inference.lung_segmentation import volume_image
-from inference.output_paths import output_problem
+from inference.manifest import INTENDED_USE
+from inference.opinion_rules import finding_class
+from inference.output_paths import output_problem, write_atomically
 from inference.pipelines.analysis import analyze_study, choose_models
-from inference.pipelines.results import ModelOpinion, StudyAnalysis
+from inference.pipelines.results import Note, StudyAnalysis
 from inference.registry import discover_models
 from inference.runtime import DEVICES, DeviceUnavailable
 from inference.safe_text import printable
@@ -59,7 +61,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-cache", action="store_true", help="neither read nor write the result cache")
 
 
-def pick_series(images: list[Image], wanted: str | None) -> tuple[Image, list[str]]:
+def pick_series(images: list[Image], wanted: str | None) -> tuple[Image, list[Note]]:
     """The series to analyse: the one asked for, else the CT with most slices, else the first image."""
     if wanted is not None:
         if wanted.isdigit() and int(wanted) < len(images):
@@ -72,25 +74,8 @@ def pick_series(images: list[Image], wanted: str | None) -> tuple[Image, list[st
     chosen = max(volumes, key=lambda v: v.shape[0]) if volumes else images[0]
     notes = []
     if len(images) > 1:
-        notes.append(f"{len(images)} series found, analysed number {images.index(chosen)}; choose another with --series")
+        notes.append(Note(f"{len(images)} series found, analysed number {images.index(chosen)}; choose another with --series"))
     return chosen, notes
-
-
-def _atomic(path: Path, write: Callable[[Path], None]) -> None:
-    """Write through a temporary file in the same folder, so a crash never leaves half a file."""
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix="".join(path.suffixes))
-    os.close(handle)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-
-
-def _finding_class(opinion: ModelOpinion) -> int:
-    """The class whose map is worth a file: the positive finding, else the verdict's label, else class 0."""
-    label = opinion.verdict.positive_class or opinion.verdict.label
-    return opinion.classes.index(label) if label in opinion.classes else 0
 
 
 def write_outputs(analysis: StudyAnalysis, image: Image, out: Path) -> dict[str, str]:
@@ -102,9 +87,9 @@ def write_outputs(analysis: StudyAnalysis, image: Image, out: Path) -> dict[str,
         labels = analysis.lung_mask.labels
         name = "lung_mask.nii.gz" if ct else "lung_mask.png"
         if ct:
-            _atomic(out / name, lambda p: sitk.WriteImage(volume_image(labels, image), str(p), True))
+            write_atomically(out / name, lambda p: sitk.WriteImage(volume_image(labels, image), str(p), True))
         else:
-            _atomic(out / name, lambda p: PILImage.fromarray(labels).save(p, format="PNG"))
+            write_atomically(out / name, lambda p: PILImage.fromarray(labels).save(p, format="PNG"))
         written["lung_mask"] = name
     for opinion in analysis.opinions:
         stem = f"cam_{opinion.model_id}"
@@ -117,44 +102,46 @@ def write_outputs(analysis: StudyAnalysis, image: Image, out: Path) -> dict[str,
             "resize": np.array(opinion.resize),
             "crop_boxes": opinion.crop_boxes if opinion.crop_boxes is not None else np.array([(0, 0, *opinion.image_shape)]),
         }
-        _atomic(out / f"{stem}.npz", lambda p: np.savez_compressed(p, **arrays))
+        write_atomically(out / f"{stem}.npz", lambda p: np.savez_compressed(p, **arrays))
         written[f"{stem}.npz"] = f"{stem}.npz"
-        maps = opinion.cam_volume(_finding_class(opinion))
+        maps = opinion.cam_volume(finding_class(opinion))
         name = f"{stem}.nii.gz" if ct else f"{stem}.png"
         if ct:
-            _atomic(out / name, lambda p: sitk.WriteImage(volume_image(maps, image), str(p), True))
+            write_atomically(out / name, lambda p: sitk.WriteImage(volume_image(maps, image), str(p), True))
         else:
-            _atomic(out / name, lambda p: PILImage.fromarray(maps[0]).save(p, format="PNG"))
+            write_atomically(out / name, lambda p: PILImage.fromarray(maps[0]).save(p, format="PNG"))
         written[stem] = name
     return written
 
 
-def summary(doc: dict) -> str:
-    """The human-readable report printed without --json."""
-    lines = [f"{doc['modality']} {' x '.join(map(str, doc['shape']))}, device {doc['device']}"]
-    lung = doc["lung"]
-    if doc["lung_mask"] is not None:
-        source = doc["lung_mask"]["model"] or doc["lung_mask"]["source"]
-        volumes = lung["volume_ml"]
-        text = f"lung mask: {source}"
-        if volumes.get("right") is not None:
-            severity = "n/a" if lung["severity_percent"] is None else f"{lung['severity_percent']:.1f} %"
-            text += f"; right {volumes['right']:.0f} ml, left {volumes['left']:.0f} ml, severity {severity}"
+def _finite(value: float | None) -> bool:
+    return value is not None and math.isfinite(value)
+
+
+def summary(analysis: StudyAnalysis, outputs: Mapping[str, str]) -> str:
+    """The human-readable report printed without --json: the same analysis and outputs as the JSON."""
+    lines = [f"{analysis.modality} {' x '.join(map(str, analysis.shape))}, device {analysis.device}"]
+    mask, lung = analysis.lung_mask, analysis.lung
+    if mask is not None:
+        text = f"lung mask: {mask.model_id or mask.source}"
+        if lung is not None and _finite(lung.volume_ml.get("right")):
+            severity = f"{lung.severity_percent:.1f} %" if _finite(lung.severity_percent) else "n/a"
+            text += f"; right {lung.volume_ml['right']:.0f} ml, left {lung.volume_ml['left']:.0f} ml, severity {severity}"
         lines.append(text)
-    for model in doc["models"]:
-        verdict = doc["results"][model["id"]]["verdict"]
-        if verdict["label"] is None:
-            lines.append(f"  {model['id']:<16} no verdict: {verdict['reason']}")
+    for opinion in analysis.opinions:
+        verdict = opinion.verdict
+        if verdict.label is None:
+            lines.append(f"  {opinion.model_id:<16} no verdict: {verdict.reason}")
             continue
-        threshold = "" if verdict["threshold"] is None else f" (threshold {verdict['threshold']:.2f} on {verdict['positive_class']})"
-        lines.append(f"  {model['id']:<16} {verdict['label']} {verdict['probability']:.2f}{threshold}, {verdict['slices_used']} slices")
-    if doc["consensus"] is not None and doc["consensus"]["voters"]:
-        c = doc["consensus"]
-        lines.append(f"consensus: {c['label']} ({c['positive_votes']} of {c['voters']} models positive)")
-    lines += [f"warning: {w}" for w in doc["warnings"]]
-    if doc["outputs"]:
-        lines.append("written: " + ", ".join(doc["outputs"].values()))
-    lines.append(doc["intended_use"])
+        threshold = "" if verdict.threshold is None else f" (threshold {verdict.threshold:.2f} on {verdict.positive_class})"
+        lines.append(f"  {opinion.model_id:<16} {verdict.label} {verdict.probability:.2f}{threshold}, {verdict.slices_used} slices")
+    if analysis.consensus is not None and analysis.consensus.voters:
+        c = analysis.consensus
+        lines.append(f"consensus: {c.label} ({c.positive_votes} of {c.voters} models positive)")
+    lines += [f"warning: {w}" for w in analysis.warnings]
+    if outputs:
+        lines.append("written: " + ", ".join(outputs.values()))
+    lines.append(INTENDED_USE)
     return "\n".join(lines)
 
 
@@ -163,8 +150,10 @@ def _fail(message: str, code: int = 2) -> int:
     return code
 
 
-def _skipped_note(skipped: list[SkippedFile]) -> list[str]:
-    return [f"{len(skipped)} file(s) skipped while loading, e.g. {Path(skipped[0].path).name}: {skipped[0].reason}"] if skipped else []
+def _skipped_notes(skipped: list[SkippedFile]) -> list[Note]:
+    if not skipped:
+        return []
+    return [Note(f"{len(skipped)} file(s) skipped while loading, e.g. {Path(skipped[0].path).name}: {skipped[0].reason}")]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -185,6 +174,7 @@ def run(args: argparse.Namespace) -> int:
         choice = choose_models(discover_models(), image.modality.value, args.model, args.lung_mask)
         cache = None if args.no_cache else ResultCache()
         analysis = analyze_study(image, choice, args.device, cache, progress)
+        analysis = replace(analysis, notes=(*notes, *_skipped_notes(list(skipped)), *analysis.notes))
     except (LookupError, DeviceUnavailable) as exc:
         return _fail(str(exc))
     except Cancelled:
@@ -204,13 +194,13 @@ def run(args: argparse.Namespace) -> int:
             outputs.update({f"dicom {p.name}": str(p) for p in write_dicom_results(analysis, image, args.dicom_out)})
         except DicomOutError as exc:
             return _fail(f"--dicom-out: {exc}", 1)
+    if args.out is not None:
+        outputs["analysis"] = "analysis.json"
     doc = study_document(analysis, image, outputs)
-    doc["warnings"] = notes + _skipped_note(list(skipped)) + doc["warnings"]
     if args.out is not None:
         try:
-            _atomic(args.out / "analysis.json", lambda p: p.write_text(json.dumps(doc, indent=2)))
+            write_atomically(args.out / "analysis.json", lambda p: p.write_text(json.dumps(doc, indent=2)))
         except OSError as exc:
             return _fail(f"--out {args.out}: analysis.json could not be written ({exc.strerror or exc})", 1)
-        doc["outputs"]["analysis"] = "analysis.json"
-    print(json.dumps(doc, indent=2) if args.json else printable(summary(doc)))
+    print(json.dumps(doc, indent=2) if args.json else printable(summary(analysis, outputs)))
     return 0

@@ -5,9 +5,7 @@ and the viewer's export call ``write_dicom_results``; ``lunglens pacs send`` sen
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -21,6 +19,7 @@ from inference.dicom_out.report_pdf import report_pdf
 from inference.dicom_out.segmentation import cam_segmentation, lung_mask_segmentation
 from inference.dicom_out.sources import read_sources
 from inference.measurements import Measurement
+from inference.output_paths import write_atomically
 from inference.pipelines.results import StudyAnalysis
 from inference.slice_numbers import slice_numbering
 from inference.study import Image
@@ -36,16 +35,6 @@ def without_source_flaws(ds: Dataset) -> Dataset:
     if "PatientAge" in ds and not re.fullmatch(r"\d{3}[DWMY]", str(ds.PatientAge or "000Y")):
         del ds.PatientAge
     return ds
-
-
-def _save(ds: Dataset, path: Path) -> None:
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".dcm")
-    os.close(handle)
-    try:
-        without_source_flaws(ds).save_as(tmp, enforce_file_format=True)
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
 
 
 def dicom_results(
@@ -77,6 +66,6 @@ def write_dicom_results(
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for name, ds in dicom_results(analysis, image, measurements, pdf).items():
-        _save(ds, out / name)
+        write_atomically(out / name, lambda p: without_source_flaws(ds).save_as(p, enforce_file_format=True))
         written.append(out / name)
     return written

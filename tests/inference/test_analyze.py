@@ -134,6 +134,24 @@ def test_xray_png_with_mask_and_human_summary(capsys, env):
     assert np.asarray(Image.open(out / "cam_xr_cls.png")).shape == truth.shape
 
 
+def test_printed_summary_and_analysis_json_tell_the_same(capsys, env):
+    """The loader's and the series choice's notes reach the file as well as the screen, and the file
+    lists itself among the outputs the summary names."""
+    folder = env / "two"
+    for name, seed in (("a.png", 1), ("b.png", 2)):
+        write_xray_png(folder / name, make_xray_phantom((96, 80), seed=seed)[0])
+    (folder / "broken.png").write_bytes(b"not a png")
+    out = env / "two_out"
+    code, stdout, stderr = analyze(capsys, folder, "--out", out)
+    assert code == 0, stderr
+    doc = json.loads((out / "analysis.json").read_text())
+    printed = [line.removeprefix("warning: ") for line in stdout.splitlines() if line.startswith("warning: ")]
+    assert printed == doc["warnings"]
+    assert any("2 series found" in w for w in printed) and any("skipped while loading" in w for w in printed)
+    assert doc["outputs"]["analysis"] == "analysis.json"
+    assert stdout.splitlines()[-2] == "written: " + ", ".join(doc["outputs"].values())
+
+
 @pytest.mark.realdata
 def test_real_series(capsys, env, shared_data):
     code, stdout, stderr = analyze(capsys, shared_data / "ct_series" / "Lung_Dx-A0001", "--model", "ct_plain",
