@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from inference.cli import main
-from inference.commands.evaluate import load_samples, read_8bit
+from inference.evaluation import load_samples, read_8bit
 from inference.jobs import Job
 from inference.phantoms import make_ct_phantom, write_ct_series
 from inference.preprocessing import InputSpec, crop_to_lungs, lung_view, ct_to_uint8
