@@ -6,9 +6,9 @@ A 300-slice 512 x 512 phantom chest CT is written as a DICOM series (so the cach
 as it knows a real study), opened in the real main window (offscreen) and analysed with the installed
 models: the first analysis (lung mask, every model, the display maps of the selected model's Grad-CAM).
 Then the window is closed and the study reopened in a new window ``--repeats`` times; each time, from
-Analyse to the last opinion in and the selected model's Grad-CAM drawn, to the end of the analysis
-(the core quantifies the lungs last), and the time to load the series, which comes before and is the
-same either way.
+Analyse to every opinion in with the Grad-CAM on screen (the selected model's) drawn, to the other
+models' maps ready behind it, and to the end of the analysis (the core quantifies the lungs last),
+and the time to load the series, which comes before and is the same either way.
 Goal (issue 19): under 0.5 s; the ratio to the first analysis is printed beside it. The machine is
 shared: the CPU others took during the run is printed too.
 """
@@ -61,10 +61,19 @@ def _open_and_analyse(folder: Path, models: int) -> dict:
     loaded = time.perf_counter()
     cpu = time.process_time()
     opinions = window.opinions
-    seen: list[float] = []
-    watch = QTimer()  # the moment every opinion is in and the selected model's Grad-CAM is drawn
-    watch.timeout.connect(lambda: seen or (len(opinions.results) == models and opinions.cam_layers.ready()
-                                           and seen.append(time.perf_counter())))
+    shown: list[float] = []  # every opinion in, and the Grad-CAM on screen (the selected model's) drawn
+    every_map: list[float] = []  # and every other model's map ready behind it
+
+    def look() -> None:
+        cams = opinions.cam_layers
+        if not shown and len(opinions.results) == models and any(
+                window.layers[name].visible for name in cams.cam_keys if name in window.layers):
+            shown.append(time.perf_counter())
+        if not every_map and len(opinions.results) == models and cams.ready():
+            every_map.append(time.perf_counter())
+
+    watch = QTimer()
+    watch.timeout.connect(look)
     watch.start(5)
     opinions.analyze()
     if not opinions.wait_until_done(1800) or opinions.analysis is None:
@@ -73,7 +82,8 @@ def _open_and_analyse(folder: Path, models: int) -> dict:
     watch.stop()
     result = {
         "load_s": round(loaded - started, 3),
-        "opinions_and_cam_s": round((seen[0] if seen else done) - loaded, 3),
+        "opinions_and_cam_s": round((shown[0] if shown else done) - loaded, 3),
+        "every_map_s": round((every_map[0] if every_map else done) - loaded, 3),
         "analysis_done_s": round(done - loaded, 3),  # with the lung quantification the core makes last
         "cpu_s": round(time.process_time() - cpu, 3),
         "opinions": len(window.opinions.analysis.opinions),
@@ -134,11 +144,15 @@ def main() -> int:
         print(f"first analysis: {first['opinions_and_cam_s']:.1f} s to every opinion and the Grad-CAM "
               f"(series loaded in {first['load_s']:.1f} s)")
         ends = statistics.median(r["analysis_done_s"] for r in reopened)
-        print(f"reopened: the analysis (lung quantification included) ends after {ends:.2f} s (median)")
+        maps = statistics.median(r["every_map_s"] for r in reopened)
+        print(f"reopened: every model's map ready after {maps:.2f} s, the analysis (lung quantification "
+              f"included) ends after {ends:.2f} s (medians)")
         print(f"reopened x{args.repeats}: median {summary['reopen_median_s']:.3f} s, best {summary['reopen_best_s']:.3f} s "
               f"(all from the cache: {all(r['from_cache'] for r in reopened)}, CAM drawn: "
               f"{all(r['cam_shown'] for r in reopened)}; loading {statistics.median(r['load_s'] for r in reopened):.2f} s "
               f"before it); {summary['first_to_reopen_ratio']}x faster than the first analysis; goal < 0.5 s")
+        cpu = statistics.median(r["cpu_s"] for r in reopened)
+        print(f"reopen CPU (all of LungLens's threads, to the end of the analysis): {cpu:.2f} s median")
         print(f"other processes used {others:.0f} CPU s of this {os.cpu_count()}-core machine during the run")
     return 0
 

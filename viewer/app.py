@@ -25,12 +25,15 @@ def missing_platform_library() -> str:
 
 
 def application():
+    from PySide6.QtCore import Qt
     from PySide6.QtWidgets import QApplication
 
     from viewer.theme import apply_dark_theme
 
     app = QApplication.instance()
     if app is None:
+        # The system's scale as it is (125 %, 150 %...), not rounded to a whole factor; fonts are in points.
+        QApplication.setHighDpiScaleFactorRoundingPolicy(Qt.HighDpiScaleFactorRoundingPolicy.PassThrough)
         app = QApplication(sys.argv[:1])
         app.setApplicationName("LungLens")
         app.setOrganizationName("LungLens")

@@ -1,11 +1,11 @@
 """One Grad-CAM layer per model, of the class picked in the model table, built off the GUI thread.
 
 Each arriving opinion gets a layer "Grad-CAM <model>: <class>" (its finding class first); only the
-selected model's layer is visible. The display map (``viewer.cam_display``) is read from the result
-cache or made on the thread pool, and replaces the layer when ready; a map that arrives for another
-image or another class than the one now asked for is dropped. ``CamControls`` is the strip above the
-model table: the colormap's legend, "only inside the lungs" (off by default) and the share of the
-selected map that lies inside the lung mask.
+selected model's layer is visible. The display maps (``viewer.cam_display``) are read from the result
+cache or made on the thread pool; a map made for opinions since cleared (another image, another
+analysis) is dropped. ``CamControls`` is the strip
+above the model table: the colormap, "only inside the lungs" (off by default) and the share of the
+selected map that lies inside the lung mask (the legend is drawn on each pane).
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ class CamLayers(QObject):
         self.lungs_only = False
         self.colormap = CAM_COLORMAP
         self.cache = ResultCache()
+        self._generation = 0  # bumped by clear(): a map made for earlier opinions is dropped
 
     @property
     def cam_keys(self) -> dict[str, CamKey]:
@@ -59,18 +60,18 @@ class CamLayers(QObject):
         if opinion is None or cls not in opinion.classes:
             return
         self.classes[model_id] = cls
-        key = (model_id, cls)
-        if key in self.steps:
+        if (model_id, cls) in self.steps:
             self._show(model_id)
             return
-        image, shape = self.state.source.image, self.state.source.shape
-        spacing_z = self.state.source.spacing[0] if self.state.source.is_ct and self.state.source.spacing_known else None
-        cache = self.cache
+        source = self.state.source
+        shape = source.shape
+        spacing_z = source.spacing[0] if source.is_ct and source.spacing_known else None
+        cache, generation = self.cache, self._generation
         run_in_background(lambda: cached_coarse_display(opinion, cls, shape, spacing_z, cache),
-                          lambda steps: self._on_steps(image, model_id, cls, steps), self)
+                          lambda steps: self._on_steps(generation, model_id, cls, steps), self)
 
-    def _on_steps(self, image, model_id: str, cls: str, steps: np.ndarray) -> None:
-        if self.state.source is None or self.state.source.image is not image or model_id not in self.opinions:
+    def _on_steps(self, generation: int, model_id: str, cls: str, steps: np.ndarray) -> None:
+        if generation != self._generation or model_id not in self.opinions:
             return
         self.steps[(model_id, cls)] = steps
         if self.classes.get(model_id) == cls:
@@ -91,10 +92,14 @@ class CamLayers(QObject):
             self.layers.update(old, name=name, values=values)
         else:
             style = None
-            outlines = [i for i, layer in enumerate(self.layers) if isinstance(layer, LabelLayer) and layer.contour]
+            # under the lung outline, which stays crisp on top, and in the models' order whichever map came first
+            order = list(self.opinions)
+            later = [self.names[m] for m in order[order.index(model_id) + 1:] if self.names.get(m) in self.layers]
+            above = [self.layers.index(n) for n in later]
+            above += [i for i, layer in enumerate(self.layers) if isinstance(layer, LabelLayer) and layer.contour]
             self.layers.add(HeatmapLayer(name, values, colormap=self.colormap, opacity=CAM_OPACITY,
                                          threshold=CAM_THRESHOLD, visible=model_id == self.selected),
-                            outlines[0] if outlines else None)  # under the lung outline, which stays crisp on top
+                            min(above) if above else None)
         self.names[model_id] = name
         if style is not None and style.visible != (model_id == self.selected):
             self.layers.update(name, visible=model_id == self.selected)
@@ -168,6 +173,7 @@ class CamLayers(QObject):
         self.names.clear()
         self.steps.clear()
         self.shares.clear()
+        self._generation += 1
         self.lungs = None
 
 

@@ -28,18 +28,6 @@ class RoiStats:
     minimum: float
     maximum: float
 
-    def text(self, value_unit: str) -> str:
-        if self.count == 0:
-            return f"Area {self.area:.1f} {self.unit}\u00b2 (no pixel centre inside)"
-        return (
-            f"Area {self.area:.1f} {self.unit}\u00b2  Mean {self.mean:.1f} SD {self.sd:.1f} {value_unit}\n"
-            f"Min {self.minimum:.0f} Max {self.maximum:.0f}  n={self.count}"
-        )
-
-
-def distance(p0: tuple[float, float], p1: tuple[float, float]) -> float:
-    return math.hypot(p1[0] - p0[0], p1[1] - p0[1])
-
 
 def roi_mask(
     shape: tuple[int, int],

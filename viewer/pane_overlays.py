@@ -160,9 +160,9 @@ class PaneOverlays(QObject):
         self.place()
 
     def place(self) -> None:
-        """Bottom centre, above the orientation letter: the corners hold the text."""
+        """Bottom centre, above the bottom texts (a narrow pane has no room beside them)."""
         graphics = self.pane.graphics
         w, h = graphics.width(), graphics.height()
-        bottom = h - MARGIN - self.pane.bottom_label_height() - 4
+        bottom = h - MARGIN - self.pane.bottom_text_height() - 4
         self.scale_bar.move((w - self.scale_bar.width()) // 2, bottom - self.scale_bar.height())
         self.legend.move((w - self.legend.width()) // 2, bottom - self.scale_bar.height() - 4 - self.legend.height())

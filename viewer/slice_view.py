@@ -421,11 +421,12 @@ class SliceView(QFrame):
         e["top"].move((w - e["top"].width()) // 2, m)
         e["bottom"].move((w - e["bottom"].width()) // 2, h - e["bottom"].height() - m)
         self._placeholder.setGeometry(0, 0, w, h)
+        self.overlays.place()  # the scale bar and legend sit above these texts
 
-    def bottom_label_height(self) -> int:
-        """Height of the orientation letter at the bottom edge (0 without one): what sits above it must clear it."""
-        label = self._edge["bottom"]
-        return label.height() if label.text() else 0
+    def bottom_text_height(self) -> int:
+        """Height of the texts along the bottom (corners and orientation letter): what sits above them clears them."""
+        labels = (self._corner["bl"], self._corner["br"], self._edge["bottom"])
+        return max((label.height() for label in labels if label.text()), default=0)
 
     def resizeEvent(self, event) -> None:
         super().resizeEvent(event)

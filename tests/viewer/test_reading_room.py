@@ -184,6 +184,9 @@ def test_overlay_text_reads_on_any_image():
     for colour in TEXT_COLOURS:
         assert worst_case_contrast(colour) >= MIN_CONTRAST, colour
     assert "pt;" in OVERLAY_STYLE and "pt;" in EDGE_STYLE  # sized in points: follows the system's scale
+    from PySide6.QtGui import QGuiApplication
+
+    assert QGuiApplication.highDpiScaleFactorRoundingPolicy() == Qt.HighDpiScaleFactorRoundingPolicy.PassThrough
 
 
 def test_the_model_table_says_queued_only_while_an_analysis_runs(window, qtbot, tmp_path, monkeypatch):

@@ -106,9 +106,6 @@ class DrawnAnnotation:
     def text(self) -> str:
         return self.label.toPlainText()
 
-    def is_visible(self) -> bool:
-        return self.label.isVisible()
-
     def remove(self) -> None:
         for item in (self.roi, self.shape, self.label):
             if item is not None:
