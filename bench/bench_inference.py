@@ -76,7 +76,7 @@ def phantom_volume(slices: int, spacing=(1.0, 0.7, 0.7)) -> CTVolume:
     return CTVolume(
         hu=hu, spacing=spacing, origin=(0.0, 0.0, 0.0), direction=np.eye(3),
         slice_positions=np.array([[0.0, 0.0, z * spacing[0]] for z in range(slices)]),
-        series_uid=f"2.25.{slices}{int(time.time())}", slice_thickness_mm=spacing[0],
+        uid=f"2.25.{slices}{int(time.time())}", slice_thickness_mm=spacing[0],
     )
 
 

@@ -69,7 +69,7 @@ def main() -> int:
     hu, mask, heat = chest(args.slices, args.size)
     positions = np.array([[0.0, 0.0, 1.25 * i] for i in range(args.slices)])
     volume = CTVolume(hu=hu, spacing=(1.25, 0.7, 0.7), origin=(0.0, 0.0, 0.0), direction=np.eye(3),
-                      slice_positions=positions, series_uid="bench")
+                      slice_positions=positions, uid="bench")
     print(f"volume {hu.shape} int16, pane 1024x1024, {args.steps} scroll steps, offscreen; "
           f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     print(f"{'plane':<10}{'image':>16}{'+ mask':>16}{'+ heatmap':>16}   ms/slice, wall (GUI-thread CPU)")

@@ -55,14 +55,10 @@ def cache_dir() -> Path:
     return Path(override).expanduser() if override else Path(platformdirs.user_cache_dir("LungLens"))
 
 
-def _files_of(image: CTVolume | XRayImage) -> tuple[str, ...]:
-    return tuple(image.source_files) if isinstance(image, CTVolume) else ((image.source_file,) if image.source_file else ())
-
-
 def _header(image: CTVolume | XRayImage) -> list:
     """What the loader read from the headers and what decoding made of it (shape, type), as JSON."""
     if isinstance(image, CTVolume):
-        return [image.series_uid, list(image.hu.shape), str(image.hu.dtype), image.spacing, image.origin,
+        return [image.uid, list(image.hu.shape), str(image.hu.dtype), image.spacing, image.origin,
                 np.asarray(image.direction).ravel().tolist(), np.asarray(image.slice_positions).ravel().tolist(),
                 list(image.sop_uids)]
     return [image.uid, list(image.pixels.shape), str(image.pixels.dtype), image.spacing, image.invert, image.photometric]
@@ -70,7 +66,7 @@ def _header(image: CTVolume | XRayImage) -> list:
 
 def study_digest(image: CTVolume | XRayImage) -> str:
     """Identity of a loaded study: its files' identity and its header, or its pixels when it has no files."""
-    files = _files_of(image)
+    files = image.source_files
     try:
         stats = [os.stat(path) for path in files]
     except OSError:  # a file went away since loading: nothing to vouch for the pixels but the pixels
@@ -85,12 +81,11 @@ def pixel_digest(image: CTVolume | XRayImage) -> str:
     """Content identity of a loaded study: UID, geometry and a BLAKE2 digest of every pixel."""
     digest = hashlib.blake2b(digest_size=20)
     if isinstance(image, CTVolume):
-        pixels, geometry = image.hu, [image.spacing, image.origin, np.asarray(image.direction).ravel().tolist()]
-        uid = image.series_uid
+        geometry = [image.spacing, image.origin, np.asarray(image.direction).ravel().tolist()]
     else:
-        pixels, geometry = image.pixels, [image.spacing, image.invert, image.photometric]
-        uid = image.uid
-    digest.update(json.dumps([uid, list(pixels.shape), str(pixels.dtype), geometry], default=str).encode())
+        geometry = [image.spacing, image.invert, image.photometric]
+    pixels = image.values
+    digest.update(json.dumps([image.uid, list(pixels.shape), str(pixels.dtype), geometry], default=str).encode())
     digest.update(np.ascontiguousarray(pixels).data)
     return digest.hexdigest()
 

@@ -32,7 +32,7 @@ from PIL import Image as PILImage
 from PIL import UnidentifiedImageError
 
 from inference.jobs import Job, ProgressCallback
-from inference.manifest import ModelManifest
+from inference.manifest import ModelManifest, Task
 from inference.metrics import binary_metrics, classification_metrics, dice
 from inference.pipelines import ct
 from inference.pipelines.classify import run_classifier
@@ -49,7 +49,7 @@ from inference.preprocessing import (
 )
 from inference.registry import ModelStatus
 from inference.runtime import ModelSession, open_session
-from inference.study import CTVolume, Window
+from inference.study import CTVolume, Modality, Window
 
 EIGHT_BIT_MODES = ("1", "L", "LA", "P", "RGB", "RGBA")
 IMAGE_EXTENSIONS = (".nii.gz", ".png", ".jpg", ".jpeg", ".dcm", ".nii", ".mha", ".mhd", ".nrrd", ".tif", ".tiff", ".bmp")
@@ -148,12 +148,12 @@ class Sample:
 
 def _xray_segmenter(manifest: ModelManifest) -> ModelSession | None:
     """The installed X-ray lung U-Net, for a model that sees only the lungs (as the pipeline runs it)."""
-    if manifest.modality != "XR" or manifest.preprocessing.crop != "lungs":
+    if manifest.modality != Modality.XRAY or manifest.preprocessing.crop != "lungs":
         return None
     from inference.pipelines.analysis import choose_models
     from inference.registry import discover_models
 
-    segmenter = choose_models(discover_models(), "XR").segmenter
+    segmenter = choose_models(discover_models(), Modality.XRAY).segmenter
     if segmenter is None:
         raise ValueError(f"model {manifest.id} looks at the lungs only: install an X-ray lung U-Net (see 'lunglens models')")
     return open_session(segmenter, "cpu")
@@ -173,7 +173,7 @@ def load_samples(files: list[tuple[Path, int]], manifest: ModelManifest, job: Jo
         except (UnreadableImage, OSError, ValueError) as exc:
             skipped.append({"path": str(path), "reason": str(exc)})
             continue
-        if manifest.modality == "CT":
+        if manifest.modality == Modality.CT:
             square, region = lung_view(crop_to_lungs(pixels), spec.size, spec.resize)
             samples.append(Sample(path, label, square, region))
         elif segmenter is not None:
@@ -191,7 +191,7 @@ def load_samples(files: list[tuple[Path, int]], manifest: ModelManifest, job: Jo
 
 def evaluate_classifier(session: ModelSession, data: Path, renames: list[str], progress: ProgressCallback | None) -> dict:
     manifest = session.manifest
-    if manifest.uses_lung_mask and manifest.modality != "CT" and manifest.preprocessing.crop != "lungs":
+    if manifest.uses_lung_mask and manifest.modality != Modality.CT and manifest.preprocessing.crop != "lungs":
         raise ValueError(f"model {manifest.id} pools over a lung mask; evaluate derives one only for CT and lung-cropped models")
     folders, warnings = class_folders(data, manifest.classes, renames)
     if not folders:
@@ -209,7 +209,7 @@ def evaluate_classifier(session: ModelSession, data: Path, renames: list[str], p
     probs, _ = run_classifier(session, len(samples), batch, job.part(0.5, 1.0))
     labels = np.array([s.label for s in samples])
     report = {
-        "task": "classification",
+        "task": Task.CLASSIFICATION,
         "class_folders": {folder.name: manifest.classes[i] for folder, i in folders.items()},
         "n": len(samples),
         "metrics": classification_metrics(labels, probs, manifest.classes),
@@ -277,7 +277,7 @@ def evaluate_segmenter(session: ModelSession, data: Path, progress: ProgressCall
     names = sorted({k for row in per_image for k in row["dice"]})
     mean = {k: float(np.nanmean([row["dice"].get(k, np.nan) for row in per_image])) for k in names}
     job.report(1.0, f"{session.manifest.id}: done")
-    return {"task": "segmentation", "n": len(per_image), "mean_dice": mean, "per_image": per_image, "skipped": skipped, "warnings": []}
+    return {"task": Task.SEGMENTATION, "n": len(per_image), "mean_dice": mean, "per_image": per_image, "skipped": skipped, "warnings": []}
 
 
 def evaluate_model(status: ModelStatus, device: str, data: Path, renames: list[str], progress: ProgressCallback | None = None) -> dict:
@@ -286,7 +286,7 @@ def evaluate_model(status: ModelStatus, device: str, data: Path, renames: list[s
     session = open_session(status, device)
     if not data.is_dir():
         raise ValueError(f"{data} is not a folder")
-    if status.manifest.task == "segmentation":
+    if status.manifest.task == Task.SEGMENTATION:
         report = evaluate_segmenter(session, data, progress)
     else:
         report = evaluate_classifier(session, data, renames, progress)

@@ -57,5 +57,5 @@ class StudyIdentifiers:
 
 def study_identifiers(image: Image) -> StudyIdentifiers:
     info = image.info
-    series = image.series_uid if isinstance(image, CTVolume) else image.uid
+    series = image.uid
     return StudyIdentifiers(info.patient_id, info.accession_number, info.study_date, info.study_uid, dicom_uid(series))

@@ -29,14 +29,25 @@ import math
 import re
 import stat
 from dataclasses import asdict, dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 from inference.preprocessing import InputSpec
+from inference.study import Modality
 
 MANIFEST_SCHEMA_VERSION = 1
-TASKS = ("classification", "segmentation")
-MODALITIES = ("CT", "XR")
+
+
+class Task(StrEnum):
+    """What a model does: classify an image (logits and Grad-CAMs) or segment the lungs (labels)."""
+
+    CLASSIFICATION = "classification"
+    SEGMENTATION = "segmentation"
+
+
+TASKS = tuple(task.value for task in Task)
+MODALITIES = tuple(modality.value for modality in Modality)
 # The pack's methods; a site's own architecture may name another (a short identifier).
 METHODS = ("baseline", "M1", "M2", "M3", "M4", "M5", "unet2d", "unet3d")
 _METHOD_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,40}$")
@@ -61,8 +72,8 @@ class Threshold:
 class ModelManifest:
     id: str
     version: str
-    task: str
-    modality: str
+    task: Task
+    modality: Modality
     method: str
     preprocessing: InputSpec
     inputs: dict[str, str]
@@ -82,6 +93,14 @@ class ModelManifest:
     intended_use: str = INTENDED_USE
     schema_version: int = MANIFEST_SCHEMA_VERSION
 
+    def __post_init__(self) -> None:
+        """A known task or modality given as a string (the JSON, training's options) becomes its enum
+        member; ``validate`` names an unknown one."""
+        for name, kind in (("task", Task), ("modality", Modality)):
+            value = getattr(self, name)
+            if value in {member.value for member in kind}:
+                object.__setattr__(self, name, kind(value))
+
     @property
     def positive_index(self) -> int | None:
         if self.threshold is None or self.threshold.positive_class not in self.classes:
@@ -94,6 +113,7 @@ class ModelManifest:
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
+        data["task"], data["modality"] = str(self.task), str(self.modality)
         data["preprocessing"] = self.preprocessing.to_json()
         data["classes"] = list(self.classes)
         data["mask_labels"] = {str(k): v for k, v in self.mask_labels.items()}
@@ -151,12 +171,12 @@ class ModelManifest:
             problems.append("inputs has no 'image' tensor")
         if "logits" not in self.outputs:
             problems.append("outputs has no 'logits' tensor")
-        if self.task == "classification":
+        if self.task == Task.CLASSIFICATION:
             if len(self.classes) < 2:
                 problems.append("a classifier needs at least two classes")
             if "cam" not in self.outputs:
                 problems.append("a classifier must export its Grad-CAM output 'cam'")
-        if self.task == "segmentation" and not self.mask_labels:
+        if self.task == Task.SEGMENTATION and not self.mask_labels:
             problems.append("a segmentation model needs mask_labels")
         if self.temperature <= 0:
             problems.append("temperature must be positive")

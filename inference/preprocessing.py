@@ -20,7 +20,7 @@ on its PNGs.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Literal
+from enum import StrEnum
 
 import numpy as np
 import SimpleITK as sitk
@@ -32,7 +32,14 @@ from inference.study import WINDOW_PRESETS, Window, XRayImage
 # Bumped whenever any function here changes what a model sees; part of every result-cache key.
 PREPROCESSING_VERSION = 3
 
-ResizePolicy = Literal["letterbox", "stretch"]
+
+
+class ResizePolicy(StrEnum):
+    """How an image becomes the model's square: letterbox keeps the aspect ratio (black bars), stretch does not."""
+
+    LETTERBOX = "letterbox"
+    STRETCH = "stretch"
+
 # (top, left, height, width) of a region of the image, in pixels
 Box = tuple[int, int, int, int]
 # Lung bounding box plus this share of its size on each side: takes in the chest wall, as the
@@ -72,12 +79,13 @@ class InputSpec:
     channels: int = 3
     mean: tuple[float, ...] = IMAGENET_MEAN
     std: tuple[float, ...] = IMAGENET_STD
-    resize: ResizePolicy = "letterbox"
+    resize: ResizePolicy = ResizePolicy.LETTERBOX
     window: tuple[float, float] | None = None
     crop: str | None = None
 
     def to_json(self) -> dict:
-        return asdict(self)
+        """Plain types only (the policy as its string): a weights-only checkpoint stores this."""
+        return {**asdict(self), "resize": str(self.resize)}
 
     @classmethod
     def from_json(cls, data: dict) -> "InputSpec":
@@ -89,7 +97,7 @@ class InputSpec:
             channels=int(data.get("channels", 3)),
             mean=tuple(float(v) for v in data.get("mean", IMAGENET_MEAN)),
             std=tuple(float(v) for v in data.get("std", IMAGENET_STD)),
-            resize=data.get("resize", "letterbox"),
+            resize=_resize_policy(data.get("resize", "letterbox")),
             window=None if window is None else (float(window[0]), float(window[1])),
             crop=data.get("crop"),
         )
@@ -102,9 +110,13 @@ class InputSpec:
             raise ValueError("preprocessing mean, std and window must be finite, std and window width positive")
         if len(spec.mean) not in (1, spec.channels) or len(spec.std) not in (1, spec.channels):
             raise ValueError("preprocessing mean and std need 1 or `channels` values")
-        if spec.resize not in ("letterbox", "stretch"):
-            raise ValueError(f"preprocessing resize {spec.resize!r} is not letterbox or stretch")
         return spec
+
+
+def _resize_policy(value: object) -> ResizePolicy:
+    if value not in {policy.value for policy in ResizePolicy}:
+        raise ValueError(f"preprocessing resize {value!r} is not letterbox or stretch")
+    return ResizePolicy(value)
 
 
 def window_to_uint8(values: np.ndarray, window: Window, invert: bool = False) -> np.ndarray:
@@ -127,7 +139,7 @@ def xray_to_uint8(xray: XRayImage) -> np.ndarray:
     return window_to_uint8(xray.pixels, xray.default_window, invert=xray.invert)
 
 
-def fit_to_square(image: np.ndarray, size: int, policy: ResizePolicy = "letterbox") -> np.ndarray:
+def fit_to_square(image: np.ndarray, size: int, policy: ResizePolicy = ResizePolicy.LETTERBOX) -> np.ndarray:
     """Resize an 8-bit (H, W) image to (size, size).
 
     letterbox keeps the aspect ratio and pads with black (air), so round anatomy stays round;
@@ -136,13 +148,13 @@ def fit_to_square(image: np.ndarray, size: int, policy: ResizePolicy = "letterbo
     if image.dtype != np.uint8 or image.ndim != 2:
         raise ValueError(f"expected a 2D uint8 image, got {image.dtype} {image.shape}")
     h, w = image.shape
-    if policy == "stretch":
+    if policy == ResizePolicy.STRETCH:
         target = (size, size)
     else:
         scale = size / max(h, w)
         target = (max(1, round(w * scale)), max(1, round(h * scale)))
     resized = np.asarray(PILImage.fromarray(image).resize(target, PILImage.BILINEAR))
-    if policy == "stretch":
+    if policy == ResizePolicy.STRETCH:
         return resized
     canvas = np.zeros((size, size), dtype=np.uint8)
     top = (size - resized.shape[0]) // 2
@@ -151,9 +163,9 @@ def fit_to_square(image: np.ndarray, size: int, policy: ResizePolicy = "letterbo
     return canvas
 
 
-def letterbox_box(shape: tuple[int, int], size: int, policy: ResizePolicy = "letterbox") -> tuple[int, int, int, int]:
+def letterbox_box(shape: tuple[int, int], size: int, policy: ResizePolicy = ResizePolicy.LETTERBOX) -> tuple[int, int, int, int]:
     """(top, left, height, width) of the image inside the model's square input, to map maps back."""
-    if policy == "stretch":
+    if policy == ResizePolicy.STRETCH:
         return 0, 0, size, size
     h, w = shape
     scale = size / max(h, w)
@@ -162,7 +174,7 @@ def letterbox_box(shape: tuple[int, int], size: int, policy: ResizePolicy = "let
 
 
 def map_to_image(
-    square_map: np.ndarray, shape: tuple[int, int], policy: ResizePolicy = "letterbox", box: Box | None = None
+    square_map: np.ndarray, shape: tuple[int, int], policy: ResizePolicy = ResizePolicy.LETTERBOX, box: Box | None = None
 ) -> np.ndarray:
     """Bring a (size, size) float map (CAM, probability) from model space back onto the (H, W) image;
     ``box`` is the crop the model saw (``lung_crop_box``), zero outside it."""
@@ -316,7 +328,7 @@ def crop_to_lungs(image: np.ndarray) -> LungCrop:
     return crop_to_region(image, slice_lung_region(image))
 
 
-def lung_view(lungs: LungCrop, size: int, policy: ResizePolicy = "letterbox") -> tuple[np.ndarray, np.ndarray]:
+def lung_view(lungs: LungCrop, size: int, policy: ResizePolicy = ResizePolicy.LETTERBOX) -> tuple[np.ndarray, np.ndarray]:
     """The lung contract's second half (CT slices and lung-cropped X-rays): a ``LungCrop`` -> (square
     view, square lung region 0/1) at the model's size. The region is what M4 pools over."""
     return fit_to_square(lungs.image, size, policy), fit_to_square(lungs.region, size, policy)

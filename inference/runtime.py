@@ -22,6 +22,7 @@ import os
 import threading
 import warnings
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 
 import numpy as np
@@ -30,12 +31,22 @@ import onnxruntime as ort
 from inference.manifest import ModelManifest
 from inference.registry import ModelStatus
 
-DEVICES = ("auto", "cpu", "gpu")
+
+
+class Device(StrEnum):
+    """Where models run: auto (the GPU when usable, else the CPU), cpu, or gpu (an error without one)."""
+
+    AUTO = "auto"
+    CPU = "cpu"
+    GPU = "gpu"
+
+
+DEVICES = tuple(device.value for device in Device)
 CUDA = "CUDAExecutionProvider"
 CPU = "CPUExecutionProvider"
 THREADS_ENV = "LUNGLENS_THREADS"
-DEFAULT_BATCH_SIZE = {"cpu": 8, "gpu": 32}
-DEVICE_NAMES = {CUDA: "gpu", CPU: "cpu"}
+DEFAULT_BATCH_SIZE = {Device.CPU: 8, Device.GPU: 32}
+DEVICE_NAMES = {CUDA: Device.GPU, CPU: Device.CPU}
 
 
 class DeviceUnavailable(RuntimeError):
@@ -57,17 +68,17 @@ def thread_count() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def requested_providers(device: str) -> list[str]:
+def requested_providers(device: Device) -> list[str]:
     """Execution providers to ask onnxruntime for, most preferred first."""
     if device not in DEVICES:
         raise ValueError(f"device must be one of {DEVICES}, not {device!r}")
     cuda_there = CUDA in ort.get_available_providers()
-    if device == "gpu" and not cuda_there:
+    if device == Device.GPU and not cuda_there:
         raise DeviceUnavailable(
             "--device gpu: this onnxruntime has no CUDA provider; install the GPU runtime with "
             "'bash packaging/use-gpu-runtime.sh' or use --device auto/cpu"
         )
-    if device in ("auto", "gpu") and cuda_there:
+    if device in (Device.AUTO, Device.GPU) and cuda_there:
         return [CUDA, CPU]
     return [CPU]
 
@@ -129,7 +140,7 @@ def _check_graph(manifest: ModelManifest, session: ort.InferenceSession) -> int 
     return shape[0] if shape and isinstance(shape[0], int) and shape[0] > 0 else None
 
 
-def load_session(manifest: ModelManifest, path: Path, device: str = "auto", threads: int | None = None) -> ModelSession:
+def load_session(manifest: ModelManifest, path: Path, device: Device = Device.AUTO, threads: int | None = None) -> ModelSession:
     """Open a model file on the requested device; errors name the model and say what went wrong."""
     providers = requested_providers(device)
     try:
@@ -145,13 +156,13 @@ def load_session(manifest: ModelManifest, path: Path, device: str = "auto", thre
     provider = session.get_providers()[0]
     note = ""
     if providers[0] == CUDA and provider != CUDA:
-        if device == "gpu":
+        if device == Device.GPU:
             raise DeviceUnavailable(
                 f"--device gpu: model {manifest.id} fell back to {provider}; no usable GPU (check the "
                 "CUDA driver and libraries, see onnxruntime's log)"
             )
         note = "onnxruntime-gpu is installed but no usable GPU was found: running on the CPU"
-    batch_size = fixed_batch or DEFAULT_BATCH_SIZE[DEVICE_NAMES.get(provider, "cpu")]
+    batch_size = fixed_batch or DEFAULT_BATCH_SIZE[DEVICE_NAMES.get(provider, Device.CPU)]
     return ModelSession(manifest, Path(path), session, provider, batch_size, note)
 
 
@@ -162,7 +173,7 @@ class SessionPool:
         self._sessions: dict[tuple[str, str, str], ModelSession] = {}
         self._lock = threading.Lock()
 
-    def open(self, model: ModelStatus, device: str = "auto") -> ModelSession:
+    def open(self, model: ModelStatus, device: Device = Device.AUTO) -> ModelSession:
         if not model.usable or model.manifest is None:
             raise ModelError(f"model {model.id} cannot be used: {model.problem}")
         key = (str(model.onnx_path), model.manifest.sha256, device)
@@ -175,6 +186,6 @@ class SessionPool:
 SESSIONS = SessionPool()
 
 
-def open_session(model: ModelStatus, device: str = "auto") -> ModelSession:
+def open_session(model: ModelStatus, device: Device = Device.AUTO) -> ModelSession:
     """The shared, reused session for a registry model."""
     return SESSIONS.open(model, device)

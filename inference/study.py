@@ -2,15 +2,16 @@
 
 A CT series stays int16 Hounsfield units (a float32 copy of a 500-slice study is 0.5 GB) and always
 travels with its geometry, so a mask or a measurement can be placed back in patient space.
-Arrays are (z, y, x) for CT and (y, x) for X-ray; spacing tuples follow the array axes.
+Arrays are (z, y, x) for CT and (y, x) for X-ray; spacing tuples follow the array axes. Both
+follow ``StudyImage`` (uid, values, source files, ...), so code that serves either never guesses names.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
@@ -20,7 +21,9 @@ if TYPE_CHECKING:
     from inference.loading.dicom_header import InstanceHeader
 
 
-class Modality(str, Enum):
+class Modality(StrEnum):
+    """What a study is, as manifests, the JSON and the cache spell it."""
+
     CT = "CT"
     XRAY = "XR"
 
@@ -99,7 +102,7 @@ class CTVolume:
     origin: tuple[float, float, float]
     direction: np.ndarray
     slice_positions: np.ndarray
-    series_uid: str
+    uid: str  # the SeriesInstanceUID ("UID#2" for the second part of a series the scan split)
     description: str = ""
     info: PatientStudyInfo = field(default_factory=PatientStudyInfo)
     sop_uids: tuple[str, ...] = ()
@@ -116,6 +119,11 @@ class CTVolume:
     left_out: tuple[SkippedFile, ...] = ()
 
     modality = Modality.CT
+
+    @property
+    def values(self) -> np.ndarray:
+        """The HU array (``StudyImage.values``)."""
+        return self.hu
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -135,6 +143,7 @@ class XRayImage:
     ``pixels`` keeps the stored dynamic range (float32 after rescale); ``invert`` is True for
     MONOCHROME1, and is applied after the VOI window so low values display bright.
     ``spacing`` is None where the file gives no usable PixelSpacing or ImagerPixelSpacing.
+    ``patient_orientation`` is the header's PatientOrientation (read at load time), () when unknown.
     """
 
     pixels: np.ndarray
@@ -149,12 +158,47 @@ class XRayImage:
     warnings: tuple[str, ...] = ()
     # The window the file's header asks for (then also ``default_window``); None without one.
     header_window: Window | None = None
+    patient_orientation: tuple[str, ...] = ()
 
     modality = Modality.XRAY
 
     @property
+    def values(self) -> np.ndarray:
+        """The pixels after the Modality LUT (``StudyImage.values``)."""
+        return self.pixels
+
+    @property
+    def source_files(self) -> tuple[str, ...]:
+        return (self.source_file,) if self.source_file else ()
+
+    @property
     def shape(self) -> tuple[int, int]:
         return tuple(self.pixels.shape)  # type: ignore[return-value]
+
+
+class StudyImage(Protocol):
+    """What every opened image offers, CT volume or radiograph: code that serves both reads only
+    these (and branches on ``modality``), never a type's own names (``hu``, ``pixels``)."""
+
+    modality: Modality
+    uid: str
+    description: str
+    info: PatientStudyInfo
+    warnings: tuple[str, ...]
+    default_window: Window
+    header_window: Window | None
+
+    @property
+    def values(self) -> np.ndarray: ...
+
+    @property
+    def shape(self) -> tuple[int, ...]: ...
+
+    @property
+    def spacing(self) -> tuple[float, ...] | None: ...
+
+    @property
+    def source_files(self) -> tuple[str, ...]: ...
 
 
 Image = CTVolume | XRayImage
@@ -170,7 +214,7 @@ class SeriesHeader:
     """
 
     uid: str
-    modality: str
+    modality: Modality
     description: str
     files: tuple[str, ...]
     rows: int
@@ -186,7 +230,7 @@ class SeriesHeader:
         return self.frames > 1 or len(self.files) > 1
 
 
-class ResultKind(str, Enum):
+class ResultKind(StrEnum):
     SEGMENTATION = "SEG"
     REPORT = "SR"
 

@@ -10,18 +10,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from inference.study import CTVolume, Image
+from inference.study import Image, Modality
 
 MIN_SIDE_PX = 64  # a radiograph smaller than this on a side is a thumbnail, not a chest X-ray
 
 
 def verdict_blockers(image: Image) -> list[str]:
     """Why no model may judge ``image`` (empty when it may)."""
-    ct = isinstance(image, CTVolume)
-    pixels = image.hu if ct else image.pixels
+    pixels = image.values
     rows, columns = pixels.shape[-2:]
     reasons = []
-    if not ct and min(rows, columns) < MIN_SIDE_PX:
+    if image.modality == Modality.XRAY and min(rows, columns) < MIN_SIDE_PX:
         reasons.append(f"the image is only {columns}x{rows} pixels (at least {MIN_SIDE_PX} on each side are needed)")
     non_finite = np.issubdtype(pixels.dtype, np.floating) and not np.isfinite(pixels).all()
     if pixels.size == 0 or non_finite or np.ptp(pixels) == 0:

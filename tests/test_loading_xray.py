@@ -157,3 +157,10 @@ def test_for_processing_radiograph_is_flagged(tmp_path, radiograph):
     ds.PresentationIntentType = "FOR PROCESSING"
     ds.save_as(path)
     assert any("'For Processing'" in w for w in only_xray(path).warnings)
+
+
+def test_patient_orientation_is_read_with_the_image(tmp_path, radiograph):
+    """The viewer labels a radiograph's edges from it without opening the file again."""
+    dicom = only_xray(write_xray_dicom(tmp_path / "cr.dcm", radiograph[0]))
+    assert dicom.patient_orientation == tuple(pydicom.dcmread(tmp_path / "cr.dcm").PatientOrientation) == ("L", "F")
+    assert only_xray(write_xray_png(tmp_path / "cr.png", radiograph[0])).patient_orientation == ()

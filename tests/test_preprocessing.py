@@ -7,6 +7,7 @@ import pytest
 
 from inference.preprocessing import (
     InputSpec,
+    ResizePolicy,
     crop,
     ct_to_uint8,
     fit_to_square,
@@ -107,3 +108,13 @@ def test_spec_round_trips_through_json():
 def test_fit_to_square_refuses_what_is_not_an_8bit_image(bad):
     with pytest.raises(ValueError):
         fit_to_square(bad, 8)
+
+
+def test_the_resize_policy_is_an_enum_inside_and_a_plain_string_outside():
+    """A manifest's "stretch" becomes ResizePolicy.STRETCH; to_json gives back a plain str (a
+    weights-only checkpoint refuses any other class) and an unknown policy is refused."""
+    spec = InputSpec.from_json({"size": 32, "resize": "stretch"})
+    assert spec.resize is ResizePolicy.STRETCH
+    assert type(spec.to_json()["resize"]) is str and spec.to_json()["resize"] == "stretch"
+    with pytest.raises(ValueError, match="not letterbox or stretch"):
+        InputSpec.from_json({"size": 32, "resize": "crop"})

@@ -22,7 +22,7 @@ from inference.pipelines.analysis import ModelChoice, analyze_study, choose_mode
 from inference.pipelines.results import LungMask, ModelOpinion
 from inference.registry import ModelStatus, discover_models
 from inference.runtime import DeviceUnavailable
-from inference.study import Image
+from inference.study import Image, Modality
 from viewer.opinion_data import CamMaps
 
 
@@ -35,7 +35,7 @@ class ModelCatalogue:
     (X-ray); ``skipped``: models the registry refused, with their reason in ``problem``.
     """
 
-    modality: str
+    modality: Modality
     default: ModelChoice
     skipped: tuple[ModelStatus, ...]
 
@@ -52,7 +52,7 @@ class ModelCatalogue:
         return dataclasses.replace(self.default, classifiers=tuple(m for m in self.candidates if m.id not in skip))
 
 
-def find_catalogue(modality: str, statuses: list[ModelStatus] | None = None) -> ModelCatalogue:
+def find_catalogue(modality: Modality, statuses: list[ModelStatus] | None = None) -> ModelCatalogue:
     """The catalogue from the model directories (the registry hashes each .onnx once per file)."""
     statuses = discover_models() if statuses is None else statuses
     skipped = tuple(
@@ -94,7 +94,7 @@ class AnalysisThread(QThread):
 
     def run(self) -> None:
         try:
-            catalogue = find_catalogue(self.image.modality.value)
+            catalogue = find_catalogue(self.image.modality)
             self.catalogued.emit(catalogue)
             analysis = analyze_study(
                 self.image,

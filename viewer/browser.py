@@ -23,10 +23,10 @@ def series_summary(image: Image) -> str:
     """'CT  120 slices  0.70 x 0.70 x 1.25 mm' or 'XR  2048 x 2500' / '0.14 mm' (spacing unknown said so)."""
     if isinstance(image, CTVolume):
         z, y, x = image.spacing
-        return f"{image.modality.value}  {image.shape[0]} slices\n{x:.2f} x {y:.2f} x {z:.2f} mm"
+        return f"{image.modality}  {image.shape[0]} slices\n{x:.2f} x {y:.2f} x {z:.2f} mm"
     rows, cols = image.shape
     spacing = f"{image.spacing[1]:.3f} x {image.spacing[0]:.3f} mm" if image.spacing else "spacing unknown"
-    return f"{image.modality.value}  {cols} x {rows}\n{spacing}"
+    return f"{image.modality}  {cols} x {rows}\n{spacing}"
 
 
 class StudyBrowser(QTreeWidget):
@@ -70,7 +70,7 @@ class StudyBrowser(QTreeWidget):
         item.setText(0, f"{image.description or '(no description)'}\n{series_summary(image)}")
         item.setForeground(0, QBrush(QColor("#d5d9de")))
         item.setIcon(0, _icon(thumbnail))
-        item.setToolTip(0, f"{image.description}\n{series_summary(image)}\nUID {getattr(image, 'series_uid', getattr(image, 'uid', ''))}")
+        item.setToolTip(0, f"{image.description}\n{series_summary(image)}\nUID {image.uid}")
         self._set_warnings(item, image.warnings)
         self._loaded.add(key)
 

@@ -7,7 +7,9 @@ CTs in 2x2 says so once. ``store`` is any QSettings-like object (``value``/``set
 
 from __future__ import annotations
 
-DEFAULT_LAYOUTS: dict[str, str] = {"CT": "1x3", "XR": "1x1"}
+from inference.study import Modality
+
+DEFAULT_LAYOUTS: dict[Modality, str] = {Modality.CT: "1x3", Modality.XRAY: "1x1"}
 LAYOUT_NAMES = ("1x1", "1x3", "2x2")
 
 
@@ -15,12 +17,12 @@ class HangingProtocols:
     def __init__(self, store) -> None:
         self.store = store
 
-    def layout(self, modality: str) -> str:
-        """The layout a series of ``modality`` ("CT", "XR") opens in."""
+    def layout(self, modality: Modality) -> str:
+        """The layout a series of ``modality`` opens in."""
         saved = str(self.store.value(f"hanging/{modality}/layout", "") or "")
         return saved if saved in LAYOUT_NAMES else DEFAULT_LAYOUTS.get(modality, "1x1")
 
-    def remember(self, modality: str, layout: str) -> None:
+    def remember(self, modality: Modality, layout: str) -> None:
         if layout in LAYOUT_NAMES:
             self.store.setValue(f"hanging/{modality}/layout", layout)
 

@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
 
 from inference.pipelines.results import ModelOpinion
 from inference.registry import ModelStatus, user_model_dir
+from inference.study import Modality
 from viewer.analysis_thread import ModelCatalogue
 from viewer.opinion_data import finding_class
 from viewer.summary_html import number
@@ -119,11 +120,11 @@ class ModelPanel(QWidget):
         self.header.setText(self._header_text(catalogue))
 
     def _header_text(self, catalogue: ModelCatalogue) -> str:
-        kind = "CT" if catalogue.modality == "CT" else "X-ray"
+        kind = "CT" if catalogue.modality == Modality.CT else "X-ray"
         if catalogue.segmenter is not None:
             mask = f"lung mask by {catalogue.segmenter.id} ({catalogue.segmenter.manifest.method})"
         else:
-            mask = "classical lung mask (no U-Net installed)" if catalogue.modality == "CT" else "no lung mask model installed"
+            mask = "classical lung mask (no U-Net installed)" if catalogue.modality == Modality.CT else "no lung mask model installed"
         if not catalogue.candidates:
             return (f"<b>No {kind} classifier installed</b>; {mask}. Models go in {user_model_dir()} "
                     "(or $LUNGLENS_MODEL_DIR): &lt;id&gt;.onnx + .json + .md.")

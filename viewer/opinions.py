@@ -329,7 +329,7 @@ class Opinions(QObject):
             return
         self._set_status("Not analysed yet: Models > Analyse (A), or tick Models > Analyse on open.")
         image = source.image
-        modality = image.modality.value
+        modality = image.modality
         run_in_background(lambda: find_catalogue(modality), lambda catalogue: self._on_found(image, catalogue), self,
                           lambda message: self.panel.clear(f"Could not list the models: {message}"))
 

@@ -39,7 +39,7 @@ from inference.identifiers import study_identifiers
 from inference.measurements import Measurement
 from inference.slice_numbers import SliceNumbering, slice_numbering
 from inference.study_document import study_document
-from inference.study import WINDOW_PRESETS, CTVolume, Image
+from inference.study import WINDOW_PRESETS, CTVolume, Image, Modality
 from inference.verdict import CONSENSUS_RULE, VERDICT_RULE
 from viewer.curves import ProbabilityCurves
 from viewer.display import heatmap_table, windowed_rgb32
@@ -213,7 +213,7 @@ def study_summary(image: Image, analysis: StudyAnalysis) -> str:
         ("Patient", esc(info.patient_name or "\u2014")),
         *[(label, esc(value)) for label, value in study_identifiers(image).rows()],
         ("Series", esc(image.description or "\u2014")),
-        ("Modality", esc("CT series" if analysis.modality == "CT" else "chest X-ray")),
+        ("Modality", esc("CT series" if analysis.modality == Modality.CT else "chest X-ray")),
         ("Size", esc(" x ".join(map(str, analysis.shape)) + (" (slices, rows, columns)" if len(analysis.shape) == 3 else " (rows, columns)"))),
         ("Spacing", esc(spacing)),
     ]
@@ -283,7 +283,7 @@ def report_html(
                      f'<p class="muted">Colours as in the verdict table; {key}.</p>']
         sections += ["<h2>Key slices</h2>" if slice_count > 1 else "<h2>Grad-CAM</h2>",
                      key_slices_section(opinions, pictures, numbering, width)]
-    if analysis.modality == "CT":
+    if analysis.modality == Modality.CT:
         sections += ["<h2>Lungs</h2>", lung_block(analysis.lung, analysis.lung_mask)]
     if measurements:
         sections += ["<h2>Measurements</h2>", measurements_table(measurements, numbering)]

@@ -1,37 +1,24 @@
 """DICOM tags of the file behind the current slice: a tree with collapsible sequences and a filter box.
 
-The header is read lazily (pydicom, no pixel data) only while the panel is shown, and once per file.
+The header is read lazily (``inference.loading.header_listing``, no pixel data) only while the panel is
+shown, and once per file.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import pydicom
 from PySide6.QtWidgets import QLabel, QLineEdit, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget
 
-_MAX_VALUE_CHARS = 160
+from inference.loading.header_listing import HeaderRow, read_file_header
 
 
-def _value_text(element: pydicom.DataElement) -> str:
-    if element.VR in ("OB", "OW", "OF", "OD", "OL", "OV", "UN") and not isinstance(element.value, str):
-        length = len(element.value) if element.value is not None else 0
-        return f"<{length} bytes>"
-    text = str(element.value)
-    return text if len(text) <= _MAX_VALUE_CHARS else text[:_MAX_VALUE_CHARS] + "\u2026"
-
-
-def _add_dataset(parent: QTreeWidgetItem | QTreeWidget, dataset: pydicom.Dataset) -> None:
-    for element in dataset:
-        tag = f"({element.tag.group:04X},{element.tag.element:04X})"
-        if element.VR == "SQ":
-            item = QTreeWidgetItem(parent, [tag, element.keyword or element.name, f"{len(element.value)} item(s)", "SQ"])
-            for number, child in enumerate(element.value, start=1):
-                child_item = QTreeWidgetItem(item, ["", f"Item {number}", "", ""])
-                _add_dataset(child_item, child)
-        else:
-            item = QTreeWidgetItem(parent, [tag, element.keyword or element.name, _value_text(element), str(element.VR)])
-            item.setToolTip(2, f"{element.name}\n{item.text(2)}")
+def _add_rows(parent: QTreeWidgetItem | QTreeWidget, rows: tuple[HeaderRow, ...]) -> None:
+    for row in rows:
+        item = QTreeWidgetItem(parent, [row.tag, row.keyword, row.value, row.vr])
+        if row.tag and row.vr != "SQ":
+            item.setToolTip(2, f"{row.name}\n{row.value}")
+        _add_rows(item, row.children)
 
 
 class TagBrowser(QWidget):
@@ -69,14 +56,14 @@ class TagBrowser(QWidget):
             return
         self.source.setText(path)
         try:
-            dataset = pydicom.dcmread(path, stop_before_pixels=True)
+            header = read_file_header(path)
         except Exception as exc:  # a broken header is shown, not raised
             self.source.setText(f"{path}\ncould not be read: {type(exc).__name__}: {exc}")
             return
-        if dataset.file_meta:
+        if header.meta:
             meta = QTreeWidgetItem(self.tree, ["", "File meta information", "", Path(path).name])
-            _add_dataset(meta, dataset.file_meta)
-        _add_dataset(self.tree, dataset)
+            _add_rows(meta, header.meta)
+        _add_rows(self.tree, header.elements)
         self.apply_filter(self.search.text())
 
     def apply_filter(self, text: str) -> None:

@@ -13,6 +13,7 @@ from PySide6.QtWidgets import QTextBrowser, QWidget
 
 from inference.pipelines.results import ModelOpinion, StudyAnalysis
 from inference.slice_numbers import BY_POSITION, SliceNumbering
+from inference.study import Modality
 from viewer.summary_html import (
     MUTED_COLOUR, RESEARCH_USE, consensus_line, esc, lung_block, verdict_list, warnings_block,
 )
@@ -33,7 +34,7 @@ def card_html(
     if opinions or analysis is not None:
         parts.append(verdict_list(opinions, colours, numbering))
     if analysis is not None:
-        if analysis.modality == "CT":
+        if analysis.modality == Modality.CT:
             parts.append(lung_block(analysis.lung, analysis.lung_mask))
         parts.append(warnings_block(analysis.warnings))
         total = analysis.timings_s.get("total")

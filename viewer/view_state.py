@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
-import pydicom
 from PySide6.QtCore import QObject, Signal
 
 from inference.slice_numbers import SliceNumbering, slice_numbering
@@ -52,7 +51,7 @@ class ImageSource:
     def __init__(self, image: Image) -> None:
         self.image = image
         self.is_ct = isinstance(image, CTVolume)
-        self.values: np.ndarray = image.hu if isinstance(image, CTVolume) else image.pixels
+        self.values: np.ndarray = image.values
         self.spacing: tuple[float, ...] | None = image.spacing
         self.unit = "HU" if self.is_ct else ""
         self.header_window: Window | None = image.header_window
@@ -93,17 +92,10 @@ class ImageSource:
     def value_at(self, index: tuple[int, ...]) -> float:
         return float(self.values[index])
 
-    @cached_property
+    @property
     def patient_orientation(self) -> tuple[str, ...]:
-        """A radiograph's PatientOrientation from its file header (one small read), () when unknown."""
-        path = getattr(self.image, "source_file", "")
-        if self.is_ct or not path:
-            return ()
-        try:
-            header = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["PatientOrientation"])
-        except Exception:  # a PNG, or an unreadable header: no labels rather than a wrong one
-            return ()
-        return tuple(str(v) for v in (header.get("PatientOrientation") or ()))
+        """A radiograph's PatientOrientation as the loader read it, () when unknown (and for CT)."""
+        return () if self.is_ct else self.image.patient_orientation
 
 
 class ViewState(QObject):

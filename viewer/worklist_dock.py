@@ -90,7 +90,7 @@ def read_worklist() -> WorklistSnapshot:
     """The index's rows, outdated ones marked against the installed models; empty if there is no index yet."""
     if not index_path().exists():
         return WorklistSnapshot(())
-    installed = installed_models_keys(discover_models(), [m.value for m in Modality], BatchSettings())
+    installed = installed_models_keys(discover_models(), list(Modality), BatchSettings())
     with StudyIndex() as index:
         return WorklistSnapshot(tuple(ranked(index.rows(installed))))
 
@@ -381,7 +381,7 @@ class Worklist(QObject):
         def loaded() -> None:
             window.loadingFinished.disconnect(loaded)
             for key, image in window.images.items():
-                if getattr(image, "series_uid", getattr(image, "uid", None)) == row.key and key != window.current_key:
+                if image.uid == row.key and key != window.current_key:
                     window.show_series(key)
             if row.status in (Status.ANALYSED, Status.OUTDATED) and not window.opinions.running:
                 window.opinions.analyze()

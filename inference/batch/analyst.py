@@ -23,9 +23,9 @@ from dataclasses import dataclass
 from inference.cache import ResultCache
 from inference.pipelines.analysis import ModelChoice, analyze_study, choose_models
 from inference.registry import ModelStatus, discover_models
-from inference.runtime import THREADS_ENV
+from inference.runtime import THREADS_ENV, Device
 from inference.safe_text import error_summary
-from inference.study import SeriesHeader
+from inference.study import Modality, SeriesHeader
 from inference.worklist.entries import study_result
 from inference.worklist.index import Status, StudyResult
 
@@ -45,7 +45,7 @@ class BatchSettings:
 
     models: tuple[str, ...] | None = None
     lung_mask: str = "auto"
-    device: str = "auto"
+    device: Device = Device.AUTO
     threads: int = DEFAULT_THREADS
     use_cache: bool = True
 
@@ -66,7 +66,7 @@ def models_key(choice: ModelChoice) -> str:
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
 
 
-def model_choice(statuses: list[ModelStatus], modality: str, settings: BatchSettings) -> ModelChoice:
+def model_choice(statuses: list[ModelStatus], modality: Modality, settings: BatchSettings) -> ModelChoice:
     """The models for one modality; with ``--models``, only those of them that read it."""
     ids = None
     if settings.models is not None:
@@ -75,7 +75,7 @@ def model_choice(statuses: list[ModelStatus], modality: str, settings: BatchSett
     return choose_models(statuses, modality, ids, settings.lung_mask)
 
 
-def installed_models_keys(statuses: list[ModelStatus], modalities: Iterable[str], settings: BatchSettings) -> dict[str, str]:
+def installed_models_keys(statuses: list[ModelStatus], modalities: Iterable[Modality], settings: BatchSettings) -> dict[Modality, str]:
     """Modality -> models key of what a batch with ``settings`` runs on it; modalities no model reads are left out."""
     choices = {m: model_choice(statuses, m, settings) for m in modalities}
     return {m: models_key(c) for m, c in choices.items() if c.classifiers}
@@ -97,9 +97,9 @@ class StudyAnalyst:
         self.settings = settings
         self.statuses = discover_models()
         self.cache = ResultCache() if settings.use_cache else None
-        self._choices: dict[str, ModelChoice] = {}
+        self._choices: dict[Modality, ModelChoice] = {}
 
-    def choice(self, modality: str) -> ModelChoice:
+    def choice(self, modality: Modality) -> ModelChoice:
         if modality not in self._choices:
             self._choices[modality] = model_choice(self.statuses, modality, self.settings)
         return self._choices[modality]
@@ -110,7 +110,7 @@ class StudyAnalyst:
         started = time.perf_counter()
         try:
             image = load_series(task.header)
-            choice = self.choice(image.modality.value)
+            choice = self.choice(image.modality)
             key = models_key(choice)
             analysis = analyze_study(image, choice, self.settings.device, self.cache)
         except LoadError as exc:

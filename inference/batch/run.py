@@ -23,11 +23,11 @@ from inference.batch.analyst import BatchSettings, StudyTask, installed_models_k
 from inference.batch.engines import Engine
 from inference.loading import scan_path
 from inference.registry import discover_models
-from inference.study import SeriesHeader, SkippedFile
+from inference.study import Modality, SeriesHeader, SkippedFile
 from inference.worklist.entries import series_path, study_entry
 from inference.worklist.index import Status, StudyIndex, StudyResult
 
-MODALITY_NAMES = {"CT": "CT", "XR": "X-ray"}
+MODALITY_NAMES = {Modality.CT: "CT", Modality.XRAY: "X-ray"}
 
 
 @dataclass(frozen=True)
@@ -75,7 +75,7 @@ def scan_studies(paths: Sequence[str | Path]) -> tuple[list[SeriesHeader], list[
     return headers, skipped
 
 
-def _no_model_reason(modality: str, settings: BatchSettings) -> str:
+def _no_model_reason(modality: Modality, settings: BatchSettings) -> str:
     name = MODALITY_NAMES.get(modality, modality)
     if settings.models is not None:
         return f"none of the models asked for (--models) reads {name} images"

@@ -39,7 +39,7 @@ from inference.output_paths import output_problem, write_atomically
 from inference.pipelines.analysis import analyze_study, choose_models
 from inference.pipelines.results import Note, StudyAnalysis
 from inference.registry import discover_models
-from inference.runtime import DEVICES, DeviceUnavailable
+from inference.runtime import Device, DeviceUnavailable
 from inference.safe_text import printable
 from inference.study import CTVolume, Image, SkippedFile
 from inference.study_document import study_document
@@ -52,7 +52,7 @@ HELP = "analyse a CT series or chest X-ray with the installed models; JSON repor
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("path", type=Path, help="a DICOM folder or file, a PNG/JPEG X-ray, or a NIfTI/MHA/NRRD volume")
     parser.add_argument("--model", action="append", metavar="ID", help="run only this model (repeatable); default: all for the modality")
-    parser.add_argument("--device", choices=DEVICES, default="auto", help="auto: GPU if usable else CPU; gpu: fail if no GPU; cpu")
+    parser.add_argument("--device", type=Device, choices=list(Device), default=Device.AUTO, help="auto: GPU if usable else CPU; gpu: fail if no GPU; cpu")
     parser.add_argument("--lung-mask", default="auto", metavar="auto|classical|ID", help="lung segmentation to use (default: the installed U-Net, else classical)")
     parser.add_argument("--series", metavar="N|UID", help="which series when PATH holds several (index as listed by 'lunglens info', or SeriesInstanceUID)")
     parser.add_argument("--out", type=Path, metavar="DIR", help="write analysis.json, the lung mask and Grad-CAM files here (not inside the study folder)")
@@ -67,7 +67,7 @@ def pick_series(images: list[Image], wanted: str | None) -> tuple[Image, list[No
         if wanted.isdigit() and int(wanted) < len(images):
             return images[int(wanted)], []
         for image in images:
-            if getattr(image, "series_uid", getattr(image, "uid", None)) == wanted:
+            if image.uid == wanted:
                 return image, []
         raise LookupError(f"--series {wanted}: no such series (there are {len(images)}, numbered from 0)")
     volumes = [i for i in images if isinstance(i, CTVolume)]
@@ -171,7 +171,7 @@ def run(args: argparse.Namespace) -> int:
             reasons = "; ".join(f"{Path(s.path).name}: {s.reason}" for s in skipped[:5]) or "no image files"
             return _fail(f"nothing to analyse in {args.path} ({reasons})", 1)
         image, notes = pick_series(images, args.series)
-        choice = choose_models(discover_models(), image.modality.value, args.model, args.lung_mask)
+        choice = choose_models(discover_models(), image.modality, args.model, args.lung_mask)
         cache = None if args.no_cache else ResultCache()
         analysis = analyze_study(image, choice, args.device, cache, progress)
         analysis = replace(analysis, notes=(*notes, *_skipped_notes(list(skipped)), *analysis.notes))

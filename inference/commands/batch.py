@@ -19,7 +19,7 @@ from inference.batch.analyst import DEFAULT_THREADS, BatchSettings
 from inference.batch.engines import ENGINES, default_workers, make_engine
 from inference.batch.run import BatchPlan, BatchSummary, plan_batch, run_batch
 from inference.output_paths import output_problem
-from inference.runtime import DEVICES
+from inference.runtime import Device
 from inference.safe_text import printable
 from inference.worklist.index import StudyIndex
 from inference.worklist.ranking import ranked_csv, ranked_json
@@ -33,7 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--models", action="extend", type=lambda text: [i for i in text.split(",") if i], metavar="ID[,ID...]",
                         help="run only these models (comma-separated or repeated; default: every installed one for each modality)")
     parser.add_argument("--lung-mask", default="auto", metavar="auto|classical|ID", help="lung segmentation to use (as in 'analyze')")
-    parser.add_argument("--device", choices=DEVICES, default="auto", help="as in 'analyze'")
+    parser.add_argument("--device", type=Device, choices=list(Device), default=Device.AUTO, help="as in 'analyze'")
     parser.add_argument("--engine", choices=ENGINES, default="local", help="local: worker processes here; ray: a Ray cluster (pip install 'lunglens[scale]')")
     parser.add_argument("--workers", type=int, metavar="N", help="worker processes (default: one per core)")
     parser.add_argument("--threads", type=int, default=DEFAULT_THREADS, metavar="N", help=f"threads per worker (default {DEFAULT_THREADS})")

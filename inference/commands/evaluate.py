@@ -15,7 +15,7 @@ from inference.evaluation import evaluate_model
 from inference.jobs import StderrProgress
 from inference.pipelines.results import jsonable
 from inference.registry import ModelNotFound, find_model
-from inference.runtime import DEVICES, DeviceUnavailable, ModelError
+from inference.runtime import Device, DeviceUnavailable, ModelError
 
 HELP = "measure a model on your own labelled data: accuracy, sensitivity, specificity, AUC, calibration; Dice for masks"
 
@@ -24,7 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, metavar="ID_OR_PATH", help="an installed model's id, or a model's .onnx/.json path")
     parser.add_argument("--data", required=True, type=Path, metavar="DIR", help="one folder per class, or images/ + masks/ for a segmentation model")
     parser.add_argument("--map", action="append", default=[], metavar="NAME=LABEL", help="treat folder NAME as the model's class LABEL (repeatable)")
-    parser.add_argument("--device", choices=DEVICES, default="auto")
+    parser.add_argument("--device", type=Device, choices=list(Device), default=Device.AUTO)
     parser.add_argument("--json", action="store_true", help="print a JSON document")
 
 

@@ -29,8 +29,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def series_json(image: Image) -> dict:
     """The JSON row of one loaded series: shape and spacing are [z, y, x] for CT, [y, x] for X-ray."""
     return {
-        "uid": image.series_uid if isinstance(image, CTVolume) else image.uid,
-        "modality": image.modality.value,
+        "uid": image.uid,
+        "modality": image.modality,
         "description": image.description,
         "shape": [int(n) for n in image.shape],
         "spacing_mm": None if image.spacing is None else [round(float(s), 6) for s in image.spacing],

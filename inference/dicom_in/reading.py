@@ -14,7 +14,7 @@ from inference.study import CTVolume, DicomResult, Image, ResultKind
 
 
 def image_uid(image: Image) -> str:
-    return image.series_uid if isinstance(image, CTVolume) else image.uid
+    return image.uid
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from inference.dicom_out.segmentation import LUNGLENS_SCHEME, LUNGS
 from inference.dicom_out.sources import EQUIPMENT, MANUFACTURER, SERIES_NUMBERS, SourceImages, series_description
 from inference.measurements import Measurement as ReaderMeasurement
 from inference.pipelines.results import StudyAnalysis
+from inference.study import Modality
 from inference.quantification import HU_BANDS
 
 NO_UNITS = Code("1", "UCUM", "no units")
@@ -148,7 +149,7 @@ def measurement_report(
     groups += [g for i, m in enumerate(measurements, start=1) if (g := _reader_group(i, m, sources)) is not None]
     report = hd.sr.MeasurementReport(
         observation_context=hd.sr.ObservationContext(observer_device_context=device),
-        procedure_reported=CT_CHEST if analysis.modality == "CT" else XR_CHEST,
+        procedure_reported=CT_CHEST if analysis.modality == Modality.CT else XR_CHEST,
         imaging_measurements=groups,
     )
     return hd.sr.Comprehensive3DSR(

@@ -318,7 +318,7 @@ def _volume(
         origin=geometry.origin,
         direction=geometry.direction,
         slice_positions=geometry.positions,
-        series_uid=header.uid,
+        uid=header.uid,
         description=header.description,
         info=header.info,
         sop_uids=tuple(s.sop_uid for s in ordered),

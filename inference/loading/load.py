@@ -44,7 +44,7 @@ def _source(header: SeriesHeader) -> FileKind:
 def _load(header: SeriesHeader, progress: Progress | None, cancel: Cancel | None) -> Image:
     source = _source(header)
     if source == FileKind.DICOM:
-        if header.modality == Modality.CT.value:
+        if header.modality == Modality.CT:
             return load_ct_series(header, progress, cancel)
         return load_xray_dicom(header)
     if source == FileKind.RASTER:
@@ -78,7 +78,7 @@ def load_series(header: SeriesHeader, progress: Progress | None = None, cancel: 
 def read_first_image(header: SeriesHeader, index: int | None = None) -> Image:
     """A quick look at a series before it has loaded: one CT slice (the middle one by default) as a
     1-slice CTVolume, or the radiograph itself. Only that image is decoded."""
-    if _source(header) == FileKind.DICOM and header.modality == Modality.CT.value:
+    if _source(header) == FileKind.DICOM and header.modality == Modality.CT:
         try:
             return read_ct_slice(header, index)
         except LoadError:

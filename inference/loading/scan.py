@@ -115,10 +115,10 @@ def _clinical_modality(instance: InstanceHeader) -> str | None:
     modality = instance.modality or ("CT" if instance.sop_class in CT_SOP_CLASSES else "")
     if modality == "CT":
         stack = instance.sop_class in CT_SOP_CLASSES or not instance.sop_class
-        return Modality.CT.value if stack and "LOCALIZER" not in instance.image_type else Modality.XRAY.value
+        return Modality.CT if stack and "LOCALIZER" not in instance.image_type else Modality.XRAY
     if modality in UNSUPPORTED_MODALITIES:
         return None
-    return Modality.XRAY.value
+    return Modality.XRAY
 
 
 def _skip_reason(instance: InstanceHeader) -> str | None:
@@ -133,9 +133,9 @@ def _skip_reason(instance: InstanceHeader) -> str | None:
     modality = _clinical_modality(instance)
     if modality is None:
         return f"{instance.modality} images are not supported: LungLens reads chest CT and radiographs"
-    if modality == Modality.XRAY.value and instance.frames > 1:
+    if modality == Modality.XRAY and instance.frames > 1:
         return f"multi-frame {instance.modality or 'X-ray'} ({instance.frames} frames, e.g. cine) is not supported"
-    if modality == Modality.CT.value and instance.pixels.samples_per_pixel != 1:
+    if modality == Modality.CT and instance.pixels.samples_per_pixel != 1:
         return "colour CT images (screen captures) are not supported"
     return None
 
@@ -217,7 +217,7 @@ def _series_from_uid(
     uid: str, members: Sequence[InstanceHeader], notes: Sequence[str]
 ) -> list[SeriesHeader]:
     """The series headers for all usable files sharing one SeriesInstanceUID."""
-    volume_files = [m for m in members if _clinical_modality(m) == Modality.CT.value]
+    volume_files = [m for m in members if _clinical_modality(m) == Modality.CT]
     single = [m for m in volume_files if m.frames == 1]
     parts: list[tuple[str, list[InstanceHeader], list[str]]] = []
     if single:
@@ -228,16 +228,16 @@ def _series_from_uid(
                  f"shown as {len(stacks)} separate series; this one is {_stack_label(stack)}."]
                 if len(stacks) > 1 else []
             )
-            parts.append((Modality.CT.value, stack, why))
-    parts += [(Modality.CT.value, [m], []) for m in volume_files if m.frames > 1]
-    parts += [(Modality.XRAY.value, [m], []) for m in members if m not in volume_files]
+            parts.append((Modality.CT, stack, why))
+    parts += [(Modality.CT, [m], []) for m in volume_files if m.frames > 1]
+    parts += [(Modality.XRAY, [m], []) for m in members if m not in volume_files]
 
     headers = []
     for index, (modality, files, why) in enumerate(parts, start=1):
         details = read_series_details(files[0].path)
         guessed = [
             f"Modality is missing: treated as CT from its SOP Class ({UID(files[0].sop_class).name})."
-        ] if not files[0].modality and modality == Modality.CT.value else []
+        ] if not files[0].modality and modality == Modality.CT else []
         issues = [issue for f in files for issue in f.issues]
         headers.append(
             SeriesHeader(

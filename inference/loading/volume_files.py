@@ -79,7 +79,7 @@ def volume_header(path: str, uid: str) -> SeriesHeader:
         check_volume_size(int(size[2]), int(size[1]), int(size[0]))
     return SeriesHeader(
         uid=uid,
-        modality=(Modality.CT if is_volume else Modality.XRAY).value,
+        modality=Modality.CT if is_volume else Modality.XRAY,
         description=os.path.basename(path),
         files=(path,),
         rows=int(size[1]),
@@ -141,7 +141,7 @@ def load_volume_file(header: SeriesHeader) -> CTVolume | XRayImage:
         origin=tuple(origin),
         direction=direction,
         slice_positions=positions,
-        series_uid=header.uid,
+        uid=header.uid,
         description=header.description,
         source_files=(path,),
         warnings=tuple(warnings),

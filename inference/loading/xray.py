@@ -134,7 +134,17 @@ def load_xray_dicom(header: SeriesHeader) -> XRayImage:
         source_file=path,
         photometric=photometric if photometric in ("MONOCHROME1", "MONOCHROME2") else "MONOCHROME2",
         warnings=tuple(dict.fromkeys(warnings + list(reader.issues))),
+        patient_orientation=_patient_orientation(dataset),
     )
+
+
+def _patient_orientation(dataset: pydicom.Dataset) -> tuple[str, ...]:
+    """PatientOrientation (the row and column directions, e.g. ("P", "F")), () when absent or unreadable:
+    no edge labels rather than wrong ones."""
+    try:
+        return tuple(str(v) for v in (dataset.get("PatientOrientation") or ()))
+    except Exception:  # a malformed value raises on access
+        return ()
 
 
 def raster_size(path: str | Path) -> tuple[int, int]:
@@ -185,6 +195,6 @@ def load_raster(header: SeriesHeader) -> XRayImage:
 def raster_header(path: str, uid: str) -> SeriesHeader:
     rows, columns = raster_size(path)
     return SeriesHeader(
-        uid=uid, modality=Modality.XRAY.value, description=os.path.basename(path), files=(path,),
+        uid=uid, modality=Modality.XRAY, description=os.path.basename(path), files=(path,),
         rows=rows, columns=columns, frames=1,
     )

@@ -21,17 +21,18 @@ from typing import Protocol
 from inference.cache import ResultCache, cache_key, study_digest
 from inference.jobs import CancelCheck, Job, ProgressCallback
 from inference.lung_segmentation import CLASSICAL_VERSION
+from inference.manifest import Task
 from inference.pipelines import ct, xray
 from inference.pipelines.results import LungMask, ModelOpinion, Note, StudyAnalysis
 from inference.registry import ModelStatus
-from inference.runtime import ModelError, ModelSession, open_session
-from inference.study import CTVolume, Image
+from inference.runtime import Device, ModelError, ModelSession, open_session
+from inference.study import CTVolume, Image, Modality
 from inference.usability import verdict_blockers
 from inference.verdict import consensus
 
 log = logging.getLogger(__name__)
 
-SEGMENTERS = {"CT": "unet3d", "XR": "unet2d"}
+SEGMENTERS = {Modality.CT: "unet3d", Modality.XRAY: "unet2d"}
 # Export writes a quantized twin as "<id>-int8" (same network, verified against FP32); by default
 # only the twin runs, about three times faster on CPUs with VNNI. Naming the FP32 id still runs it.
 INT8_SUFFIX = "-int8"
@@ -85,7 +86,7 @@ def _one_vote_per_file(classifiers: list[ModelStatus], notes: list[Note]) -> lis
 
 
 def choose_models(
-    statuses: Sequence[ModelStatus], modality: str, ids: Sequence[str] | None = None, lung_mask: str = "auto"
+    statuses: Sequence[ModelStatus], modality: Modality, ids: Sequence[str] | None = None, lung_mask: str = "auto"
 ) -> ModelChoice:
     """Pick models for a study of ``modality`` ("CT" or "XR") from the registry's list.
 
@@ -105,7 +106,7 @@ def choose_models(
         classifiers = [
             s
             for s in usable.values()
-            if s.manifest.task == "classification"
+            if s.manifest.task == Task.CLASSIFICATION
             and s.manifest.modality == modality
             and f"{s.id}{INT8_SUFFIX}" not in usable
         ]
@@ -120,12 +121,12 @@ def choose_models(
             if status.manifest.modality != modality:
                 notes.append(Note(f"model {model_id} is for {status.manifest.modality} images, this study is {modality}: skipped",
                                   "model-skipped", model_id))
-            elif status.manifest.task == "segmentation":
+            elif status.manifest.task == Task.SEGMENTATION:
                 lung_mask = model_id
             else:
                 classifiers.append(status)
     candidates = [
-        s for s in usable.values() if s.manifest.task == "segmentation" and s.manifest.method == SEGMENTERS[modality]
+        s for s in usable.values() if s.manifest.task == Task.SEGMENTATION and s.manifest.method == SEGMENTERS[modality]
     ]
     if lung_mask == "classical":
         segmenter = None
@@ -133,7 +134,7 @@ def choose_models(
         segmenter = candidates[0] if candidates else None
     else:
         segmenter = usable.get(lung_mask)
-        if segmenter is None or segmenter.manifest.task != "segmentation" or segmenter.manifest.modality != modality:
+        if segmenter is None or segmenter.manifest.task != Task.SEGMENTATION or segmenter.manifest.modality != modality:
             raise LookupError(f"lung mask model {lung_mask}: not a usable {modality} segmentation model")
     fallbacks = tuple(s for s in candidates if s is not segmenter) if segmenter is not None else ()
     classifiers = _one_vote_per_file(classifiers, notes)
@@ -149,7 +150,7 @@ def _mask_identity(segmenter: ModelStatus | None) -> list[str]:
 class StudyAnalyzer:
     """One analysis of one study: each step a method, the notes and timings gathered on the way."""
 
-    def __init__(self, image: Image, choice: ModelChoice, device: str, cache: ResultCache | None, job: Job,
+    def __init__(self, image: Image, choice: ModelChoice, device: Device, cache: ResultCache | None, job: Job,
                  on_result: ResultCallback | None):
         self.image, self.choice, self.device, self.cache, self.job = image, choice, device, cache, job
         self.on_result = on_result
@@ -242,7 +243,7 @@ class StudyAnalyzer:
         if self.cache is not None and self.cache.problem:
             self.note(self.cache.problem, "runtime")
         return StudyAnalysis(
-            modality=image.modality.value,
+            modality=image.modality,
             shape=tuple(image.shape),
             spacing_mm=tuple(image.spacing) if image.spacing is not None else None,
             lung_mask=mask,
@@ -277,7 +278,7 @@ class StudyAnalyzer:
 def analyze_study(
     image: Image,
     choice: ModelChoice,
-    device: str = "auto",
+    device: Device = Device.AUTO,
     cache: ResultCache | None = None,
     progress: ProgressCallback | None = None,
     cancel: CancelCheck | None = None,

@@ -17,9 +17,10 @@ import numpy as np
 
 from inference import __version__
 from inference.cam import cam_operators, cam_to_image
-from inference.manifest import INTENDED_USE
-from inference.preprocessing import PREPROCESSING_VERSION
+from inference.manifest import INTENDED_USE, Task
+from inference.preprocessing import PREPROCESSING_VERSION, ResizePolicy
 from inference.quantification import LungQuantification
+from inference.study import Modality
 from inference.verdict import Consensus, Verdict
 
 PER_SLICE_RULE = (
@@ -94,7 +95,7 @@ class ModelOpinion:
     cams: np.ndarray
     image_shape: tuple[int, int]
     input_size: int
-    resize: str
+    resize: ResizePolicy
     verdict: Verdict
     device: str
     warnings: tuple[str, ...] = ()
@@ -137,7 +138,7 @@ class ModelOpinion:
         return {
             "id": self.model_id,
             "version": self.version,
-            "task": "classification",
+            "task": Task.CLASSIFICATION,
             "method": self.method,
             "classes": list(self.classes),
             "sha256": self.sha256,
@@ -162,7 +163,7 @@ class ModelOpinion:
             "sha256": self.sha256,
             "image_shape": list(self.image_shape),
             "input_size": self.input_size,
-            "resize": self.resize,
+            "resize": str(self.resize),
             "verdict": jsonable(self.verdict.to_json()),
             "device": self.device,
             "warnings": list(self.warnings),
@@ -184,7 +185,7 @@ class ModelOpinion:
             cams=arrays["cams"],
             image_shape=tuple(meta["image_shape"]),
             input_size=int(meta["input_size"]),
-            resize=meta["resize"],
+            resize=ResizePolicy(meta["resize"]),
             verdict=Verdict.from_json(meta["verdict"]),
             device=meta["device"],
             warnings=tuple(meta["warnings"]),
@@ -210,7 +211,7 @@ class Note:
 class StudyAnalysis:
     """Everything one analysis found about one study (a CT series or an X-ray)."""
 
-    modality: str
+    modality: Modality
     shape: tuple[int, ...]
     spacing_mm: tuple[float, ...] | None
     lung_mask: LungMask | None

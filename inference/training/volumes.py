@@ -47,7 +47,7 @@ def phantom_volume(seed: int) -> tuple[CTVolume, np.ndarray]:
     hu, labels = make_ct_phantom(shape=(slices, side, side), spacing=spacing, lesions=bool(rng.integers(0, 2)), seed=seed)
     volume = CTVolume(
         hu=hu, spacing=spacing, origin=(0.0, 0.0, 0.0), direction=np.eye(3),
-        slice_positions=np.array([[0.0, 0.0, z * spacing[0]] for z in range(slices)]), series_uid=f"phantom-{seed}",
+        slice_positions=np.array([[0.0, 0.0, z * spacing[0]] for z in range(slices)]), uid=f"phantom-{seed}",
     )
     return volume, labels
 
@@ -73,7 +73,7 @@ def real_cubes(data: Path, cache: Path) -> list[Cube]:
     cubes = []
     for volume in volumes:
         if isinstance(volume, CTVolume) and volume.shape[0] >= 16:
-            name = f"real-{volume.series_uid[-16:]}"
+            name = f"real-{volume.uid[-16:]}"
             cubes.append(_cached(cache, name, lambda v=volume, n=name: to_cube(n, v, segment_lungs_classical(v))))
     return cubes
 

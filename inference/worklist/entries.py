@@ -47,7 +47,7 @@ def image_entry(image: Image, path: str | Path) -> StudyEntry:
     info = image.info
     ct = isinstance(image, CTVolume)
     return StudyEntry(
-        key=image.series_uid if ct else image.uid, path=str(path), modality=image.modality.value,
+        key=image.uid, path=str(path), modality=image.modality,
         patient_id=info.patient_id, patient_name=info.patient_name, study_date=info.study_date,
         description=image.description, study_uid=info.study_uid, accession=info.accession_number,
         images=image.shape[0] if ct else 1,

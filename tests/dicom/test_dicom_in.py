@@ -78,7 +78,7 @@ def test_lunglens_sr_reads_back_its_findings(written):
 def test_xray_results_land_on_the_radiograph(written):
     root, _, analysis = written
     study = load_study(root / "xr")
-    xr = next(i for i in study.images if "cxr" in getattr(i, "source_file", ""))
+    xr = next(i for i in study.images if any("cxr" in f for f in i.source_files))
     placed = PlacedSegmentation(_result(study, "gradcam_xr_cls_seg.dcm"), xr)
     expected = analysis.opinions[0].cam_volume(0).astype(int)
     assert np.abs(placed.fraction(1).astype(int) - expected).max() <= 1

@@ -40,7 +40,7 @@ def test_ct_results_are_valid_dicom_read_back_by_highdicom(tmp_path):
     names = {p.name for p in files}
     assert {"lung_mask_seg.dcm", "gradcam_ct_plain_seg.dcm", "gradcam_ct_masked_seg.dcm", "measurement_report_sr.dcm",
             "report_pdf.dcm", "key_image_ct_plain.dcm"} <= names
-    _check_common(files, image.info.study_uid, image.series_uid)
+    _check_common(files, image.info.study_uid, image.uid)
 
     seg = hd.seg.segread(tmp_path / "out" / "lung_mask_seg.dcm")
     assert [s.SegmentLabel for s in seg.SegmentSequence] == ["Right lung", "Left lung"]

@@ -17,7 +17,7 @@ def ct_volume(hu: np.ndarray, spacing=(5.0, 6.0, 6.0), direction=None, uid: str 
         origin=(0.0, 0.0, 0.0),
         direction=direction,
         slice_positions=positions,
-        series_uid=uid,
+        uid=uid,
         slice_thickness_mm=float(spacing[0]),
     )
 

@@ -207,3 +207,16 @@ def install_manifest_for(model_dir, model_id: str) -> None:
         data["sha256"] = "0" * 64
     (model_dir / f"{model_id}.json").write_text(json.dumps(data))
     (model_dir / f"{model_id}.md").write_text(f"# {model_id}\n")
+
+
+def test_task_and_modality_are_enums_read_and_written_as_the_same_strings(model_dir):
+    """The manifest's strings become Task and Modality members, and saving it again writes the same bytes."""
+    from inference.manifest import ModelManifest, Task
+    from inference.study import Modality
+
+    path = model_dir / "good.json"
+    manifest = ModelManifest.load(path)
+    assert manifest.task is Task.CLASSIFICATION and manifest.modality is Modality.CT
+    again = model_dir / "again.json"
+    manifest.save(again)
+    assert again.read_bytes() == path.read_bytes()

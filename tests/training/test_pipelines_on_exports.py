@@ -51,7 +51,7 @@ def _export(tmp_path: Path, method: str, spec: InputSpec, **config) -> tuple[Pat
 def volume():
     hu, _ = make_ct_phantom((24, 64, 64), SPACING, seed=4)
     return CTVolume(hu=hu, spacing=SPACING, origin=(0.0, 0.0, 0.0), direction=np.eye(3),
-                    slice_positions=np.array([[0.0, 0.0, z * SPACING[0]] for z in range(24)]), series_uid="2.25.4")
+                    slice_positions=np.array([[0.0, 0.0, z * SPACING[0]] for z in range(24)]), uid="2.25.4")
 
 
 @pytest.mark.slow

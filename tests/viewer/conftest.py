@@ -32,7 +32,7 @@ def make_ct(direction: np.ndarray | None = None) -> CTVolume:
                           for k in range(z)])
     return CTVolume(
         hu=hu, spacing=spacing, origin=tuple(positions[0]), direction=direction, slice_positions=positions,
-        series_uid="1.2.826.0.1.3680043.8.498.1", description="Phantom chest",
+        uid="1.2.826.0.1.3680043.8.498.1", description="Phantom chest",
         info=PatientStudyInfo(patient_name="Phantom^Test", patient_id="P001", study_date="20240102"),
         slice_thickness_mm=2.5, warnings=("non-uniform spacing (test)",),
     )

@@ -109,7 +109,7 @@ def test_the_store_keeps_annotations_and_the_window_privately_and_names_no_patie
     assert store.read(key) == notes
     path = store.path(key)
     assert stat.S_IMODE(path.stat().st_mode) == 0o600 and stat.S_IMODE(path.parent.stat().st_mode) == 0o700
-    assert "Phantom" not in path.name and image.series_uid not in path.name
+    assert "Phantom" not in path.name and image.uid not in path.name
     path.write_text("{ half a file")
     assert store.read(key) == SeriesNotes()  # damaged: start afresh, never an error
     blocked = SidecarStore(tmp_path / "a-file")

@@ -35,7 +35,7 @@ def data_dir() -> Path:
 
 def series_key(image: Image) -> str:
     """Which series a sidecar belongs to: its UID and the shape of what was loaded."""
-    uid = getattr(image, "series_uid", None) or getattr(image, "uid", "")
+    uid = image.uid
     return hashlib.sha256(json.dumps([uid, list(image.shape)]).encode()).hexdigest()[:40]
 
 
