@@ -18,9 +18,10 @@ from PySide6.QtWidgets import (
 
 from inference.dicom_out.sources import DicomOutError
 from inference.dicom_out.write import write_dicom_results
+from inference.output_paths import output_problem
 from inference.pacs.connection import connect
 from inference.pacs.servers import PacsError, PacsServer, load_servers
-from viewer.report import ExportError, check_folder, report_pdf, study_folders
+from viewer.report import report_pdf
 from viewer.tasks import as_outcome, run_in_background
 
 if TYPE_CHECKING:
@@ -107,10 +108,9 @@ class DicomExportDialog(QDialog):
         if analysis is None or image is None:
             self.say("Analyse the study (A) before exporting its results.", "error")
             return
-        try:
-            folder = check_folder(Path(self.folder.text()).expanduser(), study_folders(image, window.study_path))
-        except ExportError as exc:
-            self.say(str(exc), "error")
+        folder = Path(self.folder.text()).expanduser().resolve()
+        if problem := output_problem(folder, window.study_path, "folder", image.source_files):
+            self.say(problem, "error")
             return
         server = self.server_box.currentData() if self.send.isChecked() else None
         measurements = window.measurement_records()

@@ -11,8 +11,9 @@ For a report saved as ``NAME.html`` (or ``NAME.pdf``) three files are written si
   reader's measurements.
 
 The patient's name appears in the report only, as the viewer shows it; the report and the JSON
-carry the identifiers a PACS matches by (patient ID, accession number, study date, UIDs). Nothing is ever written inside the study's folder, and every file is
-written to a temporary name and renamed, so an interrupted export leaves no half file.
+carry the identifiers a PACS matches by (patient ID, accession number, study date, UIDs). Nothing is
+ever written inside the study's folders, and every file is written to a temporary name and renamed
+(``inference.output_paths``), so an interrupted export leaves no half file.
 """
 
 from __future__ import annotations
@@ -20,8 +21,6 @@ from __future__ import annotations
 import base64
 import datetime
 import json
-import os
-import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +30,7 @@ from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QMarginsF, QRectF, QS
 from PySide6.QtGui import QColor, QFont, QImage, QPageLayout, QPageSize, QPainter, QPdfWriter, QTextDocument
 
 from inference import __version__
-from inference.output_paths import study_root
+from inference.output_paths import output_problem, write_atomically
 from inference.manifest import INTENDED_USE
 from inference.pipelines.results import PER_SLICE_RULE, ModelOpinion, StudyAnalysis
 from inference.preprocessing import PREPROCESSING_VERSION
@@ -79,48 +78,23 @@ class ReportFiles:
     results: Path
 
 
-def study_folders(image: Image, opened: str | Path | None) -> set[Path]:
-    """The folders the open study lives in: where it was opened from and where its files are."""
-    files = list(getattr(image, "source_files", ()) or ())
-    if getattr(image, "source_file", ""):
-        files.append(image.source_file)
-    folders = {Path(f).resolve().parent for f in files}
-    if opened is not None:
-        folders.add(study_root(Path(opened)))
-    return folders
-
-
-def check_folder(target: Path, folders: set[Path]) -> Path:
-    """``target`` (a folder to write into), refused (ExportError) inside the study's folders."""
-    target = Path(target).resolve()
-    for folder in folders:
-        if target.is_relative_to(folder):
-            raise ExportError(f"{target} is inside the study folder {folder}; LungLens never writes into a study. "
-                              "Choose another folder.")
-    return target
-
-
-def check_destination(path: Path, folders: set[Path]) -> Path:
-    """``path`` with a report suffix, refused (ExportError) inside the study's folders."""
+def check_destination(path: Path, image: Image, opened: str | Path | None) -> Path:
+    """``path`` with a report suffix; ExportError where it may not go (``output_paths.output_problem``:
+    inside the study's folders, among others)."""
     path = Path(path)
     if path.is_dir():
         raise ExportError(f"{path} is a folder; give the report a file name (.html or .pdf)")
     if path.suffix.lower() not in REPORT_SUFFIXES:
         path = path.with_name(path.name + ".html")
-    check_folder(path.parent, folders)
+    if problem := output_problem(path, Path(opened) if opened is not None else None, "file", image.source_files):
+        raise ExportError(problem)
     return path
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
-    """Through a temporary name in the same folder (created with the user's usual permissions), then renamed."""
+def _write(path: Path, data: bytes) -> None:
+    """With the user's usual permissions: a report is made to be shared."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".tmp-{uuid.uuid4().hex}{path.suffix}")
-    try:
-        with open(tmp, "xb") as out:
-            out.write(data)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    write_atomically(path, lambda tmp: tmp.write_bytes(data), mode=0o666)
 
 
 def png_bytes(image: QImage) -> bytes:
@@ -288,7 +262,7 @@ def report_html(
     if measurements:
         sections += ["<h2>Measurements</h2>", measurements_table(measurements, numbering)]
     if analysis.warnings:
-        sections += ["<h2>Warnings</h2>", warnings_block(analysis.warnings)]
+        sections += ["<h2>Warnings</h2>", warnings_block(analysis.notes)]
     rules = [
         ("Study verdict", esc(VERDICT_RULE)),
         ("Consensus", esc(CONSENSUS_RULE)),
@@ -378,7 +352,7 @@ def export_report(
     measurements: Sequence[Measurement] = (),
 ) -> ReportFiles:
     """Write the report, the view and the results JSON; ExportError when ``path`` is in the study's folder."""
-    path = check_destination(Path(path), study_folders(image, opened))
+    path = check_destination(Path(path), image, opened)
     files = ReportFiles(path, path.with_name(f"{path.stem}-view.png"), path.with_name(f"{path.stem}-analysis.json"))
     if path.suffix.lower() == ".pdf":
         report = report_pdf(image, analysis, opinions, cams, colours, measurements)
@@ -388,7 +362,7 @@ def export_report(
         report = report_html(image, analysis, opinions, colours, sources, datetime.datetime.now(),
                              measurements=measurements).encode("utf-8")
     outputs = {"report": files.report.name, "view": files.view.name}
-    _write_atomically(files.report, report)
-    _write_atomically(files.view, png_bytes(view))
-    _write_atomically(files.results, json.dumps(study_document(analysis, image, outputs, measurements), indent=2).encode("utf-8"))
+    _write(files.report, report)
+    _write(files.view, png_bytes(view))
+    _write(files.results, json.dumps(study_document(analysis, image, outputs, measurements), indent=2).encode("utf-8"))
     return files

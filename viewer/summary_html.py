@@ -12,7 +12,7 @@ import html
 import math
 from collections.abc import Mapping, Sequence
 
-from inference.pipelines.results import LungMask, ModelOpinion
+from inference.pipelines.results import LungMask, ModelOpinion, Note
 from inference.quantification import HU_BANDS, LungQuantification
 from inference.slice_numbers import SliceNumbering
 from inference.verdict import Consensus
@@ -69,17 +69,11 @@ def key_slice_text(opinion: ModelOpinion, numbering: SliceNumbering) -> str:
     return f"{numbering.label(index)} (p {number(finding_probabilities(opinion)[index])})"
 
 
-DOMAIN_NOTE = "outside the training domain: "
 DOMAIN_COLOUR = "#f0b94a"
 
 
-def domain_notes(opinion: ModelOpinion) -> list[str]:
-    """What makes this study unlike the model's training data (the pipeline's notes for this model)."""
-    return [w.split(DOMAIN_NOTE, 1)[1] for w in opinion.warnings if DOMAIN_NOTE in w]
-
-
 def domain_line(opinion: ModelOpinion) -> str:
-    notes = domain_notes(opinion)
+    notes = opinion.domain_notes
     if not notes:
         return ""
     return f'<span style="color:{DOMAIN_COLOUR}">\u26a0 outside the training domain: {esc("; ".join(notes))}</span>'
@@ -106,7 +100,7 @@ def verdict_table(opinions: Sequence[ModelOpinion], colours: Mapping[str, str], 
             over = f"{verdict.positive_slices}/{verdict.slices_used}" if verdict.threshold is not None else "\u2014"
             cells += [over, key_slice_text(opinion, numbering)]
         rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
-        if domain_notes(opinion):
+        if opinion.domain_notes:
             rows.append(f'<tr><td></td><td colspan="{len(cells) - 1}">{domain_line(opinion)}</td></tr>')
     return '<table cellspacing="0" cellpadding="3">' + "".join(rows) + "</table>"
 
@@ -128,7 +122,7 @@ def verdict_list(opinions: Sequence[ModelOpinion], colours: Mapping[str, str], n
             f'<span style="color:{MUTED_COLOUR}">{esc(opinion.method)}</span></td><td>{verdict_word(opinion)}</td></tr>'
             f'<tr><td colspan="2" style="color:{MUTED_COLOUR}; padding-bottom:6px">{" · ".join(details)}</td></tr>'
         )
-        if domain_notes(opinion):
+        if opinion.domain_notes:
             rows.append(f'<tr><td colspan="2" style="padding-bottom:6px">{domain_line(opinion)}</td></tr>')
     return '<table cellspacing="0" cellpadding="1">' + "".join(rows) + "</table>"
 
@@ -174,9 +168,9 @@ def lung_block(lung: LungQuantification | None, mask: LungMask | None) -> str:
     )
 
 
-def warnings_block(warnings: Sequence[str]) -> str:
-    """The study's warnings, less the models' domain notes (shown beside each verdict)."""
-    warnings = [w for w in warnings if DOMAIN_NOTE not in w]
+def warnings_block(notes: Sequence[Note]) -> str:
+    """The analysis' notes, less the models' domain notes (shown beside each verdict), each text once."""
+    warnings = list(dict.fromkeys(note.text for note in notes if note.kind != "domain"))
     if not warnings:
         return ""
     items = "".join(f"<li>{esc(w)}</li>" for w in warnings)

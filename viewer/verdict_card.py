@@ -36,7 +36,7 @@ def card_html(
     if analysis is not None:
         if analysis.modality == Modality.CT:
             parts.append(lung_block(analysis.lung, analysis.lung_mask))
-        parts.append(warnings_block(analysis.warnings))
+        parts.append(warnings_block(analysis.notes))
         total = analysis.timings_s.get("total")
         timing = f", {total:.1f} s" if total is not None else ""
         parts.append(f'<p style="color:{MUTED_COLOUR}">Device: {esc(analysis.device)}{timing}</p>')

@@ -23,7 +23,7 @@ from inference.jobs import CancelCheck, Job, ProgressCallback
 from inference.lung_segmentation import CLASSICAL_VERSION
 from inference.manifest import Task
 from inference.pipelines import ct, xray
-from inference.pipelines.results import LungMask, ModelOpinion, Note, StudyAnalysis
+from inference.pipelines.results import DOMAIN_NOTE, LungMask, ModelOpinion, Note, StudyAnalysis
 from inference.registry import ModelStatus
 from inference.runtime import Device, ModelError, ModelSession, open_session
 from inference.study import CTVolume, Image, Modality
@@ -232,7 +232,7 @@ class StudyAnalyzer:
         self.timings[model.id] = time.perf_counter() - started
         self.devices.add(opinion.device)
         for warning in opinion.warnings:
-            self.note(warning, "domain" if "outside the training domain" in warning else "study", model.id)
+            self.note(warning, "domain" if DOMAIN_NOTE in warning else "study", model.id)
         if self.on_result is not None:
             self.on_result(opinion)
         log.info("model %s in %.2f s%s", model.id, self.timings[model.id], " (cached)" if opinion.from_cache else "")

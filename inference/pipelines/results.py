@@ -28,6 +28,8 @@ PER_SLICE_RULE = (
     "normal); a row of nulls = no lung in that slice, not analysed"
 )
 MASK_LABELS = {0: "background", 1: "right lung", 2: "left lung"}
+# How a pipeline words what makes a study unlike a model's training data (``pipelines.ct.domain_notes``).
+DOMAIN_NOTE = "outside the training domain: "
 
 
 def jsonable(value: Any) -> Any:
@@ -108,6 +110,11 @@ class ModelOpinion:
         if self.crop_boxes is None or self.crop_boxes[index, 0] < 0:
             return None
         return tuple(int(v) for v in self.crop_boxes[index])
+
+    @property
+    def domain_notes(self) -> tuple[str, ...]:
+        """What makes this study unlike the model's training data, each without the common wording."""
+        return tuple(w.split(DOMAIN_NOTE, 1)[1] for w in self.warnings if DOMAIN_NOTE in w)
 
     @property
     def analysed(self) -> np.ndarray:

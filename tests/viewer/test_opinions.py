@@ -469,6 +469,7 @@ def test_view_command_analyses_every_series_headless_in_compare_mode(models, tmp
 def test_a_domain_note_stands_beside_its_model_verdict_not_among_the_input_warnings():
     from inference.pipelines.analysis import analyze_study, choose_models
     from inference.slice_numbers import slice_numbering
+    from inference.pipelines.results import Note
     from viewer.summary_html import verdict_list, warnings_block
 
     volume = ct_volume(chest_phantom()[0])
@@ -479,8 +480,8 @@ def test_a_domain_note_stands_beside_its_model_verdict_not_among_the_input_warni
     plain = dataclasses.replace(analysis.opinion("ct_plain"), warnings=(note,))
     html = verdict_list([plain], {}, slice_numbering(volume))
     assert "outside the training domain: slices are 5.0 mm thick" in html
-    assert "5.0 mm" not in warnings_block([note, "series: gantry tilt of 5 deg"])
-    assert "gantry tilt" in warnings_block([note, "series: gantry tilt of 5 deg"])
+    notes = [Note(note, "domain", "ct_plain"), Note("series: gantry tilt of 5 deg")]
+    assert "5.0 mm" not in warnings_block(notes) and "gantry tilt" in warnings_block(notes)
 
 
 def test_cached_results_of_other_pixels_are_made_again(window, models, phantom_ct, qtbot, monkeypatch):
