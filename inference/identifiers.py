@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime
 from dataclasses import dataclass
 
-from inference.study import CTVolume, Image
+from inference.study import Image
 
 
 def formatted_date(dicom_date: str) -> str:

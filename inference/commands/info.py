@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TextIO
 
 from inference.safe_text import printable
-from inference.study import CTVolume, Image, SkippedFile
+from inference.study import Image, SkippedFile
 
 HELP = "list the series (shape, spacing, warnings) and the skipped files found in a DICOM folder or image file"
 

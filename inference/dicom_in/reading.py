@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from inference.dicom_in.objects import DicomInError, referenced_image
 from inference.dicom_in.report import read_report
 from inference.dicom_in.segmentation import PlacedSegmentation
-from inference.study import CTVolume, DicomResult, Image, ResultKind
+from inference.study import DicomResult, Image, ResultKind
 
 
 def image_uid(image: Image) -> str:
