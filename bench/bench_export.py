@@ -1,7 +1,7 @@
 """Export cost and parity per method, onnxruntime vs torch eager speed, INT8 vs FP32 speed.
 
 Networks are freshly built and made to behave like trained ones (BatchNorm statistics measured,
-zero-initialised branches switched on; see tests/training/trained_like.py), then go through the same
+zero-initialised branches switched on; see inference/training/trained_like.py), then go through the same
 `export_checkpoint` the `lunglens export` command runs. Speeds are images per second at batch 1.
 Run: python bench/bench_export.py [--size 224] [--methods baseline M1 ...] [--calibration ../shared/data/xray]
 """
@@ -22,7 +22,7 @@ from inference.preprocessing import InputSpec
 from inference.training.checkpoint import build_from_checkpoint, save_checkpoint
 from inference.training.export import example_feeds, export_checkpoint
 from inference.training.networks import MASK_LABELS, build_network, is_segmentation, network_config
-from tests.training.trained_like import trained_like
+from inference.training.trained_like import trained_like
 
 ALL_METHODS = ("baseline", "M1", "M2", "M3", "M4", "M5", "unet2d", "unet3d")
 

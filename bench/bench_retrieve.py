@@ -30,7 +30,7 @@ from inference.pacs.connection import connect  # noqa: E402
 from inference.pacs.servers import RetrieveMethod, Transport  # noqa: E402
 from inference.pacs.store import stored_study  # noqa: E402
 from inference.phantoms import make_ct_phantom, write_ct_series  # noqa: E402
-from tests.pacs.orthanc import new_orthanc  # noqa: E402
+from inference.testing.orthanc import new_orthanc  # noqa: E402
 
 STUDY_UID = "1.2.826.0.1.3680043.8.498.300300"
 

@@ -26,11 +26,11 @@ COMMANDS: dict[str, str] = {
     "models": "inference.commands.models",
     "cache": "inference.commands.cache",
     "pacs": "inference.commands.pacs",
-    "train": "inference.training.command_train",
-    "export": "inference.training.command_export",
-    "split": "inference.training.command_split",
-    "evaluate-run": "inference.training.run_evaluation",
-    "xray-mask-check": "inference.training.xray_mask_check",
+    "train": "inference.training.commands.train",
+    "export": "inference.training.commands.export",
+    "split": "inference.training.commands.split",
+    "evaluate-run": "inference.training.commands.evaluate_run",
+    "xray-mask-check": "inference.training.commands.xray_mask_check",
 }
 
 

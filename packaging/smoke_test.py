@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 
 from inference.cli import COMMANDS  # noqa: E402
 from inference.phantoms import make_ct_phantom, write_ct_series  # noqa: E402
-from tests.inference.tiny_models import CT_SPEC, classifier_onnx, install, install_ct_models  # noqa: E402
+from inference.testing.tiny_models import CT_SPEC, classifier_onnx, install, install_ct_models  # noqa: E402
 
 EXCLUDED_MODULES = ("torch", "torchvision", "timm", "inference.training")
 UNUSED_QT = ("QtWebEngine", "QtQml", "QtQuick", "Qt3D", "QtMultimedia", "QtNetwork", "QtPdf", "QtCharts")

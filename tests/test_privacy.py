@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from inference.phantoms import make_xray_phantom, write_xray_png
-from tests.inference.tiny_models import classifier_onnx, install
+from inference.testing.tiny_models import classifier_onnx, install
 
 PROJECT = Path(__file__).resolve().parents[1]
 OWN_FOLDERS = (".cache/LungLens", ".local/share/LungLens", ".config/LungLens")

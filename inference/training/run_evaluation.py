@@ -1,4 +1,4 @@
-"""``lunglens evaluate-run RUN``: the figures a model's card needs beyond its own test split.
+"""The figures a model's card needs beyond its own test split (``lunglens evaluate-run RUN`` writes them).
 
 A test split from the sources a model trained on flatters it; a new hospital sees something else.
 So for a CT pack run ``RUN`` (trained on every CT source) this measures, and writes to
@@ -23,9 +23,7 @@ say which), the shortcut check of the age confound, and the Grad-CAM mass inside
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -38,7 +36,6 @@ from inference.training.datasets import load_grey_uint8
 from inference.training.gradcam import autograd_gradcam
 from inference.training.splits import Split
 
-HELP = "leave-one-source-out, no-learning baseline, real DICOM series and Grad-CAM-in-lung figures for a CT run"
 # -700 HU (ground glass begins) to +100 HU (consolidation ends) in the 1500/-600 lung window.
 DENSE_BAND_U8 = (111, 246)
 BATCH = 16
@@ -206,20 +203,6 @@ def evaluate_run(run: Path, series_root: Path | None) -> dict:
     if series_root is not None and series_root.is_dir():
         report["real_series"] = series_figures(model, saved, series_root, positive)
     return report
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("run_dir", metavar="RUN", type=Path, help="a CT pack run folder (best.pt, split.json); siblings RUN-loso-* are read too")
-    parser.add_argument("--series", type=Path, help="a folder of real CT series folders (no COVID) to read")
-
-
-def run(args: argparse.Namespace) -> int:
-    torch.set_num_threads(max(1, torch.get_num_threads()))
-    report = evaluate_run(args.run_dir, args.series)
-    (args.run_dir / "external.json").write_text(json.dumps(report, indent=1, default=float))
-    json.dump(report, sys.stdout, indent=1, default=float)
-    print()
-    return 0
 
 
 def tumour_boxes(volume, folder: Path) -> np.ndarray:

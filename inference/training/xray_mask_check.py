@@ -1,4 +1,4 @@
-"""``lunglens xray-mask-check RUN --data DIR...``: is an X-ray lung U-Net any good on images without masks?
+"""Is an X-ray lung U-Net any good on images without masks? (``lunglens xray-mask-check`` asks.)
 
 The only X-ray lung masks here are children's; the U-Net must work on adults. With no adult truth,
 two checks stand in for Dice: plausibility figures over every image of the given folders (does the
@@ -11,8 +11,6 @@ the inference code the viewer runs.
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 from collections import Counter
 from pathlib import Path
@@ -26,7 +24,6 @@ from inference.runtime import load_session
 from inference.training.datasets import load_grey_uint8
 from inference.training.splits import IMAGE_SUFFIXES
 
-HELP = "plausibility figures and a contact sheet of an X-ray lung U-Net's masks on images without masks"
 SHEET_COLUMNS, SHEET_TILE = 10, 160
 COLOURS = {1: (230, 80, 80), 2: (80, 160, 240)}
 
@@ -82,20 +79,3 @@ def check(manifest: Path, folders: list[Path], sheet_count: int = 50, seed: int 
         "lungs_image_share_p5_p50_p95": np.percentile(shares, [5, 50, 95]).tolist() if shares else None,
     }
     return figures, sheet
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("run_dir", metavar="RUN", type=Path, help="the U-Net's run folder (the sheet and figures go here)")
-    parser.add_argument("--model", required=True, type=Path, help="the exported U-Net's manifest (.json)")
-    parser.add_argument("--data", required=True, nargs="+", type=Path, help="image folders without masks (e.g. adult X-rays)")
-
-
-def run(args: argparse.Namespace) -> int:
-    figures, sheet = check(args.model, args.data)
-    sheet.save(args.run_dir / "mask-contact-sheet.png")
-    external = args.run_dir / "external.json"
-    report = {**(json.loads(external.read_text()) if external.exists() else {}), "plausibility": figures}
-    external.write_text(json.dumps(report, indent=1))
-    json.dump(figures, sys.stdout, indent=1)
-    print()
-    return 0

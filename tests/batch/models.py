@@ -1,11 +1,11 @@
-"""The tiny models a batch test installs: CT and X-ray classifiers and lung segmenters (tests.inference.tiny_models)."""
+"""The tiny models a batch test installs: CT and X-ray classifiers and lung segmenters (inference.testing.tiny_models)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from inference.preprocessing import InputSpec
-from tests.inference.tiny_models import classifier_onnx, install, install_ct_models, segmenter_onnx
+from inference.testing.tiny_models import classifier_onnx, install, install_ct_models, segmenter_onnx
 
 
 def install_batch_models(folder: Path) -> Path:

@@ -18,7 +18,7 @@ from inference.phantoms import write_ct_series, write_xray_dicom, make_xray_phan
 from inference.pipelines.analysis import analyze_study, choose_models
 from inference.registry import discover_models
 from tests.inference.synthetic import chest_phantom
-from tests.inference.tiny_models import classifier_onnx, install, install_ct_models
+from inference.testing.tiny_models import classifier_onnx, install, install_ct_models
 
 
 def require_tool(name: str) -> str:

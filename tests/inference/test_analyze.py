@@ -12,7 +12,7 @@ from PIL import Image
 from inference.cli import main
 from inference.phantoms import make_ct_phantom, make_xray_phantom, write_ct_series, write_xray_png
 from inference.preprocessing import InputSpec
-from tests.inference.tiny_models import classifier_onnx, install, install_ct_models, segmenter_onnx
+from inference.testing.tiny_models import classifier_onnx, install, install_ct_models, segmenter_onnx
 
 SPACING = (10.0, 6.0, 6.0)
 

@@ -12,7 +12,7 @@ from inference import cache as cache_module
 from inference.cache import ResultCache, cache_key, study_digest
 from inference.pipelines.analysis import analyze_study, choose_models
 from tests.inference.synthetic import chest_phantom, ct_volume
-from tests.inference.tiny_models import classifier_onnx, install, install_ct_models
+from inference.testing.tiny_models import classifier_onnx, install, install_ct_models
 
 
 @pytest.fixture

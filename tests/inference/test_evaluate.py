@@ -14,7 +14,7 @@ from inference.evaluation import load_samples, read_8bit
 from inference.jobs import Job
 from inference.phantoms import make_ct_phantom, write_ct_series
 from inference.preprocessing import InputSpec, crop_to_lungs, lung_view, ct_to_uint8
-from tests.inference.tiny_models import classifier_onnx, install, segmenter_onnx
+from inference.testing.tiny_models import classifier_onnx, install, segmenter_onnx
 
 
 def grey(path, value, size=(40, 40)):

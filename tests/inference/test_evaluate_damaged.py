@@ -14,7 +14,7 @@ from PIL import Image
 
 from inference.cli import main
 from inference.preprocessing import InputSpec
-from tests.inference.tiny_models import classifier_onnx, install, segmenter_onnx
+from inference.testing.tiny_models import classifier_onnx, install, segmenter_onnx
 
 
 def png_declaring(width: int, height: int) -> bytes:

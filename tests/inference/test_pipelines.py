@@ -15,7 +15,7 @@ from inference.pipelines.analysis import analyze_study, choose_models
 from inference.preprocessing import InputSpec
 from inference.runtime import ModelError
 from tests.inference.synthetic import chest_phantom, ct_volume, xray_phantom
-from tests.inference.tiny_models import CT_SPEC, classifier_onnx, install, install_ct_models, segmenter_onnx
+from inference.testing.tiny_models import CT_SPEC, classifier_onnx, install, install_ct_models, segmenter_onnx
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from inference import registry
-from tests.inference.tiny_models import classifier_onnx, install
+from inference.testing.tiny_models import classifier_onnx, install
 
 
 @pytest.fixture

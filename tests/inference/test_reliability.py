@@ -13,7 +13,7 @@ from PIL import Image
 from inference.cache import ResultCache
 from inference.cli import main
 from inference.phantoms import make_xray_phantom, write_xray_png
-from tests.inference.tiny_models import classifier_onnx, install
+from inference.testing.tiny_models import classifier_onnx, install
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from inference import runtime
-from tests.inference.tiny_models import classifier_onnx, install
+from inference.testing.tiny_models import classifier_onnx, install
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""The ``orthanc`` fixture: a real Orthanc on loopback (tests/pacs/orthanc.py), started per test with
+"""The ``orthanc`` fixture: a real Orthanc on loopback (inference/testing/orthanc.py), started per test with
 a temporary configuration and storage, stopped after. Missing in CI (CI=true) fails, not skips."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tests.dicom.tools import require_tool
-from tests.pacs.orthanc import Orthanc, new_orthanc
+from inference.testing.orthanc import Orthanc, new_orthanc
 
 
 @pytest.fixture

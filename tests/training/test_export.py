@@ -27,7 +27,7 @@ from inference.training.export import (
 from inference.training.gradcam import CamExportModule, autograd_gradcam
 from inference.training.networks import MASK_LABELS, build_network, is_segmentation, network_config
 from inference.training.networks.common import LinearHead
-from tests.training.trained_like import trained_like
+from inference.training.trained_like import trained_like
 
 SIZE = 64
 XR_CLASSES = ("COVID", "Normal", "Viral_Pneumonia")

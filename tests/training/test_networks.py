@@ -25,7 +25,7 @@ from inference.training.networks import (
 )
 from inference.training.networks.backbones import PretrainedWeightsError
 from inference.training.networks.m4_mask_weighted import LungMaskWeightedPool
-from tests.training.trained_like import trained_like
+from inference.training.trained_like import trained_like
 
 SIZE = 64
 

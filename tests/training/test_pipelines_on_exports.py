@@ -21,7 +21,7 @@ from inference.training.checkpoint import build_from_checkpoint, save_checkpoint
 from inference.training.export import example_feeds, export_checkpoint
 from inference.training.gradcam import autograd_gradcam
 from inference.training.networks import MASK_LABELS, build_network, network_config
-from tests.training.trained_like import trained_like
+from inference.training.trained_like import trained_like
 
 SPACING = (10.0, 6.0, 6.0)
 

@@ -20,7 +20,7 @@ from PySide6.QtCore import QPointF, Qt, QTimer
 from inference.preprocessing import InputSpec
 from inference.study import Window
 from tests.inference.synthetic import chest_phantom, ct_volume, xray_phantom
-from tests.inference.tiny_models import CT_SPEC, classifier_onnx, install, install_ct_models
+from inference.testing.tiny_models import CT_SPEC, classifier_onnx, install, install_ct_models
 from viewer.layers import HeatmapLayer, LabelLayer
 from viewer.opinion_data import CamKey, CamMaps, cam_layer_name, disagreement, finding_class, runs
 

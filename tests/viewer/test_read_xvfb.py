@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.inference.tiny_models import install_ct_models
+from inference.testing.tiny_models import install_ct_models
 
 STEPS = ["open", "scroll", "window", "measure", "analyse", "compare", "reading mode", "export"]
 

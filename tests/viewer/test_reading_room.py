@@ -190,7 +190,7 @@ def test_overlay_text_reads_on_any_image():
 
 
 def test_the_model_table_says_queued_only_while_an_analysis_runs(window, qtbot, tmp_path, monkeypatch):
-    from tests.inference.tiny_models import install_ct_models
+    from inference.testing.tiny_models import install_ct_models
 
     install_ct_models(tmp_path / "models")
     monkeypatch.setenv("LUNGLENS_MODEL_DIR", str(tmp_path / "models"))
