@@ -1,5 +1,5 @@
-"""The small dialogs and bars around the views: the message bar, a details list, the shortcuts help
-(where the keys can be changed)."""
+"""The small dialogs and bars around the views: the message bar, a dialog's status line, a details list,
+the shortcuts help (where the keys can be changed)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,19 @@ from PySide6.QtWidgets import (
 from viewer.shortcuts import SHORTCUTS
 
 _MESSAGE_COLOURS = {"info": ("#1d3a57", "#cfe3f7"), "warning": ("#4a3812", "#f5d9a0"), "error": ("#541c1c", "#f7c6c6")}
+STATUS_COLOURS = {"info": "#8b949e", "ok": "#59a14f", "error": "#e15759"}
+
+
+class StatusLine(QLabel):
+    """A dialog's word-wrapped status line: grey while it works, green when done, red for an error."""
+
+    def __init__(self, text: str = "", parent: QWidget | None = None) -> None:
+        super().__init__(text, parent)
+        self.setWordWrap(True)
+
+    def say(self, text: str, level: str = "info") -> None:
+        self.setStyleSheet(f"color: {STATUS_COLOURS[level]}")
+        self.setText(text)
 
 
 class MessageBar(QFrame):

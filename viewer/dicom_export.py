@@ -21,13 +21,12 @@ from inference.dicom_out.write import write_dicom_results
 from inference.output_paths import output_problem
 from inference.pacs.connection import connect
 from inference.pacs.servers import PacsError, PacsServer, load_servers
+from viewer.dialogs import StatusLine
 from viewer.report import report_pdf
 from viewer.tasks import as_outcome, run_in_background
 
 if TYPE_CHECKING:
     from viewer.main_window import MainWindow
-
-_COLOURS = {"info": "#8b949e", "ok": "#59a14f", "error": "#e15759"}
 
 
 def write_and_send(analysis, image, folder: Path, measurements, pdf: bytes, server: PacsServer | None) -> tuple[list[Path], int]:
@@ -61,10 +60,9 @@ class DicomExportDialog(QDialog):
         self.progress = QProgressBar()
         self.progress.setRange(0, 0)
         self.progress.hide()
-        self.status = QLabel("SEG (lung mask, Grad-CAMs), SR, the PDF report and key images, in the study's own "
+        self.status = StatusLine("SEG (lung mask, Grad-CAMs), SR, the PDF report and key images, in the study's own "
                              "StudyInstanceUID, each in a new series marked research use."
                              + ("" if servers else " No PACS configured: File > PACS adds one."))
-        self.status.setWordWrap(True)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         self.export_button = buttons.addButton("&Export", QDialogButtonBox.ButtonRole.ActionRole)
         self.export_button.setDefault(True)
@@ -89,10 +87,6 @@ class DicomExportDialog(QDialog):
         self.export_button.clicked.connect(self.export)
         self.written: list[Path] = []
 
-    def say(self, text: str, level: str = "info") -> None:
-        self.status.setStyleSheet(f"color: {_COLOURS[level]}")
-        self.status.setText(text)
-
     @property
     def status_text(self) -> str:
         return self.status.text()
@@ -106,11 +100,11 @@ class DicomExportDialog(QDialog):
         window, opinions = self.window, self.window.opinions
         image, analysis = window.image, opinions.analysis
         if analysis is None or image is None:
-            self.say("Analyse the study (A) before exporting its results.", "error")
+            self.status.say("Analyse the study (A) before exporting its results.", "error")
             return
         folder = Path(self.folder.text()).expanduser().resolve()
         if problem := output_problem(folder, window.study_path, "folder", image.source_files):
-            self.say(problem, "error")
+            self.status.say(problem, "error")
             return
         server = self.server_box.currentData() if self.send.isChecked() else None
         measurements = window.measurement_records()
@@ -118,7 +112,7 @@ class DicomExportDialog(QDialog):
                          opinions.colours, measurements)
         self.export_button.setEnabled(False)
         self.progress.show()
-        self.say(f"Writing{' and sending to ' + server.name if server else ''}\u2026")
+        self.status.say(f"Writing{' and sending to ' + server.name if server else ''}\u2026")
         work = as_outcome(lambda: write_and_send(analysis, image, folder, measurements, pdf, server),
                           (PacsError, DicomOutError, OSError))
         run_in_background(work, lambda outcome: self._finished(outcome, folder, server), self,
@@ -130,10 +124,10 @@ class DicomExportDialog(QDialog):
         ok, value = outcome
         if not ok:
             written = sorted(folder.glob("*.dcm")) if folder.is_dir() else []
-            self.say(value + (f" ({len(written)} file(s) were written to {folder})" if written else ""), "error")
+            self.status.say(value + (f" ({len(written)} file(s) were written to {folder})" if written else ""), "error")
         else:
             self.written, sent = value
             self.window.settings.export_folder = str(folder.parent)
             sent_text = f"; {server.name} stored {sent} of them" if server is not None else ""
-            self.say(f"Wrote {len(self.written)} DICOM objects to {folder}{sent_text}.", "ok")
+            self.status.say(f"Wrote {len(self.written)} DICOM objects to {folder}{sent_text}.", "ok")
         self.taskFinished.emit()

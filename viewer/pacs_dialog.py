@@ -26,6 +26,7 @@ from inference.pacs.connection import PacsConnection, connect
 from inference.pacs.query import StudyQuery, StudyRow
 from inference.pacs.servers import PacsError, PacsServer, RetrieveCancelled, RetrieveMethod, Transport, load_servers, save_server
 from inference.pacs.store import StoredStudy, stored_study
+from viewer.dialogs import STATUS_COLOURS, StatusLine
 from viewer.tasks import as_outcome, run_in_background
 
 if TYPE_CHECKING:
@@ -33,7 +34,6 @@ if TYPE_CHECKING:
 
 MODALITIES = (("Any modality", ""), ("CT", "CT"), ("CR (radiograph)", "CR"), ("DX (radiograph)", "DX"))
 COLUMNS = ("Patient ID", "Patient name", "Study date", "Modalities", "Description", "Images", "Local copy")
-_COLOURS = {"info": "#8b949e", "ok": "#59a14f", "error": "#e15759"}
 
 
 class RetrieveThread(QThread):
@@ -96,7 +96,7 @@ class ServerEditor(QDialog):
         self.timeout.setValue(server.timeout_s)
         self.error = QLabel()
         self.error.setWordWrap(True)
-        self.error.setStyleSheet(f"color: {_COLOURS['error']}")
+        self.error.setStyleSheet(f"color: {STATUS_COLOURS['error']}")
         form = QFormLayout()
         for label, field in (("&Name", self.name), ("&Transport", self.transport), ("&Host", self.host), ("&Port", self.port),
                              ("&Called AE title (the PACS)", self.called_ae), ("Ca&lling AE title (LungLens)", self.calling_ae),
@@ -182,8 +182,7 @@ class PacsDialog(QDialog):
         self.cancel_button = QPushButton("C&ancel retrieve")
         self.cancel_button.hide()
         self.retrieve_button, self.open_button = QPushButton("&Retrieve"), QPushButton("&Open")
-        self.status = QLabel()
-        self.status.setWordWrap(True)
+        self.status = StatusLine()
         self.status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         close = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         close.rejected.connect(self.reject)
@@ -248,14 +247,14 @@ class PacsDialog(QDialog):
         try:
             servers = load_servers()
         except PacsError as exc:
-            self.say(str(exc), "error")
+            self.status.say(str(exc), "error")
             servers = {}
         for name, server in servers.items():
             self.server_box.addItem(f"{name} \u2014 {server.describe()}", server)
         if select in servers:
             self.server_box.setCurrentIndex(list(servers).index(select))
         if not servers:
-            self.say("No PACS configured yet: add one with New\u2026 (or 'lunglens pacs add' on the command line).", "info")
+            self.status.say("No PACS configured yet: add one with New\u2026 (or 'lunglens pacs add' on the command line).", "info")
         self._update_buttons()
 
     @property
@@ -266,13 +265,9 @@ class PacsDialog(QDialog):
         editor = ServerEditor(None if new else self.server, self)
         if editor.exec() == QDialog.DialogCode.Accepted and editor.saved is not None:
             self.reload_servers(select=editor.saved.name)
-            self.say(f"Saved {editor.saved.name}.", "ok")
+            self.status.say(f"Saved {editor.saved.name}.", "ok")
 
     # --- talking to the server -----------------------------------------------------------------
-
-    def say(self, text: str, level: str = "info") -> None:
-        self.status.setStyleSheet(f"color: {_COLOURS[level]}")
-        self.status.setText(text)
 
     @property
     def status_text(self) -> str:
@@ -281,17 +276,17 @@ class PacsDialog(QDialog):
     def _run(self, what: str, function: Callable[[], Any], on_value: Callable[[Any], None]) -> None:
         server = self.server
         if server is None:
-            self.say("Choose a PACS first (New\u2026 adds one).", "error")
+            self.status.say("Choose a PACS first (New\u2026 adds one).", "error")
             return
         self.busy = True
         self._update_buttons()
-        self.say(f"{what} {server.name}\u2026")
+        self.status.say(f"{what} {server.name}\u2026")
 
         def finished(outcome: tuple[bool, Any]) -> None:
             ok, value = outcome
             self.busy = False
             self._update_buttons()
-            on_value(value) if ok else self.say(value, "error")
+            on_value(value) if ok else self.status.say(value, "error")
             self.taskFinished.emit()
 
         def crashed(message: str) -> None:
@@ -301,7 +296,7 @@ class PacsDialog(QDialog):
 
     def echo(self) -> None:
         self._run("Asking", lambda pacs: pacs.echo(),
-                  lambda _none: self.say(f"{self.server.name} answers ({self.server.describe()}).", "ok"))
+                  lambda _none: self.status.say(f"{self.server.name} answers ({self.server.describe()}).", "ok"))
 
     def query(self) -> StudyQuery:
         dates = ""
@@ -326,7 +321,7 @@ class PacsDialog(QDialog):
         if self.rows:
             self.table.selectRow(0)
             self.table.setFocus()
-        self.say(f"{len(self.rows)} stud{'y' if len(self.rows) == 1 else 'ies'} found." if self.rows
+        self.status.say(f"{len(self.rows)} stud{'y' if len(self.rows) == 1 else 'ies'} found." if self.rows
                  else "No study matches; widen the search (wildcards, a longer date range, any modality).",
                  "ok" if self.rows else "info")
 
@@ -369,7 +364,7 @@ class PacsDialog(QDialog):
             return
         store = stored_study(row.study_uid)
         if store.complete:
-            self.say(f"Already in the local store ({store.status()}): Open shows it.", "ok")
+            self.status.say(f"Already in the local store ({store.status()}): Open shows it.", "ok")
             self.open_button.setFocus()
             return
         worker = RetrieveThread(connect(server), row.study_uid, store, self)
@@ -384,24 +379,24 @@ class PacsDialog(QDialog):
         self.progress.show()
         self.cancel_button.show()
         self._update_buttons()
-        self.say(f"Retrieving from {server.name} ({server.describe()})\u2026")
+        self.status.say(f"Retrieving from {server.name} ({server.describe()})\u2026")
         worker.start()
         self.cancel_button.setFocus()
 
     def cancel_retrieve(self) -> None:
         if self.worker is not None:
             self.worker.cancel()
-            self.say("Cancelling\u2026")
+            self.status.say("Cancelling\u2026")
 
     def _on_progress(self, done: int, total: int) -> None:
         self.progress.setRange(0, total)
         self.progress.setValue(done)
 
     def _on_retrieved(self, store: StoredStudy, received: int) -> None:
-        self.say(f"Retrieved: {store.status()}, {received} received now, in {store.folder}. Open shows it.", "ok")
+        self.status.say(f"Retrieved: {store.status()}, {received} received now, in {store.folder}. Open shows it.", "ok")
 
     def _on_retrieve_failed(self, message: str, cancelled: bool) -> None:
-        self.say(message, "info" if cancelled else "error")
+        self.status.say(message, "info" if cancelled else "error")
 
     def _on_worker_finished(self, worker: RetrieveThread) -> None:
         worker.deleteLater()
@@ -420,7 +415,7 @@ class PacsDialog(QDialog):
     def open_study(self) -> None:
         row = self.selected
         if row is None or not stored_study(row.study_uid).complete:
-            self.say("Retrieve the study completely before opening it.", "error")
+            self.status.say("Retrieve the study completely before opening it.", "error")
             return
         self.window.open_path(stored_study(row.study_uid).folder)
         self.accept()
