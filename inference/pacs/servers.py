@@ -11,6 +11,8 @@ from pathlib import Path
 
 import platformdirs
 
+from inference.output_paths import write_atomically
+
 
 class PacsError(RuntimeError):
     """A PACS operation failed; the message says why in words a user can act on."""
@@ -89,10 +91,9 @@ def save_server(server: PacsServer) -> None:
     servers[server.name] = server
     path = settings_file()
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps([{**asdict(s), "transport": s.transport.value, "retrieve": s.retrieve.value}
-                               for s in servers.values()], indent=2))
-    os.replace(tmp, path)
+    text = json.dumps([{**asdict(s), "transport": s.transport.value, "retrieve": s.retrieve.value} for s in servers.values()],
+                      indent=2)
+    write_atomically(path, lambda tmp: tmp.write_text(text), mode=0o666)
 
 
 def find_server(name: str) -> PacsServer:
