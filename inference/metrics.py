@@ -193,6 +193,24 @@ def expected_calibration_error(probs: np.ndarray, y_true: np.ndarray, n_bins: in
     return float(sum(b["count"] * abs(b["accuracy"] - b["confidence"]) for b in bins if b["count"]) / total)
 
 
+def _checked_labels_and_probabilities(y_true: np.ndarray, probs: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Labels as int64 class indices and probabilities as (N, k) float64, or ValueError saying what is off."""
+    y_true = np.asarray(y_true, dtype=np.int64)
+    probs = np.asarray(probs, dtype=np.float64)
+    if probs.ndim != 2 or probs.shape != (len(y_true), k):
+        raise ValueError(f"probs must be (N, {k}) for N={len(y_true)} labels, got {probs.shape}")
+    if len(y_true) == 0:
+        raise ValueError("no samples to evaluate")
+    if y_true.min() < 0 or y_true.max() >= k:
+        raise ValueError(f"labels must be class indices in 0..{k - 1}")
+    return y_true, probs
+
+
+def _macro_average(values: np.ndarray) -> float:
+    """The mean over classes that have a value (NaN where no class has one)."""
+    return float(np.nanmean(values)) if np.isfinite(values).any() else float("nan")
+
+
 def classification_metrics(
     y_true: np.ndarray, probs: np.ndarray, classes: Sequence[str], n_bins: int = ECE_BINS
 ) -> dict:
@@ -203,15 +221,8 @@ def classification_metrics(
     report can list every scalar), the confusion matrix,
     the top-label ECE and the reliability-diagram bins.
     """
-    y_true = np.asarray(y_true, dtype=np.int64)
-    probs = np.asarray(probs, dtype=np.float64)
     k = len(classes)
-    if probs.ndim != 2 or probs.shape != (len(y_true), k):
-        raise ValueError(f"probs must be (N, {k}) for N={len(y_true)} labels, got {probs.shape}")
-    if len(y_true) == 0:
-        raise ValueError("no samples to evaluate")
-    if y_true.min() < 0 or y_true.max() >= k:
-        raise ValueError(f"labels must be class indices in 0..{k - 1}")
+    y_true, probs = _checked_labels_and_probabilities(y_true, probs, k)
     cm = confusion_matrix(y_true, probs.argmax(axis=1), k)
     tp = np.diag(cm).astype(np.float64)
     support = cm.sum(axis=1)
@@ -238,20 +249,16 @@ def classification_metrics(
         }
         for i, name in enumerate(classes)
     }
-
-    def macro(values: np.ndarray) -> float:
-        return float(np.nanmean(values)) if np.isfinite(values).any() else float("nan")
-
     return {
         "n": int(len(y_true)),
         "classes": list(classes),
         "accuracy": float(tp.sum() / len(y_true)),
         "accuracy_ci95": wilson_interval(tp.sum(), len(y_true)),
-        "macro_sensitivity": macro(sensitivity),
-        "macro_specificity": macro(specificity),
-        "macro_precision": macro(precision),
-        "macro_f1": macro(f1),
-        "macro_auc": macro(auc),
+        "macro_sensitivity": _macro_average(sensitivity),
+        "macro_specificity": _macro_average(specificity),
+        "macro_precision": _macro_average(precision),
+        "macro_f1": _macro_average(f1),
+        "macro_auc": _macro_average(auc),
         "per_class": per_class,
         "confusion_matrix": cm.tolist(),
         "ece": expected_calibration_error(probs, y_true, n_bins),

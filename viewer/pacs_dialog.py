@@ -187,6 +187,13 @@ class PacsDialog(QDialog):
         close = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         close.rejected.connect(self.reject)
 
+        self._lay_out(close)
+        self._connect()
+        self.reload_servers()
+        self.patient_name.setFocus()
+
+    def _lay_out(self, close: QDialogButtonBox) -> None:
+        """Server row, query form, results table, status line, actions: top to bottom."""
         server_row = QHBoxLayout()
         server_label = QLabel("&Server")
         server_label.setBuddy(self.server_box)
@@ -219,7 +226,9 @@ class PacsDialog(QDialog):
         layout.addWidget(self.status)
         layout.addLayout(actions)
 
-        # Return finds from a search field and retrieves from the table: no button is the default.
+    def _connect(self) -> None:
+        """Buttons, fields and the table to their actions; Return finds from a search field and
+        retrieves from the table, so no button is the default."""
         for button in self.findChildren(QPushButton):
             button.setAutoDefault(False)
         self.echo_button.clicked.connect(self.echo)
@@ -236,8 +245,6 @@ class PacsDialog(QDialog):
         self.open_button.clicked.connect(self.open_study)
         self.cancel_button.clicked.connect(self.cancel_retrieve)
         self.server_box.currentIndexChanged.connect(lambda _i: self._update_buttons())
-        self.reload_servers()
-        self.patient_name.setFocus()
 
     # --- servers -------------------------------------------------------------------------------
 
