@@ -18,7 +18,7 @@ from pathlib import Path
 from inference.batch.analyst import DEFAULT_THREADS, BatchSettings
 from inference.batch.engines import ENGINES, default_workers, make_engine
 from inference.batch.run import BatchPlan, BatchSummary, plan_batch, run_batch
-from inference.output_paths import output_problem
+from inference.output_paths import output_problem, write_atomically
 from inference.runtime import Device
 from inference.safe_text import printable
 from inference.worklist.index import StudyIndex
@@ -81,7 +81,7 @@ def _write(target: str, text: str) -> None:
     if target == "-":
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
     else:
-        Path(target).write_text(text, encoding="utf-8")
+        write_atomically(Path(target), lambda tmp: tmp.write_text(text, encoding="utf-8"), mode=0o666)
 
 
 def run(args: argparse.Namespace) -> int:
