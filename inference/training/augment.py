@@ -119,16 +119,27 @@ class SourceIntensity(torch.nn.Module):
         return out if mask is None else (out, mask)
 
 
-def build_lung_crop_augmentation(flip: bool = True) -> v2.Compose:
+LUNG_CROP_STRENGTHS = ("method", "light")
+
+
+def build_lung_crop_augmentation(flip: bool = True, strength: str = "method") -> v2.Compose:
     """Lung crops from several sources (the contract's square view and lung region, moved together):
     horizontal flip (CT slices; not radiographs, where it would move the heart), small rotation,
-    crop/scale, then ``SourceIntensity`` and a random resolution."""
+    crop/scale, then ``SourceIntensity`` and a random resolution. ``light`` halves the intensity
+    and resolution ranges: ground glass is a small change of density and fine texture, which the
+    full ranges can wash out."""
+    light = strength == "light"
+    intensity = (
+        SourceIntensity(contrast=(0.88, 1.14), shift=15.0, gamma=(0.85, 1.18), blur_p=0.15, noise_p=0.15, jpeg_p=0.2)
+        if light
+        else SourceIntensity()
+    )
     return v2.Compose(
         ([v2.RandomHorizontalFlip()] if flip else [])
         + [
             v2.RandomAffine(degrees=10, translate=(0.05, 0.05), scale=(0.85, 1.15)),
-            SourceIntensity(),
-            RandomResolution((0.5, 1.0)),
+            intensity,
+            RandomResolution((0.75, 1.0) if light else (0.5, 1.0)),
         ]
     )
 

@@ -72,7 +72,7 @@ def classification_run(config: TrainConfig) -> Run:
 
             paths = [item.path for part in (train_items, split.val, split.test) for item in part]
             masks = cache_lung_masks(paths, config.lung_model, Path(config.out) / "lung_masks")
-        augment = None if config.augment == "none" else build_lung_crop_augmentation(flip=ct)
+        augment = None if config.augment == "none" else build_lung_crop_augmentation(flip=ct, strength=config.augment)
 
         def dataset(parts, augmentation):
             return LungCropDataset(parts, spec, augmentation, with_region=config.method == "M4", lung_masks=masks)

@@ -33,7 +33,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--patience", type=int, default=6, help="early stopping: epochs without a better validation loss")
     parser.add_argument("--pretrained", help="local ImageNet checkpoint file (torchvision or timm format) for the backbone")
     parser.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
-    parser.add_argument("--augment", choices=("method", "none"), default="method")
+    parser.add_argument(
+        "--augment", choices=("method", "light", "none"), default="method",
+        help="method: the method's augmentation (lung crops: the full multi-source set); light: lung crops with half the "
+        "intensity and resolution ranges; none",
+    )
     parser.add_argument("--no-class-weights", action="store_true")
     parser.add_argument("--max-images", type=int, default=0, help="cap the training images (quick runs)")
     parser.add_argument("--workers", type=int, default=1)
