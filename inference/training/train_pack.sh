@@ -13,12 +13,14 @@ common=(--workers 1 --threads "${LUNGLENS_THREADS:-2}" --resume)
 # captures and paper figures), split per source and drawn source- and class-balanced, through the
 # CT slice contract (lungs only, outside black) with the multi-source augmentation; each also
 # trains twice more with one source held out entirely (-loso-<source>): the leave-one-source-out
-# figures. Budgets fit a 2-core CPU with native bf16 (about 30 img/s ResNet50 at 128 px).
+# figures. Budgets fit a 2-core CPU with native bf16 (about 30 img/s ResNet50 at 128 px). The CT
+# models use the light lung-crop augmentation: in a 4-epoch proxy (ResNet50, 128 px) it reached
+# validation AUC 0.868 against 0.812 with the full intensity and resolution ranges.
 xr=$runs/xr4-baseline/best.pt
 xr_unet=$runs/xr-unet2d/export/unet2d-xr.json
 ct_sources="$data/ct_slices_scanner $data/ct_slices"
 xr_sources="$data/xray $data/xray_kermany_train"
-ct_common="--data $ct_sources --modality CT --batch-size 16 --lr 1e-4 --patience 6 --schedule cosine"
+ct_common="--data $ct_sources --modality CT --batch-size 16 --lr 1e-4 --patience 6 --schedule cosine --augment light"
 declare -A recipes=(
   [xr4-baseline]="--method baseline --data $xr_sources --modality XR --image-size 128 --batch-size 32 --lr 3e-4 --epochs 10 --patience 5 --schedule cosine"
   [ct-m4]="--method M4 $ct_common --image-size 224 --epochs 12 --pretrained $xr"
@@ -37,9 +39,9 @@ for model in m4 m1 m3; do
     recipes[ct-$model-loso-$source]="${recipes[ct-$model]} --holdout-source $source"
   done
 done
-order=(xr4-baseline ct-m4 ct-unet3d ct-m4-loso-ct_slices_scanner ct-m4-loso-ct_slices ct-m1 ct-m3 xr-unet2d xr-m2
-       ct-m1-loso-ct_slices_scanner ct-m1-loso-ct_slices ct-m3-loso-ct_slices_scanner ct-m3-loso-ct_slices
-       xr-m1 xr-m5)
+order=(xr4-baseline ct-unet3d ct-m1 ct-m3 ct-m4 xr-unet2d xr-m2
+       ct-m4-loso-ct_slices_scanner ct-m4-loso-ct_slices ct-m1-loso-ct_slices_scanner ct-m1-loso-ct_slices
+       ct-m3-loso-ct_slices_scanner ct-m3-loso-ct_slices xr-m1 xr-m5)
 [ $# -gt 0 ] && order=("$@")
 for key in "${order[@]}"; do
   [ -f "$runs/$key/metrics.json" ] && { echo "$key: done"; continue; }

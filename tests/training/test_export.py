@@ -155,7 +155,8 @@ def test_manifest_and_model_card_carry_calibration_provenance_and_caveats(tmp_pa
 
     ct = export_checkpoint(_checkpoint(tmp_path, "M4", "CT", backbone="resnet18"), tmp_path / "models")
     ct_manifest = ModelManifest.load(Path(ct.manifest_path))
-    assert ct_manifest.uses_lung_mask and ct_manifest.max_slice_thickness_mm == 3.0
+    assert ct_manifest.uses_lung_mask and ct_manifest.max_slice_thickness_mm == 5.0
+    assert ct_manifest.domain["max_slice_thickness_mm"] == 5.0 and ct_manifest.domain["contrast"] is False
     assert "thicker than 3 mm" in Path(ct.card_path).read_text()
 
 
