@@ -157,7 +157,7 @@ def test_manifest_and_model_card_carry_calibration_provenance_and_caveats(tmp_pa
     ct_manifest = ModelManifest.load(Path(ct.manifest_path))
     assert ct_manifest.uses_lung_mask and ct_manifest.max_slice_thickness_mm == 5.0
     assert ct_manifest.domain["max_slice_thickness_mm"] == 5.0 and ct_manifest.domain["contrast"] is False
-    assert "thicker than 3 mm" in Path(ct.card_path).read_text()
+    assert "slices up to 5 mm" in Path(ct.card_path).read_text()
 
 
 def test_a_volume_model_card_names_its_validation_volumes_and_headline_dice(tmp_path):
