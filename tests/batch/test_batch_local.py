@@ -100,16 +100,20 @@ def _workers_of(pid: int) -> list[int]:
                          ids=["kill-9", "kill-9-driver-alone", "ctrl-c"])
 def test_a_stopped_batch_resumes_with_nothing_lost_and_nothing_twice(private, archive, stop, whole_group):
     index_path = private / "index.sqlite"
+    # its own process group, as a shell job; niced, so this test notices the third study before the
+    # batch (30 tiny studies in about a second) can finish on a busy machine
     first = subprocess.Popen([*BATCH, str(archive.root), "--workers", "2"], stderr=subprocess.PIPE, text=True,
-                             start_new_session=True)  # its own process group, as a shell job
+                             start_new_session=True, preexec_fn=lambda: os.nice(15))
     deadline = time.monotonic() + 120
     while _recorded(index_path) < 3 and time.monotonic() < deadline and first.poll() is None:
-        time.sleep(0.02)
+        time.sleep(0.01)
+    os.killpg(first.pid, signal.SIGSTOP)  # freeze the batch where it is, then stop it there
     workers = _workers_of(first.pid)
     if whole_group:
         os.killpg(first.pid, stop)
     else:
         os.kill(first.pid, stop)
+    os.killpg(first.pid, signal.SIGCONT)
     _, first_err = first.communicate(timeout=60)
     assert first.returncode == (-signal.SIGKILL if stop == signal.SIGKILL else 130), first_err
     before = _recorded(index_path)
