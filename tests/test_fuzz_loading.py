@@ -54,8 +54,13 @@ SIZE_TAGS = {
 }
 
 LOADER = (
-    "import json, resource, sys, time\n"
+    "import json, sys, time\n"
     "from inference.loading import load_path\n"
+    "def peak_rss_mb():\n"
+    "    # VmHWM is this program's own peak; ru_maxrss would keep the pytest parent's size across the exec.\n"
+    "    for line in open('/proc/self/status'):\n"
+    "        if line.startswith('VmHWM:'):\n"
+    "            return int(line.split()[1]) / 1024\n"
     "started = time.perf_counter()\n"
     "images, skipped = load_path(sys.argv[1])\n"
     "rows = []\n"
@@ -64,7 +69,7 @@ LOADER = (
     "    rows.append({'files': files, 'warnings': list(i.warnings), 'shape': list(i.shape)})\n"
     "print(json.dumps({'images': rows, 'skipped': [[s.path, s.reason] for s in skipped],\n"
     "                  'seconds': time.perf_counter() - started,\n"
-    "                  'rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))\n"
+    "                  'rss_mb': peak_rss_mb()}))\n"
 )
 
 
