@@ -1,8 +1,11 @@
-"""Progress and cancel for long work (analysis, evaluation) that runs off the GUI thread.
+"""Progress and cancel for long work (loading, analysis, evaluation, a PACS retrieve): the one vocabulary.
 
-A job reports ``progress(fraction, stage)`` with fraction in [0, 1] and a short stage text, and
-checks ``cancel`` (any callable returning True, or a ``threading.Event``) between units of work;
-a cancelled job raises :class:`Cancelled` and leaves nothing half-written behind.
+Progress comes in two shapes: ``progress(fraction, stage)`` (:data:`ProgressCallback`) for work of
+several stages, fraction in [0, 1] of the whole with a short stage text; ``progress(done, total)``
+(:data:`CountProgress`) for work over items counted as they go (files scanned, slices decoded,
+instances retrieved). Cancel is a :data:`CancelCheck` (any callable returning True, or a
+``threading.Event``) looked at between units of work; cancelled work raises :class:`Cancelled` (the
+loader's and the retrieve's own cancels are kinds of it) and leaves nothing half-written behind.
 A :class:`Job` can be split into parts, each reporting over its own share of the whole range.
 """
 
@@ -13,12 +16,22 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-ProgressCallback = Callable[[float, str], None]
+ProgressCallback = Callable[[float, str], None]  # fraction of the whole, stage
+CountProgress = Callable[[int, int], None]  # items done, items in all
 CancelCheck = Callable[[], bool] | threading.Event
 
 
 class Cancelled(Exception):
     """The user cancelled the job."""
+
+
+def cancel_requested(cancel: CancelCheck | None) -> bool:
+    """Whether ``cancel`` (a callable, an Event, or None for work that cannot be cancelled) says stop."""
+    if cancel is None:
+        return False
+    if isinstance(cancel, threading.Event):
+        return cancel.is_set()
+    return bool(cancel())
 
 
 @dataclass(frozen=True)
@@ -31,11 +44,7 @@ class Job:
     span: float = 1.0
 
     def cancelled(self) -> bool:
-        if self.cancel is None:
-            return False
-        if isinstance(self.cancel, threading.Event):
-            return self.cancel.is_set()
-        return bool(self.cancel())
+        return cancel_requested(self.cancel)
 
     def check(self) -> None:
         if self.cancelled():
@@ -50,6 +59,10 @@ class Job:
     def part(self, start: float, end: float) -> "Job":
         """The share [start, end] (fractions of this job) as a job of its own."""
         return Job(self.progress, self.cancel, self.start + self.span * start, self.span * (end - start))
+
+    def counting(self, stage: str) -> CountProgress:
+        """This job as a ``progress(done, total)`` for counted work (a loader's files), reported as ``stage``."""
+        return lambda done, total: self.report(done / max(total, 1), stage)
 
 
 class StderrProgress:

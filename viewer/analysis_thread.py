@@ -10,20 +10,18 @@ receiver.
 from __future__ import annotations
 
 import dataclasses
-
-import threading
 from dataclasses import dataclass
 
-from PySide6.QtCore import QThread, Signal
+from PySide6.QtCore import Signal
 
 from inference.cache import ResultCache
-from inference.jobs import Cancelled
 from inference.pipelines.analysis import ModelChoice, analyze_study, choose_models
 from inference.pipelines.results import LungMask, ModelOpinion
 from inference.registry import ModelStatus, discover_models
 from inference.runtime import DeviceUnavailable
 from inference.study import Image, Modality
 from viewer.opinion_data import CamMaps
+from viewer.tasks import Worker
 
 
 @dataclass(frozen=True)
@@ -69,15 +67,15 @@ class OpinionReady:
     cams: CamMaps
 
 
-class AnalysisThread(QThread):
-    """Runs ``analyze_study`` on ``image`` with every candidate model not in ``skip``."""
+class AnalysisThread(Worker):
+    """Runs ``analyze_study`` on ``image`` with every candidate model not in ``skip``; ``progress`` in
+    steps of the job's fraction, with its stage."""
 
     catalogued = Signal(object)  # ModelCatalogue
-    progress = Signal(float, str)  # fraction 0..1, stage
     maskReady = Signal(object)  # LungMask
     opinionReady = Signal(object)  # OpinionReady
     analysed = Signal(object)  # StudyAnalysis
-    failed = Signal(str)
+    expected = (LookupError, DeviceUnavailable)
 
     def __init__(self, image: Image, skip: frozenset[str] = frozenset(), device: str = "auto", parent=None,
                  fresh: bool = False) -> None:
@@ -86,34 +84,19 @@ class AnalysisThread(QThread):
         self.fresh = fresh  # trust no cached result (the pixels changed under the study's identity)
         self.skip = frozenset(skip)
         self.device = device
-        self._cancel = threading.Event()
-        self.cancelled = False
 
-    def cancel(self) -> None:
-        self._cancel.set()
-
-    def run(self) -> None:
-        try:
-            catalogue = find_catalogue(self.image.modality)
-            self.catalogued.emit(catalogue)
-            analysis = analyze_study(
-                self.image,
-                catalogue.choice(self.skip),
-                self.device,
-                ResultCache(fresh=self.fresh),
-                progress=lambda fraction, stage: self.progress.emit(float(fraction), str(stage)),
-                cancel=self._cancel,
-                on_result=self._on_result,
-            )
-        except Cancelled:
-            self.cancelled = True
-            return
-        except (LookupError, DeviceUnavailable) as exc:
-            self.failed.emit(str(exc))
-            return
-        except Exception as exc:  # never let a worker die silently: the window shows it
-            self.failed.emit(f"{type(exc).__name__}: {exc}")
-            return
+    def work(self) -> None:
+        catalogue = find_catalogue(self.image.modality)
+        self.catalogued.emit(catalogue)
+        analysis = analyze_study(
+            self.image,
+            catalogue.choice(self.skip),
+            self.device,
+            ResultCache(fresh=self.fresh),
+            progress=self.report_fraction,
+            cancel=self.cancel_event,
+            on_result=self._on_result,
+        )
         self.analysed.emit(analysis)
 
     def _on_result(self, part: LungMask | ModelOpinion) -> None:

@@ -7,14 +7,15 @@ looks at; what had loaded stays open.
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 
 import numpy as np
-from PySide6.QtCore import QThread, Signal
+from PySide6.QtCore import Signal
 
+from inference import loading
 from inference.study import Image, ScanResult, SeriesHeader
 from viewer.display import thumbnail
+from viewer.tasks import Worker
 
 
 @dataclass(frozen=True)
@@ -27,47 +28,32 @@ class LoadedSeries:
     thumbnail: np.ndarray
 
 
-class StudyLoadThread(QThread):
-    """Scans ``path`` and loads each series in turn; signals carry the results to the GUI thread."""
+class StudyLoadThread(Worker):
+    """Scans ``path`` and loads each series in turn; signals carry the results to the GUI thread.
+    ``failed``: the path could not be read at all; ``progress`` counts files, then each series' slices."""
 
     scanned = Signal(object)  # ScanResult
     firstImage = Signal(object)  # Image: one slice, shown while the series loads
     seriesLoaded = Signal(object)  # LoadedSeries
     seriesFailed = Signal(int, str)  # key, message
-    progress = Signal(int, int, str)  # done, total, what
-    failed = Signal(str)  # the path could not be read at all
+    expected = (loading.LoadError,)
 
     def __init__(self, path: str, parent=None) -> None:
         super().__init__(parent)
         self.path = path
-        self._cancel = threading.Event()
-        self.cancelled = False
 
-    def cancel(self) -> None:
-        self._cancel.set()
-
-    def _report(self, done: int, total: int, what: str = "") -> None:
-        self.progress.emit(int(done), int(total), str(what))
-
-    def run(self) -> None:
-        from inference import loading
-
-        try:
-            scan: ScanResult = loading.scan_path(self.path, progress=self._report, cancel=self._cancel.is_set)
-            self.scanned.emit(scan)
-            if scan.series:
-                try:
-                    self.firstImage.emit(loading.read_first_image(scan.series[0]))
-                except loading.LoadError:
-                    pass  # no quick look; the full load below reports the reason
-            for key, header in enumerate(scan.series):
-                try:
-                    image = loading.load_series(header, progress=self._report, cancel=self._cancel.is_set)
-                except loading.LoadError as exc:  # one broken series must not stop the others
-                    self.seriesFailed.emit(key, str(exc))
-                    continue
-                self.seriesLoaded.emit(LoadedSeries(key, header, image, thumbnail(image)))
-        except loading.LoadCancelled:
-            self.cancelled = True
-        except Exception as exc:  # the path itself could not be scanned: say why, never crash the GUI
-            self.failed.emit(str(exc) if isinstance(exc, loading.LoadError) else f"{type(exc).__name__}: {exc}")
+    def work(self) -> None:
+        scan: ScanResult = loading.scan_path(self.path, progress=self.report_count, cancel=self.cancel_event.is_set)
+        self.scanned.emit(scan)
+        if scan.series:
+            try:
+                self.firstImage.emit(loading.read_first_image(scan.series[0]))
+            except loading.LoadError:
+                pass  # no quick look; the full load below reports the reason
+        for key, header in enumerate(scan.series):
+            try:
+                image = loading.load_series(header, progress=self.report_count, cancel=self.cancel_event.is_set)
+            except loading.LoadError as exc:  # one broken series must not stop the others
+                self.seriesFailed.emit(key, str(exc))
+                continue
+            self.seriesLoaded.emit(LoadedSeries(key, header, image, thumbnail(image)))

@@ -40,7 +40,7 @@ from viewer.layers import LayerEvent
 from viewer.model_panel import ModelPanel
 from viewer.opinion_data import CamKey, compare_layers, finding_class, lung_mask_layer, model_colour
 from viewer.report import ExportError, ReportFiles, export_report
-from viewer.tasks import connect_while_current, run_in_background, wait_for
+from viewer.tasks import PROGRESS_STEPS, connect_while_current, run_in_background, wait_for
 from viewer.verdict_card import VerdictCard
 
 if TYPE_CHECKING:
@@ -69,7 +69,7 @@ class Opinions(QObject):
         self.panel.set_controls(CamControls(self.cam_layers))
         self.progress = QProgressBar()
         self.progress.setMaximumWidth(260)
-        self.progress.setRange(0, 1000)
+        self.progress.setRange(0, PROGRESS_STEPS)
         self.cancel_button = QPushButton("Cancel analysis")
         self.progress.hide()
         self.cancel_button.hide()
@@ -189,8 +189,9 @@ class Opinions(QObject):
             self.cancel_button.hide()
             self.finished.emit()
 
-    def _on_progress(self, fraction: float, stage: str) -> None:
-        self.progress.setValue(round(fraction * 1000))
+    def _on_progress(self, done: int, total: int, stage: str) -> None:
+        self.progress.setRange(0, total)
+        self.progress.setValue(done)
         self.progress.setFormat(f"{stage[:40]} %p%")
 
     # --- results -------------------------------------------------------------------------------

@@ -10,11 +10,10 @@ already complete), Escape closes; every control has an Alt mnemonic.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QDate, Qt, QThread, Signal
+from PySide6.QtCore import QDate, Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView, QCheckBox, QComboBox, QDateEdit, QDialog, QDialogButtonBox, QDoubleSpinBox, QFormLayout,
     QGridLayout, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QProgressBar, QPushButton, QSpinBox, QTableWidget,
@@ -24,10 +23,10 @@ from PySide6.QtWidgets import (
 from inference.identifiers import formatted_date
 from inference.pacs.connection import PacsConnection, connect
 from inference.pacs.query import StudyQuery, StudyRow
-from inference.pacs.servers import PacsError, PacsServer, RetrieveCancelled, RetrieveMethod, Transport, load_servers, save_server
+from inference.pacs.servers import PacsError, PacsServer, RetrieveMethod, Transport, load_servers, save_server
 from inference.pacs.store import StoredStudy, stored_study
 from viewer.dialogs import STATUS_COLOURS, StatusLine
-from viewer.tasks import as_outcome, run_in_background
+from viewer.tasks import Worker, as_outcome, run_in_background
 
 if TYPE_CHECKING:
     from viewer.main_window import MainWindow
@@ -36,32 +35,23 @@ MODALITIES = (("Any modality", ""), ("CT", "CT"), ("CR (radiograph)", "CR"), ("D
 COLUMNS = ("Patient ID", "Patient name", "Study date", "Modalities", "Description", "Images", "Local copy")
 
 
-class RetrieveThread(QThread):
-    """One study from the PACS into the local store; cancel stops it at the next instance."""
+class RetrieveThread(Worker):
+    """One study from the PACS into the local store; cancel stops it at the next instance (``stopped``
+    says how far it got); ``progress`` counts instances here of instances listed."""
 
-    progress = Signal(int, int)  # instances here, instances listed
     done = Signal(int)  # instances received
-    failed = Signal(str, bool)  # message, cancelled
+    expected = (PacsError,)
 
     def __init__(self, pacs: PacsConnection, study_uid: str, store: StoredStudy, parent=None) -> None:
         super().__init__(parent)
         self.pacs, self.study_uid, self.store = pacs, study_uid, store
-        self._cancel = threading.Event()
 
-    def cancel(self) -> None:
-        self._cancel.set()
+    def work(self) -> None:
+        self.done.emit(self.pacs.retrieve(self.study_uid, self.store, self.report_count, self.cancel_event.is_set))
 
-    def run(self) -> None:
-        try:
-            received = self.pacs.retrieve(self.study_uid, self.store, self.progress.emit, self._cancel.is_set)
-        except RetrieveCancelled as exc:
-            self.failed.emit(str(exc), True)
-        except PacsError as exc:
-            self.failed.emit(str(exc), False)
-        except Exception as exc:  # shown in the dialog, never raised in a worker thread
-            self.failed.emit(f"unexpected error: {type(exc).__name__}: {exc}", False)
-        else:
-            self.done.emit(received)
+    @staticmethod
+    def unexpected(exc: Exception) -> str:
+        return f"unexpected error: {Worker.unexpected(exc)}"
 
 
 class ServerEditor(QDialog):
@@ -377,7 +367,8 @@ class PacsDialog(QDialog):
         worker = RetrieveThread(connect(server), row.study_uid, store, self)
         worker.progress.connect(self._on_progress)
         worker.done.connect(lambda received: self._on_retrieved(store, received))
-        worker.failed.connect(self._on_retrieve_failed)
+        worker.failed.connect(lambda message: self.status.say(message, "error"))
+        worker.stopped.connect(lambda message: self.status.say(message, "info"))
         worker.finished.connect(lambda: self._on_worker_finished(worker))
         self.worker = worker
         self.progress.setRange(0, row.instances or 0)
@@ -395,15 +386,12 @@ class PacsDialog(QDialog):
             self.worker.cancel()
             self.status.say("Cancelling\u2026")
 
-    def _on_progress(self, done: int, total: int) -> None:
+    def _on_progress(self, done: int, total: int, _stage: str) -> None:
         self.progress.setRange(0, total)
         self.progress.setValue(done)
 
     def _on_retrieved(self, store: StoredStudy, received: int) -> None:
         self.status.say(f"Retrieved: {store.status()}, {received} received now, in {store.folder}. Open shows it.", "ok")
-
-    def _on_retrieve_failed(self, message: str, cancelled: bool) -> None:
-        self.status.say(message, "info" if cancelled else "error")
 
     def _on_worker_finished(self, worker: RetrieveThread) -> None:
         worker.deleteLater()

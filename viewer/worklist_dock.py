@@ -13,12 +13,11 @@ Reading never creates the index; the first batch or analysis does.
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QSortFilterProxyModel, Qt, QThread, QTimer, Signal
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QObject, QSortFilterProxyModel, Qt, QTimer, Signal
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (
     QAbstractItemView, QComboBox, QFileDialog, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QProgressBar, QPushButton,
@@ -34,7 +33,7 @@ from inference.study import Modality
 from inference.worklist.entries import image_entry, record_analysis
 from inference.worklist.index import Status, StudyIndex, WorklistRow, index_path
 from inference.worklist.ranking import ranked
-from viewer.tasks import run_in_background
+from viewer.tasks import Worker, run_in_background
 
 if TYPE_CHECKING:
     from viewer.main_window import MainWindow
@@ -193,35 +192,30 @@ class WorklistFilter(QSortFilterProxyModel):
         return self.text in haystack.lower()
 
 
-class BatchThread(QThread):
-    """``lunglens batch --resume`` on some paths with the local engine, reporting each result."""
+class BatchThread(Worker):
+    """``lunglens batch --resume`` on some paths with the local engine; ``progress`` counts studies done
+    of those planned. Cancel stops it between studies and the summary says so (it is not an error)."""
 
     planned = Signal(int)  # studies to analyse
-    studyDone = Signal(int)  # studies done so far
     done = Signal(object)  # BatchSummary
-    failed = Signal(str)
 
     def __init__(self, paths: list[str], parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.paths = paths
-        self.cancel_event = threading.Event()
 
-    def run(self) -> None:
+    def work(self) -> None:
         settings = BatchSettings()
-        try:
-            with StudyIndex() as index:
-                plan = plan_batch(self.paths, settings, index, resume=True, source="viewer")
-                self.planned.emit(len(plan.tasks))
-                finished = [0]
+        with StudyIndex() as index:
+            plan = plan_batch(self.paths, settings, index, resume=True, source="viewer")
+            total = len(plan.tasks)
+            self.planned.emit(total)
+            finished = [0]
 
-                def one_more(_result) -> None:
-                    finished[0] += 1
-                    self.studyDone.emit(finished[0])
+            def one_more(_result) -> None:
+                finished[0] += 1
+                self.report_count(finished[0], total)
 
-                summary = run_batch(plan, LocalEngine(settings, default_workers()), index, one_more, self.cancel_event)
-        except Exception as exc:  # never let a worker die silently: the panel shows it
-            self.failed.emit(f"{type(exc).__name__}: {exc}")
-            return
+            summary = run_batch(plan, LocalEngine(settings, default_workers()), index, one_more, self.cancel_event)
         self.done.emit(summary)
 
 
@@ -416,7 +410,7 @@ class Worklist(QObject):
             return False
         thread = BatchThread(paths, self)
         thread.planned.connect(self._on_planned)
-        thread.studyDone.connect(self.panel.progress.setValue)
+        thread.progress.connect(lambda done, _total, _stage: self.panel.progress.setValue(done))
         thread.done.connect(self._on_batch_done)
         thread.failed.connect(lambda message: self.panel.batch_note.setText(f"The batch failed: {message}"))
         thread.finished.connect(lambda: self._on_thread_finished(thread))
@@ -453,10 +447,10 @@ class Worklist(QObject):
 
     def cancel(self) -> None:
         if self.batch is not None:
-            self.batch.cancel_event.set()
+            self.batch.cancel()
 
     def shutdown(self) -> None:
         """Stop a running batch and wait for it (the window is closing)."""
         if self.batch is not None:
-            self.batch.cancel_event.set()
+            self.batch.cancel()
             self.batch.wait()

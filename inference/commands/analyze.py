@@ -31,7 +31,7 @@ import SimpleITK as sitk
 from PIL import Image as PILImage
 
 from inference.cache import ResultCache
-from inference.jobs import Cancelled, StderrProgress
+from inference.jobs import Cancelled, Job, StderrProgress
 from inference.lung_segmentation import volume_image
 from inference.manifest import INTENDED_USE
 from inference.opinion_rules import finding_class
@@ -166,7 +166,7 @@ def run(args: argparse.Namespace) -> int:
             return _fail(f"{option}: {problem}")
     progress = StderrProgress()
     try:
-        images, skipped = load_path(args.path, lambda done, total: progress(done / max(total, 1), "loading"))
+        images, skipped = load_path(args.path, Job(progress).counting("loading"))
         if not images:
             reasons = "; ".join(f"{Path(s.path).name}: {s.reason}" for s in skipped[:5]) or "no image files"
             return _fail(f"nothing to analyse in {args.path} ({reasons})", 1)

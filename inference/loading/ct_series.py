@@ -18,7 +18,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pydicom
 
-from inference.loading.control import Cancel, LoadError, Progress, check_cancelled, report
+from inference.jobs import CancelCheck, CountProgress
+from inference.loading.control import LoadError, check_cancelled, report
 from inference.loading.dicom_header import InstanceHeader, PixelInfo, TagReader, read_instance_header
 from inference.loading.geometry import SlicePlacement, StackGeometry, stack_geometry
 from inference.loading.limits import check_volume_size
@@ -233,7 +234,7 @@ def decode_slice_into(item: CTSlice, out: np.ndarray) -> Decoded:
 
 
 def _decode_all(
-    ordered: Sequence[CTSlice], hu: np.ndarray, progress: Progress | None, cancel: Cancel | None
+    ordered: Sequence[CTSlice], hu: np.ndarray, progress: CountProgress | None, cancel: CancelCheck | None
 ) -> tuple[dict[int, str], dict[int, Decoded]]:
     """Fill ``hu`` slice by slice in a thread pool; returns {slice index: failure reason} and what filled each row."""
     failures: dict[int, str] = {}
@@ -268,7 +269,7 @@ def _unplaced(slices: Sequence[CTSlice]) -> list[tuple[str, str, str]]:
     return [(s.path, s.placement.label, reason) for s in slices]
 
 
-def load_ct_series(header: SeriesHeader, progress: Progress | None = None, cancel: Cancel | None = None) -> CTVolume:
+def load_ct_series(header: SeriesHeader, progress: CountProgress | None = None, cancel: CancelCheck | None = None) -> CTVolume:
     """Decode a CT series found by the scan into an int16 HU volume with its geometry and warnings."""
     instances, unread = series_instances(header)
     slices, unplaced = placeable(ct_slices(instances))

@@ -13,7 +13,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from inference.loading.control import Cancel, LoadCancelled, LoadError, Progress, check_cancelled, report
+from inference.jobs import CancelCheck, CountProgress
+from inference.loading.control import LoadCancelled, LoadError, check_cancelled, report
 from inference.loading.ct_series import load_ct_series, read_ct_slice
 from inference.loading.formats import FileKind, sniff
 from inference.loading.scan import scan_path
@@ -41,7 +42,7 @@ def _source(header: SeriesHeader) -> FileKind:
         raise LoadError(f"cannot read {os.path.basename(header.files[0])}: {exc.strerror or exc}") from exc
 
 
-def _load(header: SeriesHeader, progress: Progress | None, cancel: Cancel | None) -> Image:
+def _load(header: SeriesHeader, progress: CountProgress | None, cancel: CancelCheck | None) -> Image:
     source = _source(header)
     if source == FileKind.DICOM:
         if header.modality == Modality.CT:
@@ -54,7 +55,7 @@ def _load(header: SeriesHeader, progress: Progress | None, cancel: Cancel | None
     raise LoadError(f"{os.path.basename(header.files[0])} is not a DICOM, PNG/JPEG or NIfTI/MetaImage/NRRD file")
 
 
-def load_series(header: SeriesHeader, progress: Progress | None = None, cancel: Cancel | None = None) -> Image:
+def load_series(header: SeriesHeader, progress: CountProgress | None = None, cancel: CancelCheck | None = None) -> Image:
     """Decode one series from the scan into a CTVolume or an XRayImage.
 
     Raises LoadError (reason in the message) or LoadCancelled; never anything else.
@@ -104,14 +105,14 @@ class LoadedStudy:
 
 
 def load_path(
-    path: str | Path, progress: Progress | None = None, cancel: Cancel | None = None
+    path: str | Path, progress: CountProgress | None = None, cancel: CancelCheck | None = None
 ) -> tuple[list[Image], list[SkippedFile]]:
     """``load_study`` without the results: the images and the skipped files."""
     study = load_study(path, progress, cancel)
     return study.images, study.skipped
 
 
-def load_study(path: str | Path, progress: Progress | None = None, cancel: Cancel | None = None) -> LoadedStudy:
+def load_study(path: str | Path, progress: CountProgress | None = None, cancel: CancelCheck | None = None) -> LoadedStudy:
     """Scan ``path`` and load every series; a series that fails is returned as a SkippedFile with its reason.
 
     ``progress(done, total)`` runs over the header scan and then every image decoded.

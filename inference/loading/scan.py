@@ -32,7 +32,8 @@ from pydicom.uid import (
     SegmentationStorage,
 )
 
-from inference.loading.control import Cancel, LoadError, Progress, check_cancelled, report
+from inference.jobs import CancelCheck, CountProgress
+from inference.loading.control import LoadError, check_cancelled, report
 from inference.loading.dicom_header import InstanceHeader, read_instance_header, read_series_details
 from inference.loading.formats import FileKind, companion_files, sniff
 from inference.loading.geometry import plane_name, same_plane, slice_normal
@@ -300,10 +301,10 @@ def _examine(path: Path, kind: FileKind, instances: list[InstanceHeader]) -> Ser
     return SkippedFile(name, "not a DICOM, PNG/JPEG or NIfTI/MetaImage/NRRD file")
 
 
-def scan_path(path: str | Path, progress: Progress | None = None, cancel: Cancel | None = None) -> ScanResult:
+def scan_path(path: str | Path, progress: CountProgress | None = None, cancel: CancelCheck | None = None) -> ScanResult:
     """Find every series under ``path`` (a file or a folder, searched recursively) from headers only.
 
-    ``progress(done, total)`` is called per file and ``cancel()`` checked before each; cancelling
+    ``progress(done, total)`` is called per file and the cancel check looked at before each; cancelling
     raises LoadCancelled. Nothing is written anywhere, and no broken file raises: it is skipped.
     """
     root = Path(path)

@@ -8,11 +8,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol
 
+from inference.jobs import CancelCheck, CountProgress, cancel_requested
 from inference.pacs.servers import PacsError, RetrieveCancelled
 from inference.pacs.store import StoredStudy
 
-Progress = Callable[[int, int], None]  # (instances here, instances listed)
-Cancel = Callable[[], bool]
+# The inference.jobs vocabulary, under the names the transports use.
+Progress = CountProgress  # (instances here, instances listed)
+Cancel = CancelCheck
 # Called per arriving instance with its SOPInstanceUID and DICOM file bytes; False: stop, the user cancelled.
 Receive = Callable[[str, bytes], bool]
 
@@ -28,12 +30,14 @@ def retrieve_study(
 ) -> int:
     """Fetch what of ``expected`` (SOPInstanceUID -> SeriesInstanceUID) is not in ``store``; returns
     instances received. PacsError when it stops (what arrived stays; the study stays partial);
-    RetrieveCancelled when ``cancel()`` turned true."""
+    RetrieveCancelled (a jobs.Cancelled) when the cancel check turned true."""
     if not expected:
         raise PacsError(f"{server_name} has no instances of study {study_uid}")
     here = store.instance_uids() & set(expected)
     received = 0
-    cancelled = cancel or (lambda: False)
+
+    def cancelled() -> bool:
+        return cancel_requested(cancel)
 
     def partial(why: str) -> str:
         have = len(store.instance_uids() & set(expected))

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import platformdirs
 
+from inference.jobs import Cancelled
 from inference.output_paths import write_atomically
 
 
@@ -18,7 +19,7 @@ class PacsError(RuntimeError):
     """A PACS operation failed; the message says why in words a user can act on."""
 
 
-class RetrieveCancelled(PacsError):
+class RetrieveCancelled(PacsError, Cancelled):
     """The user stopped a retrieve; what arrived stays, and the study stays partial."""
 
 
