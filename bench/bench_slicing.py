@@ -17,7 +17,7 @@ import numpy as np  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from inference.study import CTVolume  # noqa: E402
-from viewer.layers import HeatmapLayer, LabelLayer  # noqa: E402
+from viewer.logic.layers import HeatmapLayer, LabelLayer  # noqa: E402
 from viewer.slice_view import SliceView  # noqa: E402
 from viewer.view_state import ViewState  # noqa: E402
 

@@ -43,3 +43,10 @@ def test_viewer_never_loads_torch():
     loaded = _loaded_after_import(_modules(viewer))
     assert not loaded & {"torch", "torchvision", "timm"}
     assert "PySide6" in loaded
+
+
+def test_the_viewers_logic_loads_no_qt():
+    import viewer.logic
+
+    loaded = _loaded_after_import(_modules(viewer.logic) + ["viewer.qt_libraries"])
+    assert not loaded & {"PySide6", "pyqtgraph", "torch"}

@@ -20,7 +20,7 @@ from inference.pipelines.results import LungMask, ModelOpinion
 from inference.registry import ModelStatus, discover_models
 from inference.runtime import DeviceUnavailable
 from inference.study import Image, Modality
-from viewer.opinion_data import CamMaps
+from viewer.logic.opinion_data import CamMaps
 from viewer.tasks import Worker
 
 

@@ -1,7 +1,7 @@
 """One Grad-CAM layer per model, of the class picked in the model table, built off the GUI thread.
 
 Each arriving opinion gets a layer "Grad-CAM <model>: <class>" (its finding class first); only the
-selected model's layer is visible. The display maps (``viewer.cam_display``) are read from the result
+selected model's layer is visible. The display maps (``viewer.logic.cam_display``) are read from the result
 cache or made on the thread pool; a map made for opinions since cleared (another image, another
 analysis) is dropped. ``CamControls`` is the strip
 above the model table: the colormap, "only inside the lungs" (off by default) and the share of the
@@ -18,10 +18,10 @@ from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QVBoxLa
 
 from inference.cache import ResultCache
 from inference.pipelines.results import ModelOpinion
-from viewer.cam_display import CoarseCam, cached_coarse_display, coarse_factor, share_inside_lungs
-from viewer.colormaps import COLORMAPS
-from viewer.layers import HeatmapLayer, LabelLayer
-from viewer.opinion_data import CAM_COLORMAP, CAM_OPACITY, CAM_THRESHOLD, CamKey, cam_layer_name, finding_class
+from viewer.logic.cam_display import CoarseCam, cached_coarse_display, coarse_factor, share_inside_lungs
+from viewer.logic.colormaps import COLORMAPS
+from viewer.logic.layers import HeatmapLayer, LabelLayer
+from viewer.logic.opinion_data import CAM_COLORMAP, CAM_OPACITY, CAM_THRESHOLD, CamKey, cam_layer_name, finding_class
 from viewer.tasks import run_in_background
 from viewer.view_state import ViewState
 

@@ -18,8 +18,8 @@ from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from inference.pipelines.results import ModelOpinion
 from inference.slice_numbers import BY_POSITION, SliceNumbering
-from viewer.opinion_data import disagreement, finding_class, finding_probabilities, probabilities_title, runs
-from viewer.summary_html import esc, number
+from viewer.logic.opinion_data import disagreement, finding_class, finding_probabilities, probabilities_title, runs
+from viewer.logic.summary_html import esc, number
 
 DISAGREEMENT_BRUSH = (240, 185, 74, 60)
 MARKER_COLOUR = "#e8553e"  # the axial pane's colour: the marker is the axial level

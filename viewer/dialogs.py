@@ -10,7 +10,7 @@ from PySide6.QtWidgets import (
     QToolButton, QVBoxLayout, QWidget,
 )
 
-from viewer.shortcuts import SHORTCUTS
+from viewer.logic.shortcuts import SHORTCUTS
 
 _MESSAGE_COLOURS = {"info": ("#1d3a57", "#cfe3f7"), "warning": ("#4a3812", "#f5d9a0"), "error": ("#541c1c", "#f7c6c6")}
 STATUS_COLOURS = {"info": "#8b949e", "ok": "#59a14f", "error": "#e15759"}

@@ -13,8 +13,8 @@ from PySide6.QtWidgets import (
     QToolButton, QVBoxLayout, QWidget,
 )
 
-from viewer.colormaps import COLORMAPS
-from viewer.layers import HeatmapLayer, Layer, LayerEvent, LayerList
+from viewer.logic.colormaps import COLORMAPS
+from viewer.logic.layers import HeatmapLayer, Layer, LayerEvent, LayerList
 
 
 def _slider(value: float) -> QSlider:

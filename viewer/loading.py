@@ -14,7 +14,7 @@ from PySide6.QtCore import Signal
 
 from inference import loading
 from inference.study import Image, ScanResult, SeriesHeader
-from viewer.display import thumbnail
+from viewer.logic.display import thumbnail
 from viewer.tasks import Worker
 
 

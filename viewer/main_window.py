@@ -5,7 +5,7 @@ Public API for other parts of the product (the model-opinions panels, scripts, t
     window = MainWindow()
     window.open_path("/data/study")            # loads off the GUI thread; window.loading tells
     window.open_images([ct_volume])            # images already in memory
-    window.layers.add(LabelLayer(...))         # overlays: see viewer.layers
+    window.layers.add(LabelLayer(...))         # overlays: see viewer.logic.layers
     window.state                               # image, window/level, cursor shared by the panes
     window.grid.active                         # the active SliceView
     window.apply_preset(1); window.set_layout("2x2"); window.save_screenshot("out.png")
@@ -33,18 +33,18 @@ from viewer.annotations.panel import AnnotationPanel
 from viewer.annotations.session import AnnotationSession
 from viewer.browser import StudyBrowser
 from viewer.dialogs import MessageBar, ShortcutsDialog
-from viewer.display import thumbnail
+from viewer.logic.display import thumbnail
 from viewer.layer_panel import LayerPanel
-from viewer.layers import LayerList
+from viewer.logic.layers import LayerList
 from viewer.loading import LoadedSeries, StudyLoadThread
-from viewer.mask_files import MaskFileError, read_mask_layer
-from viewer.hanging import HangingProtocols
+from viewer.logic.mask_files import MaskFileError, read_mask_layer
+from viewer.logic.hanging import HangingProtocols
 from viewer.opinions import Opinions
-from viewer.presets import HEADER_PRESET, PRESET_KEYS, preset_problem
+from viewer.logic.presets import HEADER_PRESET, PRESET_KEYS, preset_problem
 from viewer.prior_current import PriorCurrentView, patient_mismatch, prior_series
 from viewer.reading_mode import ReadingMode
 from viewer.settings import ViewerSettings
-from viewer.shortcuts import SHORTCUTS
+from viewer.logic.shortcuts import SHORTCUTS
 from viewer.slice_view import SliceView
 from viewer.study_results import StudyResults
 from viewer.tag_browser import TagBrowser
@@ -440,7 +440,7 @@ class MainWindow(QMainWindow):
     # --- commands ------------------------------------------------------------------------------
 
     def set_layout(self, name: str, remember: bool = True) -> None:
-        """Lay the panes out; ``remember``: as the open modality's hanging protocol (viewer.hanging)."""
+        """Lay the panes out; ``remember``: as the open modality's hanging protocol (viewer.logic.hanging)."""
         if self.views.currentWidget() is not self.grid:
             self.set_compare(False)
         self.grid.set_layout(name)

@@ -22,8 +22,8 @@ from inference.pipelines.results import ModelOpinion
 from inference.registry import ModelStatus, user_model_dir
 from inference.study import Modality
 from viewer.analysis_thread import ModelCatalogue
-from viewer.opinion_data import finding_class
-from viewer.summary_html import number
+from viewer.logic.opinion_data import finding_class
+from viewer.logic.summary_html import number
 
 COLUMNS = ("Model", "Method", "Device", "Verdict", "Probability", "Threshold", "Map", "Card")
 MODEL, METHOD, DEVICE, VERDICT, PROBABILITY, THRESHOLD, MAP, CARD = range(len(COLUMNS))

@@ -15,10 +15,10 @@ from PySide6.QtCore import QEvent, QObject, QRectF, Qt
 from PySide6.QtGui import QColor, QFont, QImage, QPainter, QPen
 from PySide6.QtWidgets import QWidget
 
-from viewer.colormaps import colormap_table
-from viewer.layers import HeatmapLayer, LayerEvent
-from viewer.measure import scale_bar_length
-from viewer.overlay_style import OVERLAY_TEXT, PLATE_ALPHA
+from viewer.logic.colormaps import colormap_table
+from viewer.logic.layers import HeatmapLayer, LayerEvent
+from viewer.logic.measure import scale_bar_length
+from viewer.logic.overlay_style import OVERLAY_TEXT, PLATE_ALPHA
 
 if TYPE_CHECKING:
     from viewer.slice_view import SliceView

@@ -1,7 +1,7 @@
 """A graphics item that paints one 32-bit image (a slice with its overlays) into a rectangle of the scene.
 
 pyqtgraph's ImageItem hands Qt 8-bit indexed images that Qt converts on every paint (3-4 ms at
-1024x1024 here); this item keeps the RGB32 buffer made by viewer.display and Qt blits it as is
+1024x1024 here); this item keeps the RGB32 buffer made by viewer.logic.display and Qt blits it as is
 (0.5 ms). Overlays are blended onto the slice once, at the slice's own resolution (0.2 ms per
 layer at 512x512), instead of each being scaled to the screen on every paint (0.9 ms per layer).
 """

@@ -41,13 +41,13 @@ from inference.study_document import study_document
 from inference.study import WINDOW_PRESETS, CTVolume, Image, Modality
 from inference.verdict import CONSENSUS_RULE, VERDICT_RULE
 from viewer.curves import ProbabilityCurves
-from viewer.display import heatmap_table, windowed_rgb32
-from viewer.layers import HeatmapLayer
-from viewer.opinion_data import (
+from viewer.logic.display import heatmap_table, windowed_rgb32
+from viewer.logic.layers import HeatmapLayer
+from viewer.logic.opinion_data import (
     CAM_COLORMAP, CAM_THRESHOLD, CamMaps, finding_class, finding_probabilities, key_slice, probabilities_title,
 )
 from viewer.raster import blend
-from viewer.summary_html import (
+from viewer.logic.summary_html import (
     consensus_line, esc, lung_block, mask_source, number, verdict_table, warnings_block,
 )
 

@@ -21,9 +21,9 @@ from inference.dicom_in.objects import DicomInError
 from inference.dicom_in.reading import ResultReading, read_result
 from inference.dicom_in.segmentation import PlacedSegmentation, segment_fraction
 from inference.study import DicomResult, Image, ResultKind
-from viewer.layers import HeatmapLayer, LabelLayer, LazyMap, Layer
-from viewer.opinion_data import MASK_OPACITY
-from viewer.summary_html import MUTED_COLOUR, esc
+from viewer.logic.layers import HeatmapLayer, LabelLayer, LazyMap, Layer
+from viewer.logic.opinion_data import MASK_OPACITY
+from viewer.logic.summary_html import MUTED_COLOUR, esc
 from viewer.tasks import run_in_background
 
 if TYPE_CHECKING:

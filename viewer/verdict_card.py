@@ -14,7 +14,7 @@ from PySide6.QtWidgets import QTextBrowser, QWidget
 from inference.pipelines.results import ModelOpinion, StudyAnalysis
 from inference.slice_numbers import BY_POSITION, SliceNumbering
 from inference.study import Modality
-from viewer.summary_html import (
+from viewer.logic.summary_html import (
     MUTED_COLOUR, RESEARCH_USE, consensus_line, esc, lung_block, verdict_list, warnings_block,
 )
 

@@ -13,8 +13,8 @@ import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Qt, Signal
 from PySide6.QtWidgets import QFrame, QGridLayout, QLabel, QVBoxLayout, QWidget
 
-from viewer.display import windowed_rgb32
-from viewer.planes import mpr_plane
+from viewer.logic.display import windowed_rgb32
+from viewer.logic.planes import mpr_plane
 from viewer.raster import RasterItem
 from viewer.slice_view import PLANE_COLOURS, SliceView
 from viewer.tasks import run_in_background

@@ -15,9 +15,9 @@ from PySide6.QtCore import QObject, Signal
 
 from inference.slice_numbers import SliceNumbering, slice_numbering
 from inference.study import CTVolume, Image, Window, XRayImage
-from viewer.annotations.model import AnnotationList
-from viewer.display import full_range_window
-from viewer.layers import LayerList
+from viewer.logic.annotations.model import AnnotationList
+from viewer.logic.display import full_range_window
+from viewer.logic.layers import LayerList
 
 
 @dataclass(frozen=True)

@@ -13,10 +13,10 @@ from PySide6.QtCore import QPoint, Qt
 
 from tests.viewer.conftest import STAMP_HU, make_ct, make_xray
 from tests.viewer.test_main_window import _drag, _widget_point
-from viewer.annotations.measuring import SliceContext, label, measurement, nearest, polygon_mask
-from viewer.annotations.model import Annotation, AnnotationList
-from viewer.annotations.store import SeriesNotes, SidecarStore, series_key
-from viewer.planes import PROJECTION, Plane
+from viewer.logic.annotations.measuring import SliceContext, label, measurement, nearest, polygon_mask
+from viewer.logic.annotations.model import Annotation, AnnotationList
+from viewer.logic.annotations.store import SeriesNotes, SidecarStore, series_key
+from viewer.logic.planes import PROJECTION, Plane
 
 VALUES = np.arange(100 * 120, dtype=np.int16).reshape(100, 120)  # value = 120 * row + column
 CONTEXT = SliceContext(VALUES, (0.5, 0.25), "mm", "HU", PROJECTION)  # rows 0.5 mm, columns 0.25 mm

@@ -9,9 +9,9 @@ import pytest
 from inference.cache import ResultCache
 from inference.pipelines.results import ModelOpinion
 from inference.verdict import Verdict
-from viewer import cam_display
-from viewer.cam_display import CoarseCam, cached_coarse_display, coarse_display, feather_weights, share_inside_lungs
-from viewer.planes import Plane, mpr_plane
+from viewer.logic import cam_display
+from viewer.logic.cam_display import CoarseCam, cached_coarse_display, coarse_display, feather_weights, share_inside_lungs
+from viewer.logic.planes import Plane, mpr_plane
 
 SHAPE = (12, 64, 80)  # slices, rows, columns: all different
 

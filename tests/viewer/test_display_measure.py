@@ -8,9 +8,9 @@ import numpy as np
 
 from inference.preprocessing import window_to_uint8
 from inference.study import Window
-from viewer.display import grey_of, heatmap_table, label_table, windowed_rgb32
-from viewer.layers import HeatmapLayer, LabelLayer, quantised
-from viewer.measure import roi_mask, roi_stats
+from viewer.logic.display import grey_of, heatmap_table, label_table, windowed_rgb32
+from viewer.logic.layers import HeatmapLayer, LabelLayer, quantised
+from viewer.logic.measure import roi_mask, roi_stats
 
 
 def test_ct_lookup_matches_the_preprocessing_contract():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from viewer.layers import HeatmapLayer, LabelLayer, LayerList
+from viewer.logic.layers import HeatmapLayer, LabelLayer, LayerList
 
 
 def test_add_update_remove_emit_events_and_keep_layers_immutable():

@@ -10,8 +10,8 @@ from PySide6.QtWidgets import QApplication
 
 from inference.preprocessing import window_to_uint8
 from inference.study import Window
-from viewer.layers import HeatmapLayer, LabelLayer
-from viewer.planes import mpr_plane
+from viewer.logic.layers import HeatmapLayer, LabelLayer
+from viewer.logic.planes import mpr_plane
 
 from .conftest import CT_SHAPE, STAMP_HU, make_ct, make_xray
 

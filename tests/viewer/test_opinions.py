@@ -21,8 +21,8 @@ from inference.preprocessing import InputSpec
 from inference.study import Window
 from tests.inference.synthetic import chest_phantom, ct_volume, xray_phantom
 from inference.testing.tiny_models import CT_SPEC, classifier_onnx, install, install_ct_models
-from viewer.layers import HeatmapLayer, LabelLayer
-from viewer.opinion_data import CamKey, CamMaps, cam_layer_name, disagreement, finding_class, runs
+from viewer.logic.layers import HeatmapLayer, LabelLayer
+from viewer.logic.opinion_data import CamKey, CamMaps, cam_layer_name, disagreement, finding_class, runs
 
 CT_MODELS = ("ct_masked", "ct_plain")  # the registry lists models by id
 XR_MODELS = ("xr_concat", "xr_dense")
@@ -470,7 +470,7 @@ def test_a_domain_note_stands_beside_its_model_verdict_not_among_the_input_warni
     from inference.pipelines.analysis import analyze_study, choose_models
     from inference.slice_numbers import slice_numbering
     from inference.pipelines.results import Note
-    from viewer.summary_html import verdict_list, warnings_block
+    from viewer.logic.summary_html import verdict_list, warnings_block
 
     volume = ct_volume(chest_phantom()[0])
     with tempfile.TemporaryDirectory() as scratch:

@@ -6,7 +6,7 @@ import numpy as np
 from PySide6.QtCore import QPointF, Qt
 
 from inference.study import Window
-from viewer.layers import HeatmapLayer, LabelLayer
+from viewer.logic.layers import HeatmapLayer, LabelLayer
 
 from .conftest import CT_SHAPE, make_ct, make_xray
 

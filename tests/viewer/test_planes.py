@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from viewer.planes import edge_labels, mpr_plane, orientation_letters
+from viewer.logic.planes import edge_labels, mpr_plane, orientation_letters
 
 from .conftest import CT_SHAPE
 
@@ -60,7 +60,7 @@ def test_oblique_directions_get_two_letters():
 
 
 def test_radiograph_labels_come_from_patient_orientation():
-    from viewer.planes import radiograph_edge_labels
+    from viewer.logic.planes import radiograph_edge_labels
 
     assert radiograph_edge_labels(("L", "F")) == {"right": "L", "left": "R", "bottom": "F", "top": "H"}
     assert radiograph_edge_labels(("LP", "F"))["left"] == "RA"

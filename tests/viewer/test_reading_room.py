@@ -12,7 +12,7 @@ from PySide6.QtWidgets import QDockWidget, QToolBar
 
 from inference.study import PatientStudyInfo, Window
 from tests.viewer.conftest import make_ct, make_xray
-from viewer.overlay_style import EDGE_STYLE, MIN_CONTRAST, OVERLAY_STYLE, TEXT_COLOURS, worst_case_contrast
+from viewer.logic.overlay_style import EDGE_STYLE, MIN_CONTRAST, OVERLAY_STYLE, TEXT_COLOURS, worst_case_contrast
 from viewer.prior_current import default_offset, nearest_slice
 
 

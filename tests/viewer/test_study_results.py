@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from tests.dicom.tools import studies_with_results
-from viewer.layers import HeatmapLayer, LabelLayer
+from viewer.logic.layers import HeatmapLayer, LabelLayer
 
 LUNG_MASK = "SEG: LungLens lung mask (research use)"
 

@@ -9,7 +9,7 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 from viewer.dialogs import ShortcutsDialog
-from viewer.shortcuts import SHORTCUTS
+from viewer.logic.shortcuts import SHORTCUTS
 
 from .conftest import CT_SHAPE, make_ct
 

@@ -22,9 +22,9 @@ import pyqtgraph as pg
 from PySide6.QtCore import QPointF, Qt
 from PySide6.QtWidgets import QInputDialog
 
-from viewer.annotations.measuring import SliceContext, context_for, label, measurement, nearest, outline_of, thinned_outline
-from viewer.annotations.model import POINT_COUNTS, Annotation, AnnotationEvent, AnnotationList, Point
-from viewer.overlay_style import ANNOTATION_COLOUR, LABEL_BACKGROUND, SELECTED_COLOUR
+from viewer.logic.annotations.measuring import SliceContext, context_for, label, measurement, nearest, outline_of, thinned_outline
+from viewer.logic.annotations.model import POINT_COUNTS, Annotation, AnnotationEvent, AnnotationList, Point
+from viewer.logic.overlay_style import ANNOTATION_COLOUR, LABEL_BACKGROUND, SELECTED_COLOUR
 
 if TYPE_CHECKING:
     from viewer.slice_view import SliceView

@@ -9,7 +9,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from viewer.annotations.model import AnnotationEvent
+from viewer.logic.annotations.model import AnnotationEvent
 from viewer.annotations.session import AnnotationSession
 
 COLUMNS = ("Where", "Annotation")

@@ -1,7 +1,7 @@
 """A window's annotations over time: read back when a series opens, saved as they change, as records.
 
 The list itself lives on the window's ``ViewState`` (every pane draws from it); this object keeps it in
-the sidecar store (``viewer.annotations.store``) under the open series, together with the window and
+the sidecar store (``viewer.logic.annotations.store``) under the open series, together with the window and
 inversion last used on it, so reopening a series brings back both. Saving waits for a pause (a
 window drag changes the window many times a second), and is done before another series opens.
 """
@@ -11,9 +11,9 @@ from __future__ import annotations
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from inference.measurements import Measurement
-from viewer.annotations.measuring import context_for, measurement, plane_of
-from viewer.annotations.model import Annotation, AnnotationEvent
-from viewer.annotations.store import SeriesNotes, SidecarStore, series_key
+from viewer.logic.annotations.measuring import context_for, measurement, plane_of
+from viewer.logic.annotations.model import Annotation, AnnotationEvent
+from viewer.logic.annotations.store import SeriesNotes, SidecarStore, series_key
 from viewer.view_state import ViewState
 
 SAVE_DELAY_MS = 400

@@ -4,11 +4,11 @@ Layers are frozen: a change (opacity, visibility, colormap...) makes a new layer
 ``LayerList.update``, and every listener is told which layer replaced which. The Qt side (views,
 layer panel) only listens, so models, scripts and tests drive overlays with plain Python::
 
-    from viewer.layers import HeatmapLayer, LabelLayer
+    from viewer.logic.layers import HeatmapLayer, LabelLayer
     window.layers.add(LabelLayer("lung mask", mask_uint8, label_names={1: "right lung", 2: "left lung"}))
     window.layers.add(HeatmapLayer("Grad-CAM M4 COVID", cam_float01, colormap="jet", threshold=0.3))
     window.layers.add(HeatmapLayer("Grad-CAM M1 COVID", LazyMap(shape, compute_uint8)))  # built when first shown
-    window.layers.add(HeatmapLayer("Grad-CAM M4", CoarseCam(...)))  # sliced per pane on demand (viewer.cam_display)
+    window.layers.add(HeatmapLayer("Grad-CAM M4", CoarseCam(...)))  # sliced per pane on demand (viewer.logic.cam_display)
     window.layers.update("lung mask", opacity=0.3, visible=False)
     window.layers.remove("lung mask")
 
@@ -26,7 +26,7 @@ from typing import Callable, Iterator, Literal, Mapping
 
 import numpy as np
 
-from viewer.colormaps import COLORMAPS
+from viewer.logic.colormaps import COLORMAPS
 
 RGB = tuple[int, int, int]
 
@@ -185,7 +185,7 @@ class HeatmapLayer:
         return self.values.array() if hasattr(self.values, "array") else self.values
 
     def plane_slice(self, plane, index: int) -> np.ndarray:
-        """uint8 steps of slice ``index`` of a pane's ``plane`` (``viewer.planes.Plane``)."""
+        """uint8 steps of slice ``index`` of a pane's ``plane`` (``viewer.logic.planes.Plane``)."""
         if hasattr(self.values, "plane_slice"):
             return self.values.plane_slice(plane, index)
         return plane.view(self.volume())[index]

@@ -16,7 +16,7 @@ from inference.pipelines.results import LungMask, ModelOpinion, Note
 from inference.quantification import HU_BANDS, LungQuantification
 from inference.slice_numbers import SliceNumbering
 from inference.verdict import Consensus
-from viewer.opinion_data import finding_class, finding_probabilities, key_slice
+from viewer.logic.opinion_data import finding_class, finding_probabilities, key_slice
 
 RESEARCH_USE = "Research use, not a medical device."
 POSITIVE_COLOUR = "#e15759"

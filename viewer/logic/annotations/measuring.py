@@ -14,9 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from inference.measurements import Measurement
-from viewer.annotations.model import ROI_KINDS, Annotation, Point
-from viewer.measure import roi_area, roi_mask, roi_stats
-from viewer.planes import MPR_PLANES, PROJECTION, Plane, mpr_plane
+from viewer.logic.annotations.model import ROI_KINDS, Annotation, Point
+from viewer.logic.measure import roi_area, roi_mask, roi_stats
+from viewer.logic.planes import MPR_PLANES, PROJECTION, Plane, mpr_plane
 
 MAX_OUTLINE_POINTS = 256
 

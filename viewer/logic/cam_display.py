@@ -31,8 +31,8 @@ from PIL import Image as PILImage
 
 from inference.cache import ResultCache, cache_key
 from inference.pipelines.results import ModelOpinion
-from viewer.layers import quantised
-from viewer.planes import Plane
+from viewer.logic.layers import quantised
+from viewer.logic.planes import Plane
 
 DISPLAY_VERSION = 2
 COARSE_SIDE = 128  # the coarse map's longest in-plane side, about

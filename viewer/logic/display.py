@@ -18,8 +18,8 @@ from PIL import Image as PILImage
 
 from inference.preprocessing import window_to_uint8
 from inference.study import CTVolume, Window, XRayImage
-from viewer.colormaps import colormap_table
-from viewer.layers import HeatmapLayer, LabelLayer
+from viewer.logic.colormaps import colormap_table
+from viewer.logic.layers import HeatmapLayer, LabelLayer
 
 _INT16_OFFSET = 32768
 _OPAQUE = np.uint32(0xFF000000)

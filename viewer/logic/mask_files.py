@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from inference.study import CTVolume, Image
-from viewer.layers import LUNG_LABEL_NAMES, HeatmapLayer, LabelLayer, Layer
+from viewer.logic.layers import LUNG_LABEL_NAMES, HeatmapLayer, LabelLayer, Layer
 
 _MAX_LABELS = 32
 

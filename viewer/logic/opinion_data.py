@@ -15,7 +15,7 @@ import numpy as np
 
 from inference.opinion_rules import finding_class, finding_probabilities, key_slice  # noqa: F401 - the viewer's modules import them from here
 from inference.pipelines.results import LungMask, ModelOpinion
-from viewer.layers import LUNG_LABEL_NAMES, LabelLayer, LazyMap, Layer
+from viewer.logic.layers import LUNG_LABEL_NAMES, LabelLayer, LazyMap, Layer
 
 # Tableau 10: distinct on the dark viewer and on a white printed report alike.
 MODEL_COLOURS: tuple[str, ...] = (
@@ -80,7 +80,7 @@ def cam_layer_name(model_id: str, cls: str) -> str:
 
 class CamMaps:
     """The Grad-CAMs of one opinion on the image grid, one LazyMap (uint8, 255 = 1.0) per class: exact maps
-    for the report's key slices (the viewer draws ``viewer.cam_display``'s maps).
+    for the report's key slices (the viewer draws ``viewer.logic.cam_display``'s maps).
 
     ``shape`` is the open image's: (slices, H, W) for CT, (H, W) for an X-ray.
     """

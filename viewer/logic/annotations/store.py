@@ -22,7 +22,7 @@ from pathlib import Path
 import platformdirs
 
 from inference.study import Image, Window
-from viewer.annotations.model import Annotation
+from viewer.logic.annotations.model import Annotation
 
 DATA_DIR_ENV = "LUNGLENS_DATA_DIR"
 FORMAT_VERSION = 1
