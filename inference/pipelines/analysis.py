@@ -20,7 +20,7 @@ from typing import Protocol
 
 from inference.cache import ResultCache, cache_key, study_digest
 from inference.jobs import CancelCheck, Job, ProgressCallback
-from inference.lung_segmentation import CLASSICAL_VERSION
+from inference.lung_segmentation import CLASSICAL_VERSION, UNET_POSTPROCESSING_VERSION
 from inference.manifest import Task
 from inference.pipelines import ct, xray
 from inference.pipelines.results import DOMAIN_NOTE, LungMask, ModelOpinion, Note, StudyAnalysis
@@ -144,7 +144,7 @@ def choose_models(
 def _mask_identity(segmenter: ModelStatus | None) -> list[str]:
     if segmenter is None:
         return ["classical", str(CLASSICAL_VERSION)]
-    return [segmenter.id, segmenter.manifest.sha256]
+    return [segmenter.id, segmenter.manifest.sha256, str(UNET_POSTPROCESSING_VERSION)]
 
 
 class StudyAnalyzer:

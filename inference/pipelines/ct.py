@@ -24,10 +24,10 @@ import numpy as np
 from inference.jobs import Job
 from inference.lung_segmentation import (
     CLASSICAL_VERSION,
-    cube_labels_to_native,
     prepare_ct_cube,
     resample_to_cube,
     segment_lungs_classical,
+    unet_labels_to_native,
 )
 from inference.manifest import ModelManifest
 from inference.pipelines.classify import opinion, run_classifier
@@ -101,7 +101,7 @@ def lung_mask(volume: CTVolume, segmenter: ModelSession | None, job: Job) -> Lun
     job.report(0.2, f"lung mask: {segmenter.manifest.id}")
     logits = segmenter.run(prepare_ct_cube(cube, spec))["logits"][0]
     job.report(0.9, "lung mask: back to the series grid")
-    labels = cube_labels_to_native(np.argmax(logits, axis=0).astype(np.uint8), volume)
+    labels = unet_labels_to_native(np.argmax(logits, axis=0).astype(np.uint8), cube, volume)
     problem = implausible_mask(volume, labels)
     if problem:
         raise ModelError(f"model {segmenter.manifest.id}: implausible lung mask ({problem})")

@@ -242,15 +242,16 @@ def mask_figures(volume, labels: np.ndarray, reference: np.ndarray, boxes: np.nd
 def unet3d_series_figures(model, saved: dict, series_root: Path) -> dict:
     """The 3D U-Net on every real series beside the data, as the CT pipeline runs it."""
     from inference.loading import load_path
-    from inference.lung_segmentation import cube_labels_to_native, prepare_ct_cube, resample_to_cube, segment_lungs_classical
+    from inference.lung_segmentation import prepare_ct_cube, resample_to_cube, segment_lungs_classical, unet_labels_to_native
 
     spec = checkpoint_input_spec(saved)
     figures = {}
     for folder in sorted(p for p in series_root.iterdir() if p.is_dir()):
         volumes, _ = load_path(folder)
         for volume in (v for v in volumes if hasattr(v, "hu") and v.shape[0] >= 8):
-            cube = torch.from_numpy(prepare_ct_cube(resample_to_cube(volume, spec.size), spec))
-            labels = cube_labels_to_native(model(cube)[0].argmax(0).numpy().astype(np.uint8), volume)
+            cube_hu = resample_to_cube(volume, spec.size)
+            logits = model(torch.from_numpy(prepare_ct_cube(cube_hu, spec)))[0]
+            labels = unet_labels_to_native(logits.argmax(0).numpy().astype(np.uint8), cube_hu, volume)
             boxes_folder = folder.parent / f"{folder.name}_tumour_boxes"
             boxes = tumour_boxes(volume, boxes_folder) if boxes_folder.is_dir() else None
             figures[folder.name] = mask_figures(volume, labels, segment_lungs_classical(volume), boxes)

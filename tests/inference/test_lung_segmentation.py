@@ -68,6 +68,25 @@ def test_cube_round_trip_keeps_the_lungs_and_their_sides():
     assert x.shape == (1, 1, 32, 32, 32) and x.dtype == np.float32 and 0 <= x.min() and x.max() <= 1
 
 
+def test_a_unet_mask_that_leaves_dense_disease_out_gets_it_back():
+    """What the trained 3D U-Net does on real CT (it learned air = lung): labels only the aerated lung.
+    The run-time post-processing closes each lung like the classical mask, so the consolidations
+    come back in and the mediastinum between the lungs stays out."""
+    spacing = (4.0, 2.5, 2.5)
+    hu, truth = make_ct_phantom((64, 160, 160), spacing, lesions=True, seed=3)
+    volume = ct_volume(hu, spacing=spacing)
+    cube_hu = ls.resample_to_cube(volume, 96)
+    aerated_only = np.where(cube_hu < ls.AIR_BELOW_HU, ls.labels_to_cube(truth, volume, 96), 0).astype(np.uint8)
+    dense_disease = (truth > 0) & (hu > -300)
+    assert dense_disease.sum() > 500
+    raw = ls.cube_labels_to_native(aerated_only, volume)
+    closed = ls.unet_labels_to_native(aerated_only, cube_hu, volume)
+    assert np.mean(raw[dense_disease] > 0) < 0.3
+    assert np.mean(closed[dense_disease] > 0) > 0.8
+    assert np.mean(closed[truth == 0] > 0) < 0.01
+    assert min(dice(closed, truth, (1, 2)).values()) > 0.9
+
+
 @pytest.mark.realdata
 def test_real_series_lungs_are_plausible(shared_data):
     images, _ = load_path(shared_data / "ct_series" / "Lung_Dx-A0001")
