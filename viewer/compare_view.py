@@ -18,8 +18,8 @@ from PySide6.QtWidgets import QGridLayout, QLabel, QWidget
 from inference.pipelines.results import ModelOpinion
 from viewer.logic.layers import Layer, LayerList
 from viewer.logic.opinion_data import finding_class, finding_probabilities
-from viewer.slice_view import SliceView
 from viewer.logic.summary_html import esc, finding_versus_threshold, number, verdict_word
+from viewer.slice_view import SliceView
 from viewer.view_state import ViewState
 
 

@@ -33,18 +33,18 @@ from viewer.annotations.panel import AnnotationPanel
 from viewer.annotations.session import AnnotationSession
 from viewer.browser import StudyBrowser
 from viewer.dialogs import MessageBar, ShortcutsDialog
-from viewer.logic.display import thumbnail
 from viewer.layer_panel import LayerPanel
-from viewer.logic.layers import LayerList
 from viewer.loading import LoadedSeries, StudyLoadThread
-from viewer.logic.mask_files import MaskFileError, read_mask_layer
+from viewer.logic.display import thumbnail
 from viewer.logic.hanging import HangingProtocols
-from viewer.opinions import Opinions
+from viewer.logic.layers import LayerList
+from viewer.logic.mask_files import MaskFileError, read_mask_layer
 from viewer.logic.presets import HEADER_PRESET, PRESET_KEYS, preset_problem
+from viewer.logic.shortcuts import SHORTCUTS
+from viewer.opinions import Opinions
 from viewer.prior_current import PriorCurrentView, patient_mismatch, prior_series
 from viewer.reading_mode import ReadingMode
 from viewer.settings import ViewerSettings
-from viewer.logic.shortcuts import SHORTCUTS
 from viewer.slice_view import SliceView
 from viewer.study_results import StudyResults
 from viewer.tag_browser import TagBrowser

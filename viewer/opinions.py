@@ -37,8 +37,8 @@ from viewer.cam_layers import CamControls, CamLayers
 from viewer.compare_view import CompareView
 from viewer.curves import ProbabilityCurves
 from viewer.logic.layers import LayerEvent
-from viewer.model_panel import ModelPanel
 from viewer.logic.opinion_data import CamKey, compare_layers, finding_class, lung_mask_layer, model_colour
+from viewer.model_panel import ModelPanel
 from viewer.report import ExportError, ReportFiles, export_report
 from viewer.tasks import PROGRESS_STEPS, connect_while_current, run_in_background, wait_for
 from viewer.verdict_card import VerdictCard

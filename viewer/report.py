@@ -46,10 +46,10 @@ from viewer.logic.layers import HeatmapLayer
 from viewer.logic.opinion_data import (
     CAM_COLORMAP, CAM_THRESHOLD, CamMaps, finding_class, finding_probabilities, key_slice, probabilities_title,
 )
-from viewer.raster import blend
 from viewer.logic.summary_html import (
     consensus_line, esc, lung_block, mask_source, number, verdict_table, warnings_block,
 )
+from viewer.raster import blend
 
 REPORT_SUFFIXES = (".html", ".pdf")
 KEY_SLICE_SIDE = 384  # px per panel in the report

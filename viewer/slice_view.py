@@ -26,8 +26,8 @@ from viewer.annotations.overlay import ANNOTATION_TOOLS, CLICK_TOOLS, DRAG_TOOLS
 from viewer.logic.display import grey_of, heatmap_table, label_edges, label_table, windowed_rgb32
 from viewer.logic.layers import HeatmapLayer, Layer, LayerEvent, LayerList
 from viewer.logic.overlay_style import EDGE_STYLE, OVERLAY_STYLE
-from viewer.pane_overlays import PaneOverlays
 from viewer.logic.planes import MPR_PLANES, PROJECTION, Plane, edge_labels, mpr_plane, next_slice_step, radiograph_edge_labels
+from viewer.pane_overlays import PaneOverlays
 from viewer.raster import RasterItem
 from viewer.view_state import HoverInfo, ViewState
 

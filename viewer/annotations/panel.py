@@ -9,8 +9,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from viewer.logic.annotations.model import AnnotationEvent
 from viewer.annotations.session import AnnotationSession
+from viewer.logic.annotations.model import AnnotationEvent
 
 COLUMNS = ("Where", "Annotation")
 
