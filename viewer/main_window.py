@@ -77,7 +77,7 @@ class MainWindow(QMainWindow):
         self.grid = ViewGrid(self.state)
         self.message_bar = MessageBar()
         self.study_path: Path | None = None
-        self.opinions = Opinions(self)
+        self.opinions = Opinions(self, parent=self)
         self.compare = self.opinions.compare
         self.views = QStackedWidget()  # the layout grid, or compare mode's one pane per model
         self.views.addWidget(self.grid)
@@ -266,7 +266,7 @@ class MainWindow(QMainWindow):
 
     @property
     def image(self) -> Image | None:
-        return self.state.source.image if self.state.source is not None else None
+        return self.state.image
 
     @property
     def showing_preview(self) -> bool:

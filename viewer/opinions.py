@@ -17,6 +17,8 @@ results of a cancelled or superseded run are dropped on arrival, never shown on 
     window.opinions.analysis                  # StudyAnalysis once done, else None
     window.opinions.select_model("m4-ct")     # its Grad-CAM becomes the visible one
     window.opinions.export_report("~/report.html")
+
+What it needs from the window it lives in is :class:`OpinionsHost`, and nothing more.
 """
 
 from __future__ import annotations
@@ -24,48 +26,91 @@ from __future__ import annotations
 import time
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from PySide6.QtCore import QObject, QStandardPaths, Qt, QTimer, Signal
-from PySide6.QtWidgets import QFileDialog, QProgressBar, QPushButton
+from PySide6.QtGui import QImage
+from PySide6.QtWidgets import QFileDialog, QProgressBar, QPushButton, QStatusBar, QWidget
 
 from inference.cache import ResultCache
+from inference.measurements import Measurement
 from inference.pipelines.results import LungMask, ModelOpinion, StudyAnalysis
 from inference.slice_numbers import BY_POSITION, SliceNumbering
+from inference.study import Image
 from viewer.analysis_thread import AnalysisThread, ModelCatalogue, OpinionReady, find_catalogue
 from viewer.cam_layers import CamControls, CamLayers
 from viewer.compare_view import CompareView
 from viewer.curves import ProbabilityCurves
+from viewer.dialogs import MessageBar
 from viewer.logic.layers import LayerEvent
 from viewer.logic.opinion_data import CamKey, compare_layers, finding_class, lung_mask_layer, model_colour
 from viewer.model_panel import ModelPanel
 from viewer.report import ExportError, ReportFiles, export_report
+from viewer.settings import ViewerSettings
 from viewer.tasks import PROGRESS_STEPS, connect_while_current, run_in_background, wait_for
 from viewer.verdict_card import VerdictCard
+from viewer.view_state import ViewState
 
-if TYPE_CHECKING:
-    from viewer.main_window import MainWindow
+
+class OpinionsHost(Protocol):
+    """What the opinions need from the window they live in (``MainWindow`` is one). They change none of it
+    but the state's layers and their own settings (the models left out, the export folder).
+
+    ``state``: the image shown, its layers and cursor; ``settings``: the models left out, analyse on
+    open, the export folder; ``message_bar`` and ``statusBar()``: where the reader is told things;
+    ``window()``: the parent of the export dialog.
+    """
+
+    state: ViewState
+    settings: ViewerSettings
+    message_bar: MessageBar
+
+    @property
+    def images(self) -> dict[int, Image]:
+        """Every loaded series of the open study by key (analysing every series warms the others)."""
+
+    @property
+    def showing_preview(self) -> bool:
+        """True while a loading series' quick look stands in for it: nothing to analyse yet."""
+
+    @property
+    def compare_mode(self) -> bool:
+        """True while the views are compare mode's one pane per model."""
+
+    @property
+    def study_path(self) -> Path | None:
+        """Where the open study was read from (the report names it, and is never written there)."""
+
+    def views_picture(self) -> QImage:
+        """The views as on screen, for the report."""
+
+    def measurement_records(self) -> list[Measurement]:
+        """The reader's annotations of the open series, for the report."""
+
+    def statusBar(self) -> QStatusBar: ...
+
+    def window(self) -> QWidget: ...
 
 
 class Opinions(QObject):
     started = Signal()
     finished = Signal()  # the analysis ended: done, failed or cancelled
 
-    def __init__(self, window: "MainWindow") -> None:
-        super().__init__(window)
-        self.window = window
-        self.state = window.state
-        self.layers = window.layers
-        self.settings = window.settings
+    def __init__(self, host: OpinionsHost, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.host = host
+        self.state = host.state
+        self.layers = host.state.layers
+        self.settings = host.settings
         self.panel = ModelPanel()
         self.curves = ProbabilityCurves()
         self.card = VerdictCard()
-        self.compare = CompareView(window.state)
+        self.compare = CompareView(host.state)
         self._views_timer = QTimer(self)
         self._views_timer.setSingleShot(True)
         self._views_timer.setInterval(0)
         self._views_timer.timeout.connect(self._refresh_views)
-        self.cam_layers = CamLayers(window.state, self)
+        self.cam_layers = CamLayers(host.state, self)
         self.panel.set_controls(CamControls(self.cam_layers))
         self.progress = QProgressBar()
         self.progress.setMaximumWidth(260)
@@ -118,9 +163,9 @@ class Opinions(QObject):
     def analyze(self, fresh: bool = False) -> bool:
         """Analyse the open series with the ticked models in the background; False if there is nothing to analyse.
         ``fresh``: read no cached result (write them anew)."""
-        image = self.window.image
-        if image is None or self.window.showing_preview:
-            self.window.message_bar.show_message("Open a series before analysing it.", "error")
+        image = self.state.image
+        if image is None or self.host.showing_preview:
+            self.host.message_bar.show_message("Open a series before analysing it.", "error")
             return False
         self.cancel()
         self._clear_results()
@@ -249,20 +294,20 @@ class Opinions(QObject):
         consensus = analysis.consensus
         summary = f"consensus {consensus.label} ({consensus.positive_votes} of {consensus.voters} positive)" if consensus and consensus.voters else f"{len(analysis.opinions)} model opinion(s)"
         self._set_status(f"Analysed: {summary}.")
-        self.window.statusBar().showMessage(f"Analysis done: {summary}", 8000)
-        image = self.window.image
+        self.host.statusBar().showMessage(f"Analysis done: {summary}", 8000)
+        image = self.state.image
         run_in_background(lambda: ResultCache().pixels_match(image), lambda same: self._on_pixels_checked(image, same), self)
 
     def _on_pixels_checked(self, image, same: bool) -> None:
         """The study's pixels were hashed after the fact: results cached for other pixels are made again."""
-        if not same and self.window.image is image:
-            self.window.message_bar.show_message(
+        if not same and self.state.image is image:
+            self.host.message_bar.show_message(
                 "This study's pixels differ from those its cached results were made from: analysing it again.", "warning")
             self.analyze(fresh=True)
 
     def _on_failed(self, message: str) -> None:
         self._set_status(f"Analysis failed: {message}")
-        self.window.message_bar.show_message(f"The analysis failed: {message}", "error")
+        self.host.message_bar.show_message(f"The analysis failed: {message}", "error")
 
     def _set_status(self, status: str) -> None:
         self.status = status
@@ -298,11 +343,11 @@ class Opinions(QObject):
         }
 
     def refresh_compare(self) -> None:
-        if self.window.compare_mode:
+        if self.host.compare_mode:
             self.compare.set_models(self.opinions, self.colours, self.compare_panes_layers())
 
     def _on_layer_event(self, event: LayerEvent) -> None:
-        if self.window.compare_mode and self.compare.panes:
+        if self.host.compare_mode and self.compare.panes:
             self.compare.set_layers(self.compare_panes_layers())
 
     def _on_cursor(self) -> None:
@@ -335,7 +380,7 @@ class Opinions(QObject):
                           lambda message: self.panel.clear(f"Could not list the models: {message}"))
 
     def _on_found(self, image, catalogue: ModelCatalogue) -> None:
-        if self.window.image is image and self.catalogue is None:
+        if self.state.image is image and self.catalogue is None:
             self._on_catalogue(catalogue)
 
     def on_series_shown(self) -> None:
@@ -348,8 +393,8 @@ class Opinions(QObject):
         shown now, each one shown later, and meanwhile, one after another in the background, the others,
         whose results wait in the cache, so showing one brings its opinions at once."""
         self.every_series = True
-        shown = self.window.image
-        self._warming = [image for _, image in sorted(self.window.images.items()) if image is not shown]
+        shown = self.state.image
+        self._warming = [image for _, image in sorted(self.host.images.items()) if image is not shown]
         if shown is not None and self.analysis is None and not self.running:
             self.analyze()
         if self.running:
@@ -385,35 +430,35 @@ class Opinions(QObject):
 
     def export_report(self, path: str | Path) -> ReportFiles:
         """Report + view PNG + results JSON (see viewer.report); ExportError when it may not go there."""
-        if self.analysis is None or self.window.image is None:
+        if self.analysis is None or self.state.image is None:
             raise ExportError("Analyse the study before exporting a report.")
         files = export_report(
             Path(path).expanduser(),
-            self.window.image,
+            self.state.image,
             self.analysis,
             self.opinions,
             {model_id: ready.cams for model_id, ready in self.results.items()},
             self.colours,
-            self.window.views_picture(),
-            self.window.study_path,
-            self.window.measurement_records(),
+            self.host.views_picture(),
+            self.host.study_path,
+            self.host.measurement_records(),
         )
         self.settings.export_folder = str(files.report.parent)
         return files
 
     def ask_export(self) -> None:
         if self.analysis is None:
-            self.window.message_bar.show_message("Analyse the study (A) before exporting a report.", "warning")
+            self.host.message_bar.show_message("Analyse the study (A) before exporting a report.", "warning")
             return
         start = str(self.default_export_folder() / f"lunglens-report-{datetime.now():%Y%m%d-%H%M}.html")
-        path, _ = QFileDialog.getSaveFileName(self.window, "Export a report", start,
+        path, _ = QFileDialog.getSaveFileName(self.host.window(), "Export a report", start,
                                               "HTML report (*.html);;PDF report (*.pdf)")
         if not path:
             return
         try:
             files = self.export_report(path)
         except (ExportError, OSError) as exc:
-            self.window.message_bar.show_message(str(exc), "error")
+            self.host.message_bar.show_message(str(exc), "error")
             return
-        self.window.message_bar.show_message(
+        self.host.message_bar.show_message(
             f"Exported {files.report.name}, {files.view.name} and {files.results.name} to {files.report.parent}", "info")

@@ -92,7 +92,7 @@ class PriorCurrentView(QWidget):
 
     @property
     def prior(self) -> Image | None:
-        return self.prior_state.source.image if self.prior_state.source is not None else None
+        return self.prior_state.image
 
     def visible_panes(self) -> list[SliceView]:
         return [p for p in (self.prior_pane, self.current_pane) if p is not None]

@@ -112,6 +112,11 @@ class ViewState(QObject):
         self.invert = False
         self.cursor: tuple[int, ...] = (0, 0, 0)
 
+    @property
+    def image(self) -> Image | None:
+        """The image shown (a loading series' quick look too), None when there is none."""
+        return self.source.image if self.source is not None else None
+
     def set_image(self, image: Image | None) -> None:
         """Show a new image: default window, cursor at its centre, layers and annotations dropped (they
         belonged to the old one; ``viewer.annotations.session`` brings back what was kept for this one)."""

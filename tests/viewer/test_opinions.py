@@ -379,6 +379,47 @@ def test_xray_gets_bars_and_compare_panes(window, models, qtbot):
     assert "this image" in window.compare.panes["xr_dense"]._corner["tl"].text()
 
 
+class BareHost:
+    """The least a window must give the opinions (viewer.opinions.OpinionsHost): no MainWindow at all."""
+
+    def __init__(self, settings) -> None:
+        from PySide6.QtWidgets import QMainWindow
+
+        from viewer.dialogs import MessageBar
+        from viewer.view_state import ViewState
+
+        self.main = QMainWindow()
+        self.state, self.settings, self.message_bar = ViewState(), settings, MessageBar()
+        self.images, self.showing_preview, self.compare_mode, self.study_path = {}, False, False, None
+
+    def views_picture(self):
+        return self.main.grab().toImage()
+
+    def measurement_records(self):
+        return []
+
+    def statusBar(self):
+        return self.main.statusBar()
+
+    def window(self):
+        return self.main
+
+
+def test_the_opinions_run_in_any_host_that_gives_them_what_they_need(settings, models, phantom_ct, qtbot, tmp_path):
+    from viewer.opinions import Opinions
+
+    host = BareHost(settings)
+    qtbot.addWidget(host.main)
+    opinions = Opinions(host)
+    host.state.set_image(phantom_ct[0])
+    assert opinions.analyze() and opinions.wait_until_done(60)
+    assert [o.model_id for o in opinions.opinions] == list(CT_MODELS)
+    assert opinions.mask_layer in host.state.layers
+    assert "Analysis done" in host.statusBar().currentMessage()
+    assert opinions.export_report(tmp_path / "r.html").report.is_file()
+    opinions.shutdown()
+
+
 # --- export and headless -----------------------------------------------------------------------------
 
 
