@@ -23,19 +23,17 @@ from pathlib import Path
 from PySide6.QtCore import QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QActionGroup, QImage, QKeySequence
 from PySide6.QtWidgets import (
-    QApplication, QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QProgressBar, QPushButton, QSpinBox,
-    QStackedWidget, QVBoxLayout, QWidget,
+    QApplication, QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QSpinBox, QStackedWidget, QVBoxLayout,
+    QWidget,
 )
 
-from inference.study import CTVolume, Image, ScanResult, SkippedFile, XRayImage
+from inference.study import CTVolume, Image, SkippedFile, XRayImage
 from viewer.annotations.overlay import ANNOTATION_TOOLS
 from viewer.annotations.panel import AnnotationPanel
 from viewer.annotations.session import AnnotationSession
 from viewer.browser import StudyBrowser
 from viewer.dialogs import MessageBar, ShortcutsDialog
 from viewer.layer_panel import LayerPanel
-from viewer.loading import LoadedSeries, StudyLoadThread
-from viewer.logic.display import thumbnail
 from viewer.logic.hanging import HangingProtocols
 from viewer.logic.layers import LayerList
 from viewer.logic.mask_files import MaskFileError, read_mask_layer
@@ -46,9 +44,10 @@ from viewer.prior_current import PriorCurrentView, patient_mismatch, prior_serie
 from viewer.reading_mode import ReadingMode
 from viewer.settings import ViewerSettings
 from viewer.slice_view import SliceView
+from viewer.study_opening import StudyOpening
 from viewer.study_results import StudyResults
 from viewer.tag_browser import TagBrowser
-from viewer.tasks import connect_while_current, run_in_background, wait_for
+from viewer.tasks import run_in_background
 from viewer.view_grid import LAYOUTS, ViewGrid
 from viewer.view_state import HoverInfo, ViewState
 from viewer.worklist_dock import Worklist
@@ -76,7 +75,6 @@ class MainWindow(QMainWindow):
         self.layers: LayerList = self.state.layers
         self.grid = ViewGrid(self.state)
         self.message_bar = MessageBar()
-        self.study_path: Path | None = None
         self.opinions = Opinions(self, parent=self)
         self.compare = self.opinions.compare
         self.views = QStackedWidget()  # the layout grid, or compare mode's one pane per model
@@ -132,24 +130,14 @@ class MainWindow(QMainWindow):
         self.tab_panels(Qt.DockWidgetArea.RightDockWidgetArea)  # each right panel gets the column's whole height
         self.verdict_dock.raise_()
         self.reading_mode = ReadingMode(self, hidden_too=(self.message_bar,))
+        self.opening = StudyOpening(self, self.state, self.browser, self.study_results, self.message_bar, self.settings,
+                                    self.show_series)
+        self.opening.finished.connect(self.loadingFinished)
 
         self.hover_label = QLabel("")
-        self.progress = QProgressBar()
-        self.progress.setMaximumWidth(260)
-        self.cancel_button = QPushButton("Cancel")
         self.statusBar().addWidget(self.hover_label, 1)
-        self.statusBar().addPermanentWidget(self.progress)
-        self.statusBar().addPermanentWidget(self.cancel_button)
-        self.statusBar().addPermanentWidget(self.opinions.progress)
-        self.statusBar().addPermanentWidget(self.opinions.cancel_button)
-        self.progress.hide()
-        self.cancel_button.hide()
-
-        self.images: dict[int, Image] = {}
-        self.skipped: tuple[SkippedFile, ...] = ()
-        self.current_key: int | None = None
-        self._loader: StudyLoadThread | None = None
-        self._showing_preview = False
+        for widget in (self.opening.progress, self.opening.cancel_button, self.opinions.progress, self.opinions.cancel_button):
+            self.statusBar().addPermanentWidget(widget)
         self.cine_timer = QTimer(self)
         self.cine_timer.timeout.connect(self._cine_step)
         self.actions_by_command: dict[str, QAction] = {}
@@ -168,7 +156,6 @@ class MainWindow(QMainWindow):
         self.state.cursorChanged.connect(self._update_tags)
         self.state.imageChanged.connect(self._update_tags)
         self.tag_dock.visibilityChanged.connect(lambda visible: visible and self._update_tags())
-        self.cancel_button.clicked.connect(lambda: self.cancel_loading())
         for pane in self.grid.panes.values():
             pane.activated.connect(self._on_pane_clicked)
         layout = self.settings.layout
@@ -184,70 +171,41 @@ class MainWindow(QMainWindow):
     @property
     def loading(self) -> bool:
         """True from open_path until everything the loader sent has been shown (or it was cancelled)."""
-        return self._loader is not None
+        return self.opening.loading
 
     def open_path(self, path: str | Path) -> None:
         """Open a DICOM file or folder, an X-ray picture or a volume file; loads off the GUI thread."""
-        path = str(Path(path).expanduser())
-        if not Path(path).exists():
-            self.message_bar.show_message(f"{path} does not exist.", "error")
-            return
-        self.cancel_loading(wait=True)
-        self._clear_study()
-        self.settings.add_recent(path)
-        self.settings.last_folder = str(Path(path).parent if Path(path).is_file() else path)
-        self.study_path = Path(path)
-        self.setWindowTitle(f"LungLens \u2014 {Path(path).name}")
-        loader = StudyLoadThread(path, self)
-        connect_while_current(
-            [
-                (loader.scanned, self._on_scanned),
-                (loader.firstImage, self._on_first_image),
-                (loader.seriesLoaded, self._on_series_loaded),
-                (loader.seriesFailed, self._on_series_failed),
-                (loader.progress, self._on_progress),
-                (loader.failed, lambda message: self.message_bar.show_message(f"Could not open {path}: {message}", "error")),
-                (loader.finished, self._on_loader_finished),
-            ],
-            lambda: loader is self._loader,
-        )
-        loader.finished.connect(loader.deleteLater)
-        self._loader = loader
-        self.progress.setRange(0, 0)
-        self.progress.show()
-        self.cancel_button.show()
-        loader.start()
+        self.opening.open_path(path)
 
     def open_images(self, images: list[Image], skipped: tuple[SkippedFile, ...] = ()) -> None:
         """Show images already in memory (tests, scripts, other tools), the first one at once."""
-        self.cancel_loading(wait=True)
-        self._clear_study()
-        self.study_path = None
-        for key, image in enumerate(images):
-            self._on_series_loaded(LoadedSeries(key, None, image, thumbnail(image)))
-        self.skipped = tuple(skipped)
-        self._report_skipped()
-
-    def cancel_loading(self, wait: bool = False) -> None:
-        """Stop the running load; with ``wait`` also forget it at once (its queued results are dropped)."""
-        loader = self._loader
-        if loader is None:
-            return
-        loader.cancel()
-        if wait:
-            loader.wait()
-            self._loader = None
-            self.progress.hide()
-            self.cancel_button.hide()
+        self.opening.open_images(images, skipped)
 
     def wait_until_loaded(self, timeout_s: float = 600.0) -> bool:
         """Process events until loading ends (headless runs); False on timeout."""
-        return wait_for(self.loadingFinished, lambda: not self.loading, timeout_s)
+        return self.opening.wait_until_loaded(timeout_s)
+
+    @property
+    def images(self) -> dict[int, Image]:
+        """Every loaded series of the open study by key (the browser's order)."""
+        return self.opening.images
+
+    @property
+    def skipped(self) -> tuple[SkippedFile, ...]:
+        """Files of the open study that are not shown, each with the reason."""
+        return self.opening.skipped
+
+    @property
+    def current_key(self) -> int | None:
+        return self.opening.current_key
+
+    @property
+    def study_path(self) -> Path | None:
+        """Where the open study was read from; None for images opened from memory."""
+        return self.opening.study_path
 
     def show_series(self, key: int) -> None:
-        image = self.images[key]
-        self.current_key = key
-        self._showing_preview = False
+        image = self.opening.select(key)
         self.cine_timer.stop()
         self.state.set_image(image)
         self.set_layout(self.hanging.layout(image.modality.value), remember=False)
@@ -271,7 +229,7 @@ class MainWindow(QMainWindow):
     @property
     def showing_preview(self) -> bool:
         """True while the quick look (one slice) stands in for a series that is still loading."""
-        return self._showing_preview
+        return self.opening.showing_preview
 
     @property
     def compare_mode(self) -> bool:
@@ -363,67 +321,6 @@ class MainWindow(QMainWindow):
         focusable = [w for w in target.widget().findChildren(QWidget)
                      if w.focusPolicy() & Qt.FocusPolicy.TabFocus and w.isVisible() and w.isEnabled()]
         (focusable[0] if focusable else target.widget()).setFocus(Qt.FocusReason.TabFocusReason)
-
-    def _clear_study(self) -> None:
-        self.images.clear()
-        self.skipped = ()
-        self.current_key = None
-        self.browser.clear_studies()
-        self.study_results.set_results(())
-        self.message_bar.hide()
-        self.state.set_image(None)
-
-    def _on_scanned(self, scan: ScanResult) -> None:
-        self.skipped = tuple(scan.skipped)
-        self.study_results.set_results(scan.results)
-        for key, header in enumerate(scan.series):
-            self.browser.add_header(key, header)
-        if not scan.series:
-            self.message_bar.show_message(
-                f"No images found in {scan.root}" + (f" ({len(scan.skipped)} file(s) skipped)." if scan.skipped else "."),
-                "error", [(s.path, s.reason) for s in scan.skipped],
-            )
-
-    def _on_first_image(self, image: Image) -> None:
-        if self.current_key is None and self.state.source is None:
-            self._showing_preview = True
-            self.state.set_image(image)
-
-    def _on_series_loaded(self, loaded: LoadedSeries) -> None:
-        self.images[loaded.key] = loaded.image
-        self.skipped += getattr(loaded.image, "left_out", ())  # slices the series could not use, listed with why
-        self.browser.set_loaded(loaded.key, loaded.image, loaded.thumbnail)
-        if self.current_key is None:
-            self.show_series(loaded.key)
-
-    def _on_series_failed(self, key: int, message: str) -> None:
-        self.browser.set_failed(key, message)
-        self.message_bar.show_message(f"A series could not be loaded: {message}", "error")
-
-    def _on_progress(self, done: int, total: int, what: str) -> None:
-        self.progress.setRange(0, max(total, 0))
-        self.progress.setValue(done)
-        self.progress.setFormat(f"{what} %v/%m" if what else "Loading %v/%m")
-
-    def _on_loader_finished(self) -> None:
-        loader, self._loader = self._loader, None
-        self.progress.hide()
-        self.cancel_button.hide()
-        if loader.cancelled:
-            self.message_bar.show_message(f"Loading cancelled; {len(self.images)} series loaded.", "warning")
-        elif self.images and self.skipped:
-            self._report_skipped()
-        if self._showing_preview and not self.images:
-            self._showing_preview = False
-            self.state.set_image(None)
-        self.loadingFinished.emit()
-
-    def _report_skipped(self) -> None:
-        if self.skipped:
-            self.message_bar.show_message(
-                f"{len(self.skipped)} file(s) were skipped (not images, or unreadable). The rest opened.",
-                "warning", [(s.path, s.reason) for s in self.skipped],
-            )
 
     # --- drag and drop -------------------------------------------------------------------------
 
@@ -531,7 +428,7 @@ class MainWindow(QMainWindow):
     def load_mask_file(self, path: str | Path) -> bool:
         """Add a mask or heatmap file as a layer on the open image; a clear message when it does not fit."""
         image = self.image
-        if image is None or self._showing_preview:
+        if image is None or self.showing_preview:
             self.message_bar.show_message("Open a series before loading a mask onto it.", "error")
             return False
         try:
@@ -894,7 +791,7 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(f"Saved {self.save_screenshot(path, whole_window=True)}", 5000)
 
     def closeEvent(self, event) -> None:
-        self.cancel_loading(wait=True)
+        self.opening.cancel(wait=True)
         self.opinions.shutdown()
         self.worklist.shutdown()
         self.cine_timer.stop()

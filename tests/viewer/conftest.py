@@ -91,5 +91,5 @@ def window(qtbot, settings):
     main.show()
     qtbot.waitExposed(main)
     yield main
-    main.cancel_loading(wait=True)
+    main.opening.cancel(wait=True)
     main.close()

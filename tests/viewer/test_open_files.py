@@ -39,8 +39,8 @@ def test_open_a_dicom_folder_shows_the_series_and_lists_skipped_files(window, qt
     folder, hu = ct_folder
     seen = []
     window.open_path(folder)
-    window._loader.firstImage.connect(lambda image: seen.append(("first", image.shape)))
-    window._loader.seriesLoaded.connect(lambda loaded: seen.append(("series", loaded.image.shape)))
+    window.opening.loader.firstImage.connect(lambda image: seen.append(("first", image.shape)))
+    window.opening.loader.seriesLoaded.connect(lambda loaded: seen.append(("series", loaded.image.shape)))
     qtbot.waitUntil(lambda: not window.loading, timeout=30000)
     assert seen == [("first", (1, *SHAPE[1:])), ("series", SHAPE)]  # a quick look first, then the series
     np.testing.assert_array_equal(window.image.hu, hu)  # shuffled files, ordered back by position
@@ -92,10 +92,10 @@ def test_cancel_keeps_the_window_usable(window, qtbot, ct_folder, monkeypatch):
     monkeypatch.setattr(loading, "load_series", slow_load)
     window.open_path(ct_folder[0])
     assert started.wait(10)
-    window.cancel_button.click()
+    window.opening.cancel_button.click()
     qtbot.waitUntil(lambda: not window.loading, timeout=10000)
     assert "cancelled" in window.message_bar.text()
-    assert not window.progress.isVisible()
+    assert not window.opening.progress.isVisible()
 
 
 def test_missing_path_and_unreadable_folder_give_messages(window, qtbot, tmp_path):
