@@ -1,4 +1,9 @@
-"""The LungLens main window: views, study browser, layers, DICOM tags, menus, shortcuts and loading.
+"""The LungLens main window: the views and the panels around them, and what each command does.
+
+Three parts live beside it: opening a study (``viewer.study_opening``: the loader, the loaded series,
+progress and cancel), the commands offered as actions, menus, tool bars and keys
+(``viewer.window_actions``, from the ``commands()`` here), and the models' opinions
+(``viewer.opinions``), which see the window only through their host protocol (``OpinionsHost``).
 
 Public API for other parts of the product (the model-opinions panels, scripts, tests)::
 
@@ -14,31 +19,30 @@ Public API for other parts of the product (the model-opinions panels, scripts, t
     window.annotations.records()               # the reader's annotations (viewer.annotations)
     window.open_prior("/data/prior")           # prior/current side by side (viewer.prior_current)
     window.reading_mode.toggle()               # images only, full screen (viewer.reading_mode)
+    window.actions_by_command["invert"]        # each command's QAction (viewer.window_actions)
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QActionGroup, QImage, QKeySequence
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QImage
 from PySide6.QtWidgets import (
-    QApplication, QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QSpinBox, QStackedWidget, QVBoxLayout,
-    QWidget,
+    QApplication, QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QStackedWidget, QVBoxLayout, QWidget,
 )
 
 from inference.study import CTVolume, Image, SkippedFile, XRayImage
-from viewer.annotations.overlay import ANNOTATION_TOOLS
 from viewer.annotations.panel import AnnotationPanel
 from viewer.annotations.session import AnnotationSession
 from viewer.browser import StudyBrowser
-from viewer.dialogs import MessageBar, ShortcutsDialog
+from viewer.dialogs import MessageBar
 from viewer.layer_panel import LayerPanel
 from viewer.logic.hanging import HangingProtocols
 from viewer.logic.layers import LayerList
 from viewer.logic.mask_files import MaskFileError, read_mask_layer
 from viewer.logic.presets import HEADER_PRESET, PRESET_KEYS, preset_problem
-from viewer.logic.shortcuts import SHORTCUTS
 from viewer.opinions import Opinions
 from viewer.prior_current import PriorCurrentView, patient_mismatch, prior_series
 from viewer.reading_mode import ReadingMode
@@ -50,15 +54,8 @@ from viewer.tag_browser import TagBrowser
 from viewer.tasks import run_in_background
 from viewer.view_grid import LAYOUTS, ViewGrid
 from viewer.view_state import HoverInfo, ViewState
+from viewer.window_actions import TOOLS_SHOWN, MenuParts, WindowActions
 from viewer.worklist_dock import Worklist
-
-# Keys that lists and trees use themselves: they act on the views only while a view has the focus.
-_VIEW_ONLY_KEYS = {"next_slice", "previous_slice", "page_down", "page_up", "first_slice", "last_slice",
-                   "next_pane", "previous_pane", "delete_measurement"}
-TOOLS_SHOWN = ("wl", "pan", "zoom", "crosshair", *ANNOTATION_TOOLS)
-TOOL_LABELS = {"wl": "W/L", "pan": "Pan", "zoom": "Zoom", "crosshair": "Crosshair", "length": "Length", "angle": "Angle",
-               "ellipse": "Ellipse", "rectangle": "Rectangle", "freehand": "Freehand", "arrow": "Arrow", "text": "Text",
-               "point": "Probe"}
 
 
 class MainWindow(QMainWindow):
@@ -77,6 +74,26 @@ class MainWindow(QMainWindow):
         self.message_bar = MessageBar()
         self.opinions = Opinions(self, parent=self)
         self.compare = self.opinions.compare
+        self._build_views()
+        self._build_docks()
+        self.reading_mode = ReadingMode(self, hidden_too=(self.message_bar,))
+        self.opening = StudyOpening(self, self.state, self.browser, self.study_results, self.message_bar, self.settings,
+                                    self.show_series)
+        self.opening.finished.connect(self.loadingFinished)
+        self._build_status_bar()
+        self.cine_timer = QTimer(self)
+        self.cine_timer.timeout.connect(self._cine_step)
+        self._build_actions()
+        self._connect()
+        layout = self.settings.layout
+        self.set_layout(layout if layout in LAYOUTS else "1x3")
+        geometry, docks = self.settings.store.value("window/geometry"), self.settings.store.value("window/state")
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        if docks is not None:
+            self.restoreState(docks)
+
+    def _build_views(self) -> None:
         self.views = QStackedWidget()  # the layout grid, or compare mode's one pane per model
         self.views.addWidget(self.grid)
         self.views.addWidget(self.compare)
@@ -92,6 +109,8 @@ class MainWindow(QMainWindow):
         box.addWidget(self.views, 1)
         self.setCentralWidget(central)
 
+    def _build_docks(self) -> None:
+        """The panels around the views, where they sit the first time (the window restores the reader's layout)."""
         self.browser = StudyBrowser()
         self.layer_panel = LayerPanel(self.layers)
         self.tag_browser = TagBrowser()
@@ -129,21 +148,28 @@ class MainWindow(QMainWindow):
                             | QMainWindow.DockOption.AllowNestedDocks | QMainWindow.DockOption.GroupedDragging)
         self.tab_panels(Qt.DockWidgetArea.RightDockWidgetArea)  # each right panel gets the column's whole height
         self.verdict_dock.raise_()
-        self.reading_mode = ReadingMode(self, hidden_too=(self.message_bar,))
-        self.opening = StudyOpening(self, self.state, self.browser, self.study_results, self.message_bar, self.settings,
-                                    self.show_series)
-        self.opening.finished.connect(self.loadingFinished)
 
+    def _build_status_bar(self) -> None:
         self.hover_label = QLabel("")
         self.statusBar().addWidget(self.hover_label, 1)
         for widget in (self.opening.progress, self.opening.cancel_button, self.opinions.progress, self.opinions.cancel_button):
             self.statusBar().addPermanentWidget(widget)
-        self.cine_timer = QTimer(self)
-        self.cine_timer.timeout.connect(self._cine_step)
-        self.actions_by_command: dict[str, QAction] = {}
-        self._build_actions()
-        self._build_menus_and_toolbar()
 
+    def _build_actions(self) -> None:
+        """The commands as actions with their keys, in menus and tool bars (viewer.window_actions)."""
+        parts = MenuParts(
+            view_docks=(self.browser_dock, self.worklist_dock, self.layer_dock, self.annotation_dock, self.tag_dock,
+                        self.results_dock),
+            model_docks=(self.model_dock, self.curves_dock, self.verdict_dock),
+            open_path=self.open_path, apply_preset=self.apply_preset, window_screenshot=self._ask_window_screenshot,
+            cancel_analysis=self.opinions.cancel, about=self._show_about, cine_fps_changed=self._on_fps,
+        )
+        self.window_actions = WindowActions(self, self.views, self.settings, self.commands(), parts)
+        self.actions_by_command = self.window_actions.by_command
+        self.window_actions.keysChanged.connect(self._fit_presets)
+        self.reading_mode.toggled.connect(self.actions_by_command["reading_mode"].setChecked)
+
+    def _connect(self) -> None:
         self.grid.hovered.connect(self._on_hover)
         self.grid.activePaneChanged.connect(self._on_active_pane)
         self.compare.hovered.connect(self._on_hover)
@@ -158,13 +184,6 @@ class MainWindow(QMainWindow):
         self.tag_dock.visibilityChanged.connect(lambda visible: visible and self._update_tags())
         for pane in self.grid.panes.values():
             pane.activated.connect(self._on_pane_clicked)
-        layout = self.settings.layout
-        self.set_layout(layout if layout in LAYOUTS else "1x3")
-        geometry, docks = self.settings.store.value("window/geometry"), self.settings.store.value("window/state")
-        if geometry is not None:
-            self.restoreGeometry(geometry)
-        if docks is not None:
-            self.restoreState(docks)
 
     # --- opening -------------------------------------------------------------------------------
 
@@ -369,7 +388,7 @@ class MainWindow(QMainWindow):
             action = self.actions_by_command[f"preset_{key}"]
             problem = preset_problem(key, source.is_ct, source.header_window is not None) if source is not None else ""
             action.setEnabled(source is not None and not problem)
-            action.setToolTip(problem or self._tooltip(f"preset_{key}"))
+            action.setToolTip(problem or self.window_actions.tooltip(f"preset_{key}"))
 
     def save_preset(self, key: int) -> None:
         self.settings.save_preset(key, self.state.window)
@@ -396,7 +415,7 @@ class MainWindow(QMainWindow):
         if self.cine_timer.isActive():
             self.cine_timer.stop()
         elif self.state.source is not None and self.active_pane.slice_count > 1:
-            self.cine_timer.start(int(1000 / self.fps.value()))
+            self.cine_timer.start(int(1000 / self.window_actions.fps.value()))
         self.actions_by_command["cine"].setChecked(self.cine_timer.isActive())
 
     def _cine_step(self) -> None:
@@ -513,7 +532,8 @@ class MainWindow(QMainWindow):
         self.addDockWidget(area, dock)
         return dock
 
-    def _build_actions(self) -> None:
+    def commands(self) -> dict[str, Callable[[], object]]:
+        """What each command of the shortcut table does, by name (viewer.window_actions offers them)."""
         active = lambda: self.active_pane  # noqa: E731 - the pane changes, so look it up at trigger time
         commands = {
             "open": lambda: self._ask_open(folder=False),
@@ -547,7 +567,7 @@ class MainWindow(QMainWindow):
             "prior_current": lambda: self.set_prior_current(self.views.currentWidget() is not self.prior_view),
             "link_prior": lambda: self.prior_view.set_linked(self.actions_by_command["link_prior"].isChecked()),
             "tags": self._toggle_tags,
-            "help": self.edit_shortcuts,
+            "help": lambda: self.window_actions.edit_shortcuts(),
             "default_tool": lambda: self.reading_mode.leave() if self.reading_mode.active else self.set_tool("wl"),
             "analyze": self.opinions.analyze,
             "compare": lambda: self.set_compare(not self.compare_mode),
@@ -565,48 +585,7 @@ class MainWindow(QMainWindow):
             commands[f"save_preset_{key}"] = lambda k=key: self.save_preset(k)
         for tool in TOOLS_SHOWN:
             commands[f"tool_{tool}"] = lambda t=tool: self.set_tool(t)
-        tools, layouts = QActionGroup(self), QActionGroup(self)
-        for item in SHORTCUTS:
-            action = QAction(item.text, self)
-            action.setShortcuts([QKeySequence(k) for k in self.settings.shortcut_keys(item.command, item.keys)])
-            action.triggered.connect(lambda _checked=False, command=commands[item.command]: command())
-            if item.command in _VIEW_ONLY_KEYS:
-                action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
-                self.views.addAction(action)
-            else:
-                self.addAction(action)
-            if item.command.startswith(("tool_", "layout_")) or item.command in ("cine", "crosshair_lines", "compare", "prior_current", "reading_mode", "link_prior"):
-                action.setCheckable(True)
-                (tools if item.command.startswith("tool_") else layouts if item.command.startswith("layout_") else self).addAction(action)
-            self.actions_by_command[item.command] = action
-            action.setToolTip(self._tooltip(item.command))
-        self.actions_by_command["tool_wl"].setChecked(True)
-        self.actions_by_command["link_prior"].setChecked(True)
-        self.reading_mode.toggled.connect(self.actions_by_command["reading_mode"].setChecked)
-        self.actions_by_command["crosshair_lines"].setChecked(True)
-
-    def _tooltip(self, command: str) -> str:
-        """An action's text with its keys, as every button and menu item shows it on hover."""
-        action = self.actions_by_command[command]
-        keys = " / ".join(k.toString(QKeySequence.SequenceFormat.NativeText) for k in action.shortcuts())
-        return f"{action.text()} ({keys})" if keys else action.text()
-
-    def edit_shortcuts(self) -> ShortcutsDialog:
-        """The shortcuts help; keys changed there apply at once and are kept in the settings."""
-        current = {c: tuple(k.toString() for k in a.shortcuts()) for c, a in self.actions_by_command.items()}
-        dialog = ShortcutsDialog(self, current)
-        dialog.accepted.connect(lambda: self.set_shortcut_keys(dialog.assignments()))
-        dialog.open()
-        return dialog
-
-    def set_shortcut_keys(self, keys: dict[str, tuple[str, ...]]) -> None:
-        for item in SHORTCUTS:
-            wanted = tuple(keys.get(item.command, item.keys))
-            action = self.actions_by_command[item.command]
-            action.setShortcuts([QKeySequence(k) for k in wanted])
-            action.setToolTip(self._tooltip(item.command))
-            self.settings.save_shortcut_keys(item.command, wanted, item.keys)
-        self._fit_presets()
+        return commands
 
     def _toggle_tags(self) -> None:
         if self.tag_dock.isVisible() and not self.tag_dock.visibleRegion().isEmpty():
@@ -619,114 +598,6 @@ class MainWindow(QMainWindow):
         visible = self.actions_by_command["crosshair_lines"].isChecked()
         for pane in self.grid.panes.values():
             pane.set_crosshair_visible(visible)
-
-    def _build_menus_and_toolbar(self) -> None:
-        a = self.actions_by_command
-        menu = self.menuBar()
-        file_menu = menu.addMenu("&File")
-        file_menu.addActions([a["open"], a["open_folder"], a["pacs"], a["prior_current"]])
-        self.recent_menu = file_menu.addMenu("Recent studies")
-        self.recent_menu.aboutToShow.connect(self._fill_recent)
-        file_menu.addSeparator()
-        file_menu.addAction(a["load_mask"])
-        file_menu.addAction(a["screenshot"])
-        window_shot = file_menu.addAction("Save a screenshot of the whole window\u2026")
-        window_shot.triggered.connect(self._ask_window_screenshot)
-        file_menu.addSeparator()
-        file_menu.addAction(a["quit"])
-
-        view_menu = menu.addMenu("&View")
-        view_menu.addActions([a["layout_1x1"], a["layout_1x3"], a["layout_2x2"]])
-        view_menu.addActions([a["reading_mode"], a["prior_current"], a["link_prior"]])
-        view_menu.addSeparator()
-        view_menu.addActions([a["zoom_in"], a["zoom_out"], a["fit"], a["reset"], a["invert"], a["crosshair_lines"], a["cine"]])
-        view_menu.addSeparator()
-        navigate = view_menu.addMenu("Navigate")
-        navigate.addActions([a[c] for c in ("next_slice", "previous_slice", "page_down", "page_up", "first_slice",
-                                            "last_slice", "next_pane", "previous_pane")])
-        presets = view_menu.addMenu("Window presets")
-        presets.aboutToShow.connect(lambda: self._fill_presets(presets))
-        view_menu.addSeparator()
-        for dock in (self.browser_dock, self.worklist_dock, self.layer_dock, self.annotation_dock, self.tag_dock,
-                     self.results_dock):
-            view_menu.addAction(dock.toggleViewAction())
-        view_menu.addActions([a["tab_panels"], a["next_panel"], a["previous_panel"]])
-
-        tools_menu = menu.addMenu("&Tools")
-        tools_menu.addActions([a[f"tool_{t}"] for t in TOOLS_SHOWN])
-        tools_menu.addSeparator()
-        tools_menu.addActions([a["undo"], a["redo"], a["delete_measurement"], a["clear_measurements"], a["tags"]])
-
-        models_menu = menu.addMenu("&Models")
-        models_menu.addAction(a["analyze"])
-        cancel = models_menu.addAction("Cancel the analysis")
-        cancel.triggered.connect(self.opinions.cancel)
-        self.analyse_on_open_action = models_menu.addAction("Analyse on open")
-        self.analyse_on_open_action.setCheckable(True)
-        self.analyse_on_open_action.setChecked(self.settings.analyse_on_open)
-        self.analyse_on_open_action.setToolTip("Run the ticked models as soon as a series is shown")
-        self.analyse_on_open_action.toggled.connect(self._set_analyse_on_open)
-        models_menu.addSeparator()
-        models_menu.addActions([a["compare"], a["export_report"], a["export_dicom"]])
-        models_menu.addSeparator()
-        for dock in (self.model_dock, self.curves_dock, self.verdict_dock):
-            models_menu.addAction(dock.toggleViewAction())
-
-        help_menu = menu.addMenu("&Help")
-        help_menu.addAction(a["help"])
-        about = help_menu.addAction("About LungLens")
-        about.triggered.connect(self._show_about)
-
-        bar = self.addToolBar("Tools")
-        bar.setObjectName("tools")
-        bar.setIconSize(QSize(16, 16))
-        bar.addAction(a["open"])
-        a["open"].setIconText("Open")
-        bar.addAction(a["pacs"])
-        a["pacs"].setIconText("PACS")
-        bar.addSeparator()
-        for tool in ("wl", "pan", "zoom", "crosshair"):
-            bar.addAction(a[f"tool_{tool}"])
-            a[f"tool_{tool}"].setIconText(TOOL_LABELS[tool])
-        bar.addSeparator()
-        for name in LAYOUTS:
-            bar.addAction(a[f"layout_{name}"])
-            a[f"layout_{name}"].setIconText(name)
-        bar.addSeparator()
-        for key, label in zip(PRESET_KEYS, ("Header", "Lung", "Mediast.", "Bone", "Soft t.", "Full")):
-            bar.addAction(a[f"preset_{key}"])
-            a[f"preset_{key}"].setIconText(label)
-        bar.addAction(a["invert"])
-        a["invert"].setIconText("Invert")
-        bar.addSeparator()
-        bar.addAction(a["cine"])
-        a["cine"].setIconText("Cine")
-        bar.addSeparator()
-        for command, label in (("analyze", "Analyse"), ("compare", "Compare"), ("export_report", "Export")):
-            bar.addAction(a[command])
-            a[command].setIconText(label)
-        self.fps = QSpinBox()
-        self.fps.setRange(1, 60)
-        self.fps.setValue(int(self.settings.store.value("cine_fps", 10)))
-        self.fps.setSuffix(" fps")
-        self.fps.setToolTip("Cine speed")
-        self.fps.valueChanged.connect(self._on_fps)
-        bar.addWidget(self.fps)
-        bar.addAction(a["reading_mode"])
-        a["reading_mode"].setIconText("Reading")
-        bar.addAction(a["help"])
-        a["help"].setIconText("?")
-
-        self.addToolBarBreak()  # a second row: one row of both would widen the window past a laptop's screen
-        annotate = self.addToolBar("Annotate")
-        annotate.setObjectName("annotate")
-        for tool in ANNOTATION_TOOLS:
-            annotate.addAction(a[f"tool_{tool}"])
-            a[f"tool_{tool}"].setIconText(TOOL_LABELS[tool])
-        annotate.addSeparator()
-        for command, label in (("undo", "Undo"), ("redo", "Redo")):
-            annotate.addAction(a[command])
-            a[command].setIconText(label)
 
     def _on_results_available(self, found: bool) -> None:
         self.results_dock.setVisible(found)
@@ -753,36 +624,10 @@ class MainWindow(QMainWindow):
         dialog.open()
         return dialog
 
-    def _set_analyse_on_open(self, on: bool) -> None:
-        self.settings.analyse_on_open = on
-
     def _on_fps(self, value: int) -> None:
         self.settings.store.setValue("cine_fps", value)
         if self.cine_timer.isActive():
             self.cine_timer.setInterval(int(1000 / value))
-
-    def _fill_recent(self) -> None:
-        self.recent_menu.clear()
-        for path in self.settings.recent:
-            action = self.recent_menu.addAction(path)
-            action.triggered.connect(lambda _=False, p=path: self.open_path(p))
-        if self.settings.recent:
-            self.recent_menu.addSeparator()
-            self.recent_menu.addAction("Clear the list").triggered.connect(self.settings.clear_recent)
-        else:
-            self.recent_menu.addAction("(none yet)").setEnabled(False)
-
-    def _fill_presets(self, menu) -> None:
-        menu.clear()
-        menu.addAction(self.actions_by_command["preset_0"])
-        for key in range(1, 5):
-            name, window = self.settings.preset(key)
-            action = menu.addAction(f"{key}  {name}  W {window.width:.0f} L {window.level:.0f}")
-            action.triggered.connect(lambda _=False, k=key: self.apply_preset(k))
-            action.setEnabled(self.actions_by_command[f"preset_{key}"].isEnabled())
-        menu.addAction("5  Full range of the data").triggered.connect(lambda: self.apply_preset(5))
-        menu.addSeparator()
-        menu.addAction("Restore the default presets").triggered.connect(self.settings.reset_presets)
 
     def _ask_window_screenshot(self) -> None:
         start = str(Path(self.settings.last_folder or Path.home()) / "lunglens-window.png")

@@ -117,8 +117,8 @@ def test_drop_a_folder_opens_it_and_recent_menu_reopens(window, qtbot, ct_folder
     qtbot.waitUntil(lambda: not window.loading and window.image is not None, timeout=30000)
     assert window.image.shape == SHAPE
     window.open_images([])
-    window.recent_menu.aboutToShow.emit()
-    action = next(a for a in window.recent_menu.actions() if a.text() == str(folder))
+    window.window_actions.recent_menu.aboutToShow.emit()
+    action = next(a for a in window.window_actions.recent_menu.actions() if a.text() == str(folder))
     action.trigger()
     qtbot.waitUntil(lambda: not window.loading and window.image is not None, timeout=30000)
     assert window.image.shape == SHAPE

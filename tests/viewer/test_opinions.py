@@ -231,7 +231,7 @@ def test_analyse_on_open_runs_after_loading_from_disk(window, models, tmp_path, 
 
     hu, _ = make_ct_phantom((12, 64, 64), (6.0, 6.0, 6.0))
     write_ct_series(tmp_path / "study", hu, (6.0, 6.0, 6.0))
-    window.analyse_on_open_action.setChecked(True)
+    window.window_actions.analyse_on_open.setChecked(True)
     assert settings.analyse_on_open
     window.open_path(tmp_path / "study")
     assert window.wait_until_loaded(60)

@@ -64,7 +64,7 @@ def test_overview_click_moves_the_axial_slice(window, ct_volume, qtbot):
 
 def test_cine_plays_and_stops(window, ct_volume, qtbot):
     window.open_images([ct_volume])
-    window.fps.setValue(60)
+    window.window_actions.fps.setValue(60)
     pane = window.grid.active
     start = pane.slice_index
     window.actions_by_command["cine"].trigger()

@@ -140,7 +140,7 @@ def test_linking_offsets():
 
 
 def test_shortcuts_are_edited_in_the_help_and_kept(window, settings, qtbot):
-    dialog = window.edit_shortcuts()
+    dialog = window.window_actions.edit_shortcuts()
     row = next(r for r in range(dialog.table.rowCount()) if dialog.table.item(r, 2).text().startswith("Invert"))
     dialog.table.item(row, 1).setText("Ctrl+I")
     dialog.accept()
@@ -152,7 +152,7 @@ def test_shortcuts_are_edited_in_the_help_and_kept(window, settings, qtbot):
     again = MainWindow(settings)
     qtbot.addWidget(again)
     assert [k.toString() for k in again.actions_by_command["invert"].shortcuts()] == ["Ctrl+I"]
-    clash = again.edit_shortcuts()
+    clash = again.window_actions.edit_shortcuts()
     clash.table.item(row, 1).setText("A")  # the key of Analyse
     clash.accept()
     assert clash.isVisible() and "given to both" in clash.problem.text()
