@@ -14,7 +14,9 @@ import pydicom
 import requests
 from dicomweb_client.api import DICOMwebClient
 from pydicom.dataset import Dataset
+from pydicom.errors import InvalidDicomError
 
+from inference.pacs import part10
 from inference.pacs.multipart import MultipartError, boundary_of, parts
 from inference.pacs.query import SERIES_KEYS, STUDY_KEYS, SeriesRow, StudyQuery, StudyRow
 from inference.pacs.retrieve import Cancel, Progress, Receive, retrieve_study
@@ -33,10 +35,19 @@ def _uid(match: dict, tag: str) -> str:
     return str(values[0])
 
 
-def sop_instance_uid(part10: bytes) -> str:
-    """The SOPInstanceUID of a DICOM file's bytes, from its header only (about 0.5 ms)."""
-    ds = pydicom.dcmread(io.BytesIO(part10), stop_before_pixels=True, specific_tags=["SOPInstanceUID"])
-    return str(ds.file_meta.get("MediaStorageSOPInstanceUID") or ds.SOPInstanceUID)
+def sop_instance_uid(data: bytes) -> str:
+    """The SOPInstanceUID of a DICOM file's bytes: from its File Meta Information (microseconds),
+    else from the data set's header through pydicom (about 0.5 ms)."""
+    uid = part10.sop_instance_uid(data)
+    if uid:
+        return uid
+    try:
+        uid = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True, specific_tags=["SOPInstanceUID"]).get("SOPInstanceUID")
+    except InvalidDicomError:
+        uid = None
+    if not uid:
+        raise PacsError("the server sent a part of a series retrieve that is no DICOM file with a SOPInstanceUID")
+    return str(uid)
 
 
 class DicomWeb:
@@ -113,7 +124,7 @@ class DicomWeb:
                 response.raise_for_status()
                 try:
                     for part in parts(response.iter_content(1 << 20), boundary_of(response.headers.get("Content-Type", ""))):
-                        if not receive(sop_instance_uid(part), part):
+                        if not receive(sop_instance_uid(part), (part,)):
                             return
                 except MultipartError as exc:
                     raise PacsError(f"{self.server.name} sent a series retrieve LungLens cannot read: {exc}") from exc

@@ -5,18 +5,19 @@ PACS answers); instances of it already here are not written or counted again."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from inference.jobs import CancelCheck, CountProgress, cancel_requested
 from inference.pacs.servers import PacsError, RetrieveCancelled
-from inference.pacs.store import StoredStudy
+from inference.pacs.store import Piece, StoredStudy, StoreError, StoreWriter
 
 # The inference.jobs vocabulary, under the names the transports use.
 Progress = CountProgress  # (instances here, instances listed)
 Cancel = CancelCheck
-# Called per arriving instance with its SOPInstanceUID and DICOM file bytes; False: stop, the user cancelled.
-Receive = Callable[[str, bytes], bool]
+# Called per arriving instance with its SOPInstanceUID and its DICOM file's bytes in pieces (as they
+# arrived: header, data set); False: stop, the user cancelled.
+Receive = Callable[[str, Sequence[Piece]], bool]
 
 
 class SeriesFetcher(Protocol):
@@ -44,25 +45,32 @@ def retrieve_study(
         return f"{server_name}: the retrieve stopped after {have} of {len(expected)} instances ({why}); " \
                "the study is kept as partial, retrieve again to resume"
 
-    for series_uid in sorted({series for sop, series in expected.items() if sop not in here}):
-        def receive(sop_uid: str, part10: bytes, series_uid: str = series_uid) -> bool:
-            nonlocal received
-            if cancelled():
-                return False
-            if sop_uid not in here:
-                store.write(series_uid, sop_uid, part10)
-                received += 1
-                if progress is not None:
-                    progress(len(here) + received, len(expected))
-            return True
+    with StoreWriter(store) as writer:
+        for series_uid in sorted({series for sop, series in expected.items() if sop not in here}):
+            def receive(sop_uid: str, part10: Sequence[Piece], series_uid: str = series_uid) -> bool:
+                nonlocal received
+                if cancelled():
+                    return False
+                if sop_uid not in here:
+                    if not writer.write(series_uid, sop_uid, part10):
+                        return False  # the disk refused an earlier one: flush says why
+                    received += 1
+                    if progress is not None:
+                        progress(len(here) + received, len(expected))
+                return True
 
-        try:
-            fetch(study_uid, series_uid, receive)
-        except PacsError as exc:
-            if not cancelled():  # a cancelled transfer ends in a dropped connection: not an error
+            try:
+                try:
+                    fetch(study_uid, series_uid, receive)
+                finally:
+                    writer.flush()  # what arrived is on disk before anything is counted or said
+            except StoreError as exc:
                 raise PacsError(partial(str(exc))) from exc
-        if cancelled():
-            raise RetrieveCancelled(partial("cancelled"))
+            except PacsError as exc:
+                if not cancelled():  # a cancelled transfer ends in a dropped connection: not an error
+                    raise PacsError(partial(str(exc))) from exc
+            if cancelled():
+                raise RetrieveCancelled(partial("cancelled"))
     if not store.mark_complete(set(expected)):
         have = len(store.instance_uids() & set(expected))
         raise PacsError(f"{server_name} sent {have} of {len(expected)} instances; the study is kept as partial")

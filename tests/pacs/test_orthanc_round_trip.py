@@ -146,3 +146,15 @@ def test_the_readme_command_sequence_round_trip(loaded, tmp_path, monkeypatch):
     assert "lung_mask_seg.dcm: SEG 'LungLens lung mask (research use)' on series" in info and "Model verdict" in info
     wrong = run("pacs", "echo", "nobody")
     assert wrong.returncode == 1 and "no PACS named 'nobody'" in wrong.stderr
+
+
+@pytest.mark.parametrize("transport", [Transport.DIMSE, Transport.DICOMWEB])
+def test_a_store_that_cannot_be_written_is_a_clear_error(loaded, transport):
+    pacs = connect(dataclasses.replace(loaded.server, transport=transport))
+    store = stored_study(STUDY_UID)
+    store.folder.mkdir(parents=True)
+    (series,) = pacs.find_series(STUDY_UID)
+    (store.folder / series.series_uid).write_text("a file where the series folder should be")
+    with pytest.raises(PacsError, match="stopped after 0 of 12 instances \\(cannot write into the local study store"):
+        pacs.retrieve(STUDY_UID, store)
+    assert not store.complete
