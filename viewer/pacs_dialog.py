@@ -55,7 +55,8 @@ class RetrieveThread(Worker):
 
 
 class ServerEditor(QDialog):
-    """Add or change one server: AE titles, host and port, or a DICOMweb URL."""
+    """Add or change one server: AE titles, host and port, or a DICOMweb URL; TLS (DICOM TLS with the
+    check box, DICOMweb with an https:// URL): the CA certificate to trust, LungLens's own certificate."""
 
     def __init__(self, server: PacsServer | None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -84,6 +85,16 @@ class ServerEditor(QDialog):
         self.timeout.setRange(1, 600)
         self.timeout.setSuffix(" s")
         self.timeout.setValue(server.timeout_s)
+        self.tls = QCheckBox("the DICOM port speaks TLS")
+        self.tls.setChecked(server.tls)
+        self.ca_certificate, self.client_certificate, self.client_key = (
+            QLineEdit(server.ca_certificate), QLineEdit(server.client_certificate), QLineEdit(server.client_key))
+        for field, hint in ((self.ca_certificate, "PEM file; empty: the system's certificates"),
+                            (self.client_certificate, "PEM file, for servers that ask for one"),
+                            (self.client_key, "PEM file, unless in the certificate's file")):
+            field.setPlaceholderText(hint)
+        self.verify = QCheckBox("check the server's certificate (off only to diagnose)")
+        self.verify.setChecked(server.verify)
         self.error = QLabel()
         self.error.setWordWrap(True)
         self.error.setStyleSheet(f"color: {STATUS_COLOURS['error']}")
@@ -91,10 +102,13 @@ class ServerEditor(QDialog):
         for label, field in (("&Name", self.name), ("&Transport", self.transport), ("&Host", self.host), ("&Port", self.port),
                              ("&Called AE title (the PACS)", self.called_ae), ("Ca&lling AE title (LungLens)", self.calling_ae),
                              ("&Retrieve with", self.retrieve), ("&Storage port (C-MOVE)", self.storage_port),
-                             ("&DICOMweb URL", self.url), ("T&imeout", self.timeout)):
+                             ("&DICOMweb URL", self.url), ("T&imeout", self.timeout), ("&Use TLS", self.tls),
+                             ("C&A certificate", self.ca_certificate), ("Client c&ertificate", self.client_certificate),
+                             ("Client &key", self.client_key), ("&Verify", self.verify)):
             form.addRow(label, field)
         self.transport.currentIndexChanged.connect(self._update_fields)
         self.retrieve.currentIndexChanged.connect(self._update_fields)
+        self.tls.toggled.connect(self._update_fields)
         self._update_fields()
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self._save)
@@ -112,6 +126,9 @@ class ServerEditor(QDialog):
             field.setEnabled(dimse)
         self.storage_port.setEnabled(dimse and self.retrieve.currentData() == RetrieveMethod.MOVE)
         self.url.setEnabled(not dimse)
+        self.tls.setEnabled(dimse)
+        for field in (self.ca_certificate, self.client_certificate, self.client_key, self.verify):
+            field.setEnabled(self.tls.isChecked() or not dimse)  # DICOMweb: used when the URL is https://
 
     def server(self) -> PacsServer:
         """The server as filled in; PacsError when it cannot be one."""
@@ -119,7 +136,9 @@ class ServerEditor(QDialog):
             raise PacsError("give the server a name")
         return PacsServer(self.name.text().strip(), self.host.text().strip(), self.port.value(), self.called_ae.text().strip(),
                           self.calling_ae.text().strip(), self.url.text().strip(), self.timeout.value(),
-                          self.transport.currentData(), self.retrieve.currentData(), self.storage_port.value())
+                          self.transport.currentData(), self.retrieve.currentData(), self.storage_port.value(),
+                          self.tls.isChecked(), self.ca_certificate.text().strip(), self.client_certificate.text().strip(),
+                          self.client_key.text().strip(), self.verify.isChecked())
 
     def _save(self) -> None:
         try:

@@ -7,7 +7,8 @@
     lunglens analyze FOLDER --dicom-out RESULTS
     lunglens pacs send orthanc RESULTS
 
-Each server talks DIMSE (C-GET, or C-MOVE with ``--retrieve C-MOVE``) or DICOMweb (``--transport dicomweb``).
+Each server talks DIMSE (C-GET, or C-MOVE with ``--retrieve C-MOVE``) or DICOMweb (``--transport dicomweb``),
+over TLS with ``--tls`` (DIMSE) or an https:// URL, trusting ``--ca-certificate`` (see inference.pacs.tls).
 """
 
 from __future__ import annotations
@@ -35,6 +36,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add.add_argument("--retrieve", choices=[r.value for r in RetrieveMethod], default=RetrieveMethod.GET.value,
                      help="C-MOVE needs the PACS to know LungLens (calling AE, this computer, --storage-port)")
     add.add_argument("--storage-port", type=int, default=11113, help="where LungLens listens during a C-MOVE")
+    tls = add.add_argument_group("TLS", "DICOM TLS with --tls; DICOMweb over TLS with an https:// URL")
+    tls.add_argument("--tls", action="store_true", help="the server's DICOM port speaks TLS")
+    tls.add_argument("--ca-certificate", default="", metavar="PEM",
+                     help="the CA certificate(s) the server's certificate is signed by (default: the system's)")
+    tls.add_argument("--client-certificate", default="", metavar="PEM", help="LungLens's certificate, for servers that want one")
+    tls.add_argument("--client-key", default="", metavar="PEM", help="its private key, unless in the certificate's file")
+    tls.add_argument("--no-verify", dest="verify", action="store_false",
+                     help="do not check the server's certificate (only to diagnose; anyone could stand in for the server)")
     sub.add_parser("echo", help="is the server there and does it accept us (C-ECHO, or a DICOMweb search)").add_argument("server")
     find = sub.add_parser("find", help="find studies (and with --study, its series)")
     find.add_argument("server")
@@ -58,7 +67,10 @@ def _run(args: argparse.Namespace) -> None:
 
     if args.action == "add":
         save_server(PacsServer(args.server, args.host, args.port, args.called_ae, args.calling_ae, args.dicomweb_url,
-                               args.timeout, args.transport, args.retrieve, args.storage_port))
+                               args.timeout, args.transport, args.retrieve, args.storage_port, args.tls,
+                               *(str(Path(p).resolve()) if p else "" for p in (args.ca_certificate, args.client_certificate,
+                                                                                args.client_key)),
+                               args.verify))
         print(f"saved {args.server}")
         return
     pacs = connect(find_server(args.server))

@@ -16,7 +16,7 @@ from dicomweb_client.api import DICOMwebClient
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 
-from inference.pacs import part10
+from inference.pacs import part10, tls
 from inference.pacs.multipart import MultipartError, boundary_of, parts
 from inference.pacs.query import SERIES_KEYS, STUDY_KEYS, SeriesRow, StudyQuery, StudyRow
 from inference.pacs.retrieve import Cancel, Progress, Receive, retrieve_study
@@ -50,21 +50,42 @@ def sop_instance_uid(data: bytes) -> str:
     return str(uid)
 
 
+class _Session(requests.Session):
+    """A session whose ``verify`` (the CA certificate of the server's settings, or off) wins over
+    REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE in the environment, which requests otherwise prefers."""
+
+    def merge_environment_settings(self, url, proxies, stream, verify, cert):
+        settings = super().merge_environment_settings(url, proxies, stream, verify, cert)
+        if verify is None:
+            settings["verify"] = self.verify
+        return settings
+
+
 class DicomWeb:
     """One PACS spoken to over DICOMweb at ``server.dicomweb_url``."""
 
     def __init__(self, server: PacsServer) -> None:
         self.server = server
-        self.session = requests.Session()
+        self.session = _Session()
+        if server.uses_tls:
+            self.session.verify = (server.ca_certificate or True) if server.verify else False
+            if server.client_certificate:
+                self.session.cert = (server.client_certificate, server.client_key) if server.client_key else server.client_certificate
+        self._files_checked = not server.uses_tls
         self.client = DICOMwebClient(server.dicomweb_url, session=self.session, timeout=server.timeout_s)
 
     def _call(self, what: str, request: Callable[[], T]) -> T:
         """Run one request; a refused, unanswered or failed one becomes a PacsError saying which."""
         name, url = self.server.name, self.server.dicomweb_url
+        if not self._files_checked:  # requests would say only "invalid path": PacsError naming the file instead
+            tls.client_context(self.server)
+            self._files_checked = True
         try:
             return request()
         except requests.exceptions.Timeout as exc:
             raise PacsError(f"{name}: no answer from {url} within {self.server.timeout_s:g} s ({what})") from exc
+        except requests.exceptions.SSLError as exc:
+            raise PacsError(tls.failure_message(self.server, url, str(exc))) from exc
         except requests.exceptions.ConnectionError as exc:
             raise PacsError(f"{name}: nothing answers at {url} ({what}); is the server running, the DICOMweb "
                             "plugin enabled and the URL right?") from exc

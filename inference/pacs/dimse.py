@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import socket
+import ssl
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -24,7 +25,7 @@ from pynetdicom.sop_class import (
     StudyRootQueryRetrieveInformationModelMove, Verification,
 )
 
-from inference.pacs import part10
+from inference.pacs import part10, tls
 from inference.pacs.query import SERIES_KEYS, STUDY_KEYS, SeriesRow, StudyQuery, StudyRow
 from inference.pacs.retrieve import Cancel, Progress, Receive, retrieve_study
 from inference.pacs.servers import PacsError, PacsServer, RetrieveMethod
@@ -74,36 +75,51 @@ class Dimse:
     def __init__(self, server: PacsServer) -> None:
         self.server = server
 
-    def _reachable(self) -> None:
+    @functools.cached_property
+    def _tls(self) -> ssl.SSLContext | None:
+        """Made at the first call, so that a certificate file that cannot be read is that call's PacsError."""
+        return tls.client_context(self.server) if self.server.tls else None
+
+    def _connect(self, read_s: float = 0.0) -> None:
+        """Is something listening, and (TLS) does the handshake pass? PacsError saying which not."""
         server = self.server
         try:
-            socket.create_connection((server.host, server.port), timeout=server.timeout_s).close()
+            connection = socket.create_connection((server.host, server.port), timeout=server.timeout_s)
         except TimeoutError as exc:
             raise PacsError(f"{server.name}: no answer from {server.host}:{server.port} within {server.timeout_s:g} s") from exc
         except OSError as exc:
             raise PacsError(f"{server.name}: nothing accepts DICOM connections at {server.host}:{server.port} "
                             f"({exc.strerror or type(exc).__name__}); is the PACS running, and the port right?") from exc
+        if self._tls is None:
+            connection.close()
+        else:
+            tls.check_handshake(server, self._tls, connection, read_s)
 
     def _associate(self, contexts: Sequence[str], roles: Sequence[str] = (), handlers=(),
                    storage: Sequence[tuple[str, str]] = ()):
         """An association for ``contexts``; ``roles``: classes we receive (C-GET) in any transfer syntax;
         ``storage``: (class, transfer syntax) pairs we send, one context each so nothing is transcoded."""
         server = self.server
-        self._reachable()
+        self._connect()
         ae = AE(ae_title=server.calling_ae)
         ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = server.timeout_s
         requested = [_requested(context, context in roles) for context in contexts]
         requested += [build_context(context, [syntax]) for context, syntax in storage]
         assoc = ae.associate(server.host, server.port, requested, ae_title=server.called_ae, max_pdu=MAX_PDU,
-                             ext_neg=[build_role(c, scp_role=True) for c in roles], evt_handlers=list(handlers))
+                             ext_neg=[build_role(c, scp_role=True) for c in roles], evt_handlers=list(handlers),
+                             tls_args=(self._tls, server.host) if self._tls else None)
         if assoc.is_established:
             return assoc
         if assoc.is_rejected:
             raise PacsError(f"{server.name} refused the association: check that its AE title is {server.called_ae} and that "
                             f"it knows LungLens as {server.calling_ae} (PACS usually accept only AE titles they were told about)")
+        if self._tls is not None:  # the handshake passed, yet the server hung up: ask it why
+            self._connect(read_s=min(server.timeout_s, 2.0))
+        hint = "" if self._tls else "; if its port wants DICOM TLS, turn TLS on in the server's settings"
         if assoc.is_aborted:
-            raise PacsError(f"{server.name} aborted the association (calling AE {server.calling_ae}, called AE {server.called_ae})")
-        raise PacsError(f"{server.name}: no association within {server.timeout_s:g} s")
+            raise PacsError(f"{server.name} aborted the association (calling AE {server.calling_ae}, "
+                            f"called AE {server.called_ae}){hint}")
+        raise PacsError(f"{server.name}: no association within {server.timeout_s:g} s{hint}")
 
     def echo(self) -> None:
         assoc = self._associate([Verification])
@@ -210,6 +226,7 @@ class Dimse:
             arrived.set()
             return keep(event)
 
+        context = tls.storage_context(server) if server.tls else None
         ae = AE(ae_title=server.calling_ae)
         ae.network_timeout = ae.dimse_timeout = ae.acse_timeout = server.timeout_s
         ae.maximum_pdu_size = MAX_PDU
@@ -217,7 +234,8 @@ class Dimse:
             ae.add_supported_context(syntax, ALL_TRANSFER_SYNTAXES)
         address = "127.0.0.1" if server.on_loopback else ""
         try:
-            return ae.start_server((address, server.storage_port), block=False, evt_handlers=[(evt.EVT_C_STORE, on_store)])
+            return ae.start_server((address, server.storage_port), block=False, evt_handlers=[(evt.EVT_C_STORE, on_store)],
+                                   ssl_context=context)
         except OSError as exc:
             raise PacsError(f"cannot listen on port {server.storage_port} for the C-MOVE ({exc.strerror or exc}); "
                             "another program uses it: choose another storage port") from exc

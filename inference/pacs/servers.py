@@ -50,6 +50,12 @@ class PacsServer:
     transport: Transport = Transport.DIMSE
     retrieve: RetrieveMethod = RetrieveMethod.GET
     storage_port: int = 11113  # where LungLens listens for a C-MOVE's images
+    # TLS (inference.pacs.tls): DIMSE over TLS when ``tls``; DICOMweb when the URL is https://.
+    tls: bool = False
+    ca_certificate: str = ""  # PEM file of the CA(s) the server's certificate is signed by; empty: the system's
+    client_certificate: str = ""  # PEM file: LungLens's own certificate, for servers that ask for one
+    client_key: str = ""  # its private key (PEM), unless it is in the certificate's file
+    verify: bool = True  # check the server's certificate and name; off only to diagnose
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "transport", Transport(self.transport))
@@ -65,10 +71,17 @@ class PacsServer:
         except ValueError:
             return False
 
-    def describe(self) -> str:
+    @property
+    def uses_tls(self) -> bool:
         if self.transport == Transport.DICOMWEB:
-            return f"DICOMweb at {self.dicomweb_url}"
-        return f"{self.called_ae} at {self.host}:{self.port} ({self.retrieve.value})"
+            return self.dicomweb_url.lower().startswith("https://")
+        return self.tls
+
+    def describe(self) -> str:
+        unverified = ", certificate NOT verified" if self.uses_tls and not self.verify else ""
+        if self.transport == Transport.DICOMWEB:
+            return f"DICOMweb at {self.dicomweb_url}{unverified}"
+        return f"{self.called_ae} at {self.host}:{self.port} ({self.retrieve.value}{', TLS' if self.tls else ''}{unverified})"
 
 
 def settings_file() -> Path:

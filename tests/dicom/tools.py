@@ -25,7 +25,8 @@ def require_tool(name: str) -> str:
     """The path of a Debian tool the test needs; missing fails in CI (CI=true), skips on a laptop."""
     path = shutil.which(name)
     if path is None:
-        message = f"{name} is not installed (apt-get install -y {'dicom3tools' if name == 'dciodvfy' else 'orthanc orthanc-dicomweb'})"
+        package = {"dciodvfy": "dicom3tools", "openssl": "openssl"}.get(name, "orthanc orthanc-dicomweb")
+        message = f"{name} is not installed (apt-get install -y {package})"
         if os.environ.get("CI"):
             pytest.fail(f"CI expects it: {message}")
         pytest.skip(message)

@@ -13,7 +13,7 @@ from PySide6.QtCore import Qt
 from inference.pacs.servers import RetrieveCancelled, save_server
 from inference.pacs.store import stored_study
 from tests.dicom.tools import install_models, phantom_ct_study
-from tests.pacs.conftest import orthanc  # noqa: F401 - the fixture
+from tests.pacs.conftest import orthanc, orthanc_tls  # noqa: F401 - the fixtures
 
 STUDY_UID = "1.2.826.0.1.3680043.8.498.1919"
 
@@ -148,3 +148,35 @@ def test_a_server_is_added_from_the_dialog_and_a_missing_url_is_said(window, pac
     assert load_servers()["web"].transport == Transport.DICOMWEB
     dialog.reload_servers(select="web")
     assert dialog.server.name == "web" and dialog.find_button.isEnabled()
+
+
+def test_tls_from_the_server_settings_and_an_untrusted_certificate_said(window, qtbot, orthanc_tls, pacs_env):  # noqa: F811
+    from PySide6.QtWidgets import QDialogButtonBox
+
+    from viewer.pacs_dialog import ServerEditor
+
+    dialog = window.show_pacs()
+    editor = ServerEditor(None, dialog)
+    editor.name.setText("secure")
+    editor.port.setValue(orthanc_tls.dicom_port)
+    assert not editor.ca_certificate.isEnabled()  # only with TLS
+    editor.tls.setChecked(True)
+    assert editor.ca_certificate.isEnabled() and editor.verify.isChecked()  # verification on by default
+    editor.findChild(QDialogButtonBox).button(QDialogButtonBox.StandardButton.Save).click()
+    dialog.reload_servers(select="secure")
+    assert "TLS" in dialog.server_box.currentText()
+    dialog.echo()
+    _wait(qtbot, dialog)
+    assert "is not trusted" in dialog.status_text and "CA certificate" in dialog.status_text
+
+    trusted = orthanc_tls.server
+    editor = ServerEditor(dialog.server, dialog)
+    assert editor.tls.isChecked()
+    editor.ca_certificate.setText(trusted.ca_certificate)
+    editor.client_certificate.setText(trusted.client_certificate)
+    editor.client_key.setText(trusted.client_key)
+    editor.findChild(QDialogButtonBox).button(QDialogButtonBox.StandardButton.Save).click()
+    dialog.reload_servers(select="secure")
+    dialog.echo()
+    _wait(qtbot, dialog)
+    assert "secure answers" in dialog.status_text
