@@ -6,8 +6,9 @@ Writes a phantom CT series (default 300 slices of 512 x 512, uncompressed, ~157 
 Orthanc (Debian ``orthanc`` + ``orthanc-dicomweb``) on loopback with a temporary storage, stores the
 series in it, then alternates ``--repeat`` times: copying the files (``shutil.copytree`` of the
 page-cached source folder: the floor any retrieve is compared with), LungLens's C-GET, C-MOVE and
-DICOMweb (WADO-RS) retrieves into fresh local study stores. Reports best and median seconds of each
-and the retrieve / copy ratio. Every retrieve is checked to be complete.
+DICOMweb (WADO-RS) retrieves into fresh local study stores. Reports best and median seconds of each,
+the retrieve / copy ratio, and the median CPU seconds spent by this process and by Orthanc (steadier
+than the wall clock on a shared machine). Every retrieve is checked to be complete.
 Goal (issue 18): a 300-slice CT in under 2x the time of copying the files.
 """
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import shutil
 import statistics
 import sys
@@ -35,10 +37,17 @@ from inference.testing.orthanc import new_orthanc  # noqa: E402
 STUDY_UID = "1.2.826.0.1.3680043.8.498.300300"
 
 
-def timed(function) -> float:
-    started = time.perf_counter()
+def process_cpu(pid: int) -> float:
+    """User + system CPU seconds of a running process (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def timed(function, server_pid: int) -> tuple[float, float, float]:
+    """Wall seconds, this process's CPU seconds and the server's CPU seconds of one call."""
+    own, server, started = time.process_time(), process_cpu(server_pid), time.perf_counter()
     function()
-    return time.perf_counter() - started
+    return time.perf_counter() - started, time.process_time() - own, process_cpu(server_pid) - server
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -69,14 +78,19 @@ def main(argv: list[str] | None = None) -> int:
                 "DICOMweb": connect(dataclasses.replace(server, transport=Transport.DICOMWEB)),
             }
             seconds: dict[str, list[float]] = {name: [] for name in ways}
+            cpu: dict[str, list[tuple[float, float]]] = {name: [] for name in ways}
             for run in range(args.repeat):
                 for name, pacs in ways.items():
                     target = tmp / f"{name}-{run}"
                     if pacs is None:
-                        seconds[name].append(timed(lambda: shutil.copytree(tmp / "source", target)))
+                        wall, own, orthanc_cpu = timed(lambda: shutil.copytree(tmp / "source", target), orthanc.process.pid)
+                    else:
+                        store = stored_study(STUDY_UID, target)
+                        wall, own, orthanc_cpu = timed(lambda: pacs.retrieve(STUDY_UID, store), orthanc.process.pid)
+                    seconds[name].append(wall)
+                    cpu[name].append((own, orthanc_cpu))
+                    if pacs is None:
                         continue
-                    store = stored_study(STUDY_UID, target)
-                    seconds[name].append(timed(lambda: pacs.retrieve(STUDY_UID, store)))
                     if not store.complete or len(store.instance_uids()) != len(files):
                         raise SystemExit(f"{name}: the retrieve is not complete ({store.status()})")
                     shutil.rmtree(target)
@@ -88,14 +102,18 @@ def main(argv: list[str] | None = None) -> int:
         "slices": args.slices, "size": args.size, "megabytes": round(megabytes, 1), "repeat": args.repeat,
         "seconds": {name: {"best": round(best[name], 3), "median": round(statistics.median(v), 3)} for name, v in seconds.items()},
         "ratio_to_copy": {name: round(best[name] / best["copy"], 2) for name in seconds if name != "copy"},
+        "cpu_seconds": {name: {"lunglens": round(statistics.median(c[0] for c in v), 3),
+                               "orthanc": round(statistics.median(c[1] for c in v), 3)} for name, v in cpu.items()},
     }
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
     print(f"{args.slices} slices of {args.size} x {args.size} ({megabytes:.0f} MB), Orthanc on loopback, best / median of {args.repeat}")
     for name, values in seconds.items():
-        ratio = "" if name == "copy" else f"  {best[name] / best['copy']:.2f}x the copy"
-        print(f"{name:9s} {best[name]:7.3f} s / {statistics.median(values):7.3f} s{ratio}")
+        ratio = "" if name == "copy" else f"  {best[name] / best['copy']:5.2f}x the copy"
+        used = result["cpu_seconds"][name]
+        print(f"{name:9s} {best[name]:7.3f} s / {statistics.median(values):7.3f} s{ratio:18s}"
+              f"  CPU: LungLens {used['lunglens']:.2f} s, Orthanc {used['orthanc']:.2f} s")
     return 0
 
 
