@@ -18,6 +18,7 @@ _PEER_REFUSED = (
     ("CERTIFICATE_EXPIRED", "refused LungLens's client certificate: it has expired"),
     ("WRONG_VERSION_NUMBER", "does not answer in TLS there: is TLS enabled on that port, or is it a plain one?"),
     ("HANDSHAKE_FAILURE", "found no TLS version or cipher in common with LungLens"),
+    ("EOF", "closed the connection during the handshake: does that port speak TLS?"),
 )
 
 
